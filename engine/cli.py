@@ -1,0 +1,216 @@
+"""The ``clauseline`` command line. Run ``clauseline --help`` or ``clauseline COMMAND --help``.
+
+Exit codes: 0 success; 1 the input was refused (a rejected event for ``evaluate``, rule-file
+errors for ``rules check``, an unreadable file); 2 wrong usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from . import canonical
+from .errors import ClauselineError, PolicyLoadError
+from .evaluator import Decision, empty_state, evaluate
+from .events import parse_event
+from .loader import load_policy
+from .session import Session
+
+DESCRIPTION = """\
+clauseline: a privacy policy (Securus Technologies, 2019-05-04, clauses A to W) as declarative
+rules. Events are CloudEvents (JSON); every event gives one decision listing permitted or denied
+disclosures, retention actions, notices, obligations and violations, each citing its clause.
+The event's `time` is the only clock, so replaying a log always gives the same decisions.
+"""
+
+EPILOG = """\
+examples:
+  clauseline evaluate event.json
+  clauseline replay examples/demo-log.jsonl > decisions.jsonl
+  clauseline replay examples/demo-log.jsonl --format text
+  clauseline rules check --rules my-rules/
+"""
+
+
+def _policy(args):
+    return load_policy(args.rules)
+
+
+def _print(text: str, stream=None) -> None:
+    print(text, file=stream or sys.stdout)
+
+
+def cmd_evaluate(args) -> int:
+    policy = _policy(args)
+    try:
+        raw = Path(args.event).read_bytes() if args.event != "-" else sys.stdin.buffer.read()
+    except OSError as error:
+        _print(f"clauseline: cannot read {args.event}: {error.strerror}", sys.stderr)
+        return 1
+    state = empty_state()
+    if args.state:
+        state = json.loads(Path(args.state).read_text(encoding="utf-8"))
+    event, problems = parse_event(raw)
+    if problems:
+        from .evaluator import rejected
+        decision, new_state = rejected(None, problems), state
+    else:
+        decision, new_state = evaluate(policy, state, event)
+    _print(json.dumps(decision.as_dict(), indent=2, sort_keys=True, ensure_ascii=False)
+           if args.pretty else decision.to_json())
+    if args.state_out:
+        Path(args.state_out).write_text(canonical.dumps(new_state) + "\n", encoding="utf-8")
+    return 1 if decision.status == "rejected" else 0
+
+
+def describe(decision: Decision) -> str:
+    """One readable line (and indented outcome lines) for a decision."""
+    head = (f"{decision.time or '-':<25} {decision.event_type or '?':<26} "
+            f"{decision.event_id or '-':<14} {decision.status}")
+    lines = [head]
+    for e in decision.errors:
+        lines.append(f"    error {e['path'] or '/'}: {e['message']}")
+    for o in decision.outcomes:
+        kind = o["kind"]
+        if kind == "disclosure":
+            what = f"{o['effect']} {o['recipient']} ({o['purpose']}): {', '.join(o['data_categories'])}"
+        elif kind == "retention":
+            what = f"{o['action']} {o['target']} by {o['due_by']}"
+        elif kind == "notice":
+            what = f"{o['notice']} to {o['to']} via {o['channel']} by {o['due_by']}"
+        elif kind == "obligation":
+            what = f"{o['obligation']} {o['ref']} {o['status']} due {o['due_by']}"
+        else:
+            what = f"{o['violation']} {o['ref']}: {o['detail']}"
+        lines.append(f"    {kind:<10} {what}  [{o['rule']}]")
+    return "\n".join(lines)
+
+
+def cmd_replay(args) -> int:
+    policy = _policy(args)
+    store = None
+    if args.db:
+        from .store import open_store
+        store = open_store(args.db, policy)
+    session = Session(policy, store)
+    try:
+        source = sys.stdin if args.log == "-" else open(args.log, encoding="utf-8", errors="surrogateescape")
+    except OSError as error:
+        _print(f"clauseline: cannot read {args.log}: {error.strerror}", sys.stderr)
+        return 1
+    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
+    statuses, kinds, rules = Counter(), Counter(), Counter()
+    started = time.perf_counter()
+    try:
+        for _, decision in session.replay(source):
+            statuses[decision.status] += 1
+            for outcome in decision.outcomes:
+                kinds[outcome["kind"]] += 1
+            rules.update(decision.trace)
+            out.write((describe(decision) if args.format == "text" else decision.to_json()) + "\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+        if source is not sys.stdin:
+            source.close()
+        if store is not None and hasattr(store, "close"):
+            store.close()
+    elapsed = time.perf_counter() - started
+    total = sum(statuses.values())
+    _print(f"clauseline replay: {total} events in {elapsed:.2f}s: "
+           + ", ".join(f"{statuses[s]} {s}" for s in ("accepted", "duplicate", "rejected")), sys.stderr)
+    _print("  outcomes: " + (", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"),
+           sys.stderr)
+    if args.summary:
+        _print("  rules fired (events):", sys.stderr)
+        for rule, n in sorted(rules.items()):
+            _print(f"    {n:6d}  {rule}", sys.stderr)
+    return 0
+
+
+def cmd_rules_check(args) -> int:
+    try:
+        policy = _policy(args)
+    except PolicyLoadError as error:
+        for problem in error.problems:
+            _print(str(problem), sys.stderr)
+        _print(f"clauseline rules check: {len(error.problems)} problem(s)", sys.stderr)
+        return 1
+    for version in policy.versions:
+        clauses = sorted({r.clause for r in version.rules})
+        _print(f"{version.version}: {len(version.rules)} rules over clauses {''.join(clauses)}, "
+               f"{len(version.interpretations)} interpretations, in force from "
+               f"{version.effective_from.isoformat()}: ok")
+    return 0
+
+
+def cmd_rules_list(args) -> int:
+    policy = _policy(args)
+    for version in policy.versions:
+        for rule in version.rules:
+            _print(f"{rule.id:<48} {','.join(rule.events):<24} {rule.title}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clauseline", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rules", metavar="DIR", default=None,
+                        help="policy rules folder (default: the shipped securus-2019-05-04)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("evaluate", help="evaluate one event (JSON file, or - for stdin)",
+                       description="Evaluate one CloudEvent and print its decision as JSON. "
+                       "Exit 1 if the event is rejected.")
+    p.add_argument("event", metavar="EVENT.json")
+    p.add_argument("--state", metavar="FILE", help="start from this state (JSON; default empty)")
+    p.add_argument("--state-out", metavar="FILE", help="write the state after the event here")
+    p.add_argument("--pretty", action="store_true", help="indent the JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("replay", help="replay a JSON Lines event log",
+                       description="Evaluate every event of a JSON Lines log in order. Decisions "
+                       "go to stdout (one JSON line per event, in input order; rejected events "
+                       "included with their errors), a summary to stderr. The same log always "
+                       "gives byte-identical output.")
+    p.add_argument("log", metavar="LOG.jsonl", help="the log (- for stdin)")
+    p.add_argument("--out", metavar="FILE", help="write decisions here instead of stdout")
+    p.add_argument("--db", metavar="URL", help="durable store (sqlite:///file.db or postgresql://...); "
+                   "default: an empty in-memory state")
+    p.add_argument("--format", choices=["jsonl", "text"], default="jsonl",
+                   help="jsonl (canonical JSON, default) or text (readable)")
+    p.add_argument("--summary", action="store_true", help="also list how often each rule fired")
+    p.set_defaults(func=cmd_replay)
+
+    rules = sub.add_parser("rules", help="check or list the policy rules")
+    rsub = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
+    p = rsub.add_parser("check", help="load and check every rule file; located errors, exit 1")
+    p.set_defaults(func=cmd_rules_check)
+    p = rsub.add_parser("list", help="one line per rule: id, events, title")
+    p.set_defaults(func=cmd_rules_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``clauseline`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PolicyLoadError as error:
+        _print(str(error), sys.stderr)
+        _print(f"clauseline: the policy rules did not load ({len(error.problems)} problem(s)); "
+               "run 'clauseline rules check'", sys.stderr)
+        return 1
+    except ClauselineError as error:
+        _print(f"clauseline: {error}", sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Errors as data with a place.
+
+Every error clauseline reports carries a stable machine ``code`` (public API, listed in
+``docs/errors.md``), a human ``message`` and a location: ``file`` and ``line`` for rule files,
+a JSON Pointer ``path`` for events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One located problem: a rule-file error or an event validation error."""
+
+    code: str
+    message: str
+    path: str = ""
+    file: str | None = None
+    line: int | None = None
+    key: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file or ""
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.key:
+            where += f": {self.key}" if where else self.key
+        elif self.path:
+            where += f" {self.path}" if where else self.path
+        return f"{where}: {self.code}: {self.message}" if where else f"{self.code}: {self.message}"
+
+    def as_event_error(self) -> dict:
+        """The shape a rejected decision lists under ``errors``."""
+        return {"path": self.path, "message": self.message, "code": self.code}
+
+
+@dataclass
+class ClauselineError(Exception):
+    """Base error: one or more problems found by a stage of the pipeline."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+
+class PolicyLoadError(ClauselineError):
+    """The rule files, policy index or facility profiles could not be loaded."""
+
+
+class EventError(ClauselineError):
+    """An event failed parsing or validation; it is rejected and changes nothing."""

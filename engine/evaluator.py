@@ -1,0 +1,228 @@
+"""The pure evaluator: ``evaluate(policy, state, event) -> (decision, new_state)``.
+
+No I/O, no wall clock, no globals that change: the event's ``time`` is the only clock, the state
+goes in and a new state comes out (the input is never mutated), and the same inputs always give
+the same decision. See docs/evaluation.md for the order of outcomes and the combining of
+disclosure votes.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from . import canonical
+from .errors import Problem
+from .model import Policy, PolicyVersion, Rule
+from .schemas import SchemaSet, default_schemas
+from .templates import lookup, render
+from .timeutil import age_on, parse_date, parse_time
+
+#: Outcome kinds in the order a decision lists them.
+KIND_ORDER = {"disclosure": 0, "retention": 1, "notice": 2, "obligation": 3, "violation": 4}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What evaluating one event decided. ``as_dict()`` is the contract's JSON shape."""
+
+    event_id: str | None
+    event_source: str | None
+    event_type: str | None
+    time: str | None
+    policy_version: str | None
+    status: str
+    outcomes: tuple[dict, ...] = ()
+    trace: tuple[str, ...] = ()
+    errors: tuple[dict, ...] = field(default_factory=tuple)
+
+    def as_dict(self) -> dict:
+        """The decision as plain JSON data (``errors`` only when rejected)."""
+        out = {
+            "event_id": self.event_id, "event_source": self.event_source,
+            "event_type": self.event_type, "time": self.time,
+            "policy_version": self.policy_version, "status": self.status,
+            "outcomes": [dict(o) for o in self.outcomes], "trace": list(self.trace),
+        }
+        if self.status == "rejected":
+            out["errors"] = [dict(e) for e in self.errors]
+        return out
+
+    def to_json(self) -> str:
+        """Canonical JSON text of the decision (byte-stable)."""
+        return canonical.dumps(self.as_dict())
+
+    def as_duplicate(self) -> "Decision":
+        """The same decision, marked as the answer to a repeated event."""
+        return replace(self, status="duplicate")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Decision":
+        """Rebuild a decision from ``as_dict()`` output (for stores and replays)."""
+        return cls(data.get("event_id"), data.get("event_source"), data.get("event_type"),
+                   data.get("time"), data.get("policy_version"), data["status"],
+                   tuple(data.get("outcomes", ())), tuple(data.get("trace", ())),
+                   tuple(data.get("errors", ())))
+
+
+def empty_state() -> dict:
+    """The state of a system that has seen no event."""
+    return {"subjects": {}}
+
+
+def _field(event: Any, name: str) -> Any:
+    value = event.get(name) if isinstance(event, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def rejected(event: Any, problems: list[Problem], version: str | None = None) -> Decision:
+    """The decision for an event that cannot be evaluated: its errors, nothing changed."""
+    return Decision(_field(event, "id"), _field(event, "source"), _field(event, "type"),
+                    _field(event, "time"), version, "rejected",
+                    errors=tuple(p.as_event_error() for p in problems))
+
+
+def _profile(stored: dict | None, event: dict) -> dict:
+    """The subject's profile after this event: account.opened replaces, a patch merges."""
+    data = event["data"]
+    if event["type"] == "account.opened":
+        return dict(data["profile"])
+    profile = dict(stored or {})
+    if isinstance(data.get("profile"), dict):
+        profile.update(data["profile"])
+    return profile
+
+
+def _derived(profile: dict, moment: datetime) -> dict:
+    """The profile as rules see it, with facts derived at event time (see docs/rule-format.md)."""
+    view = dict(profile)
+    if "birth_date" in profile:
+        view["age"] = age_on(parse_date(profile["birth_date"]), moment)
+    residence = profile.get("residence") or {}
+    if "country" in residence:
+        view["outside_us"] = residence["country"] != "US"
+        view["california_resident"] = residence.get("region") == "US-CA"
+    return view
+
+
+def _facts(version: PolicyVersion, base: dict) -> list[dict]:
+    """The event as one fact, plus one fact per element of each list a rule iterates."""
+    facts = [dict(base, _each="-")]
+    for path in version.matcher.fanout.get(base["type"], ()):
+        items = lookup(base, path)
+        if isinstance(items, list):
+            facts.extend(dict(base, _each=path, item=item) for item in items)
+    return facts
+
+
+def _outcomes(rule: Rule, fact: dict) -> list[dict]:
+    out = []
+    for template in rule.emit:
+        outcome = {"kind": template["kind"]}
+        for name, value in template.items():
+            if name != "kind":
+                outcome[name] = render(value, fact)
+        if outcome.get("subject") is None:
+            outcome["subject"] = fact.get("subject")
+        outcome["clause"] = rule.clause
+        outcome["rule"] = rule.id
+        out.append(outcome)
+    return out
+
+
+def combine_disclosures(votes: list[tuple[dict, Rule]]) -> list[dict]:
+    """One outcome per (subject, recipient, purpose, ref) and effect, from per-rule votes.
+
+    For each category: votes of fallback rules count only when no other rule voted; among the
+    rest a deny overrides a permit. Each outcome lists its categories and its ``basis`` (which
+    rules decided which categories); its ``rule`` is the one that decided the most of them.
+    """
+    groups: dict[tuple, dict[str, list[tuple[str, Rule]]]] = {}
+    for outcome, rule in votes:
+        key = (outcome["subject"], outcome["recipient"], outcome["purpose"], outcome.get("ref"))
+        group = groups.setdefault(key, {})
+        for category in outcome["data_categories"] or []:
+            group.setdefault(category, []).append((outcome["effect"], rule))
+    out = []
+    for (subject, recipient, purpose, ref), categories in groups.items():
+        decided: dict[str, dict[str, set]] = {}
+        for category, ballots in categories.items():
+            counted = [b for b in ballots if not b[1].fallback] or ballots
+            effect = "deny" if any(e == "deny" for e, _ in counted) else "permit"
+            for e, rule in counted:
+                if e == effect:
+                    decided.setdefault(effect, {}).setdefault(rule.id, set()).add(category)
+            decided.setdefault(effect, {})
+        rules = {r.id: r for _, r in votes}
+        for effect, by_rule in decided.items():
+            cats = sorted(set().union(*by_rule.values()))
+            lead = min(by_rule, key=lambda r: (-len(by_rule[r]), rules[r].sort_key))
+            outcome = {"kind": "disclosure", "subject": subject, "effect": effect,
+                       "recipient": recipient, "purpose": purpose, "data_categories": cats,
+                       "clause": rules[lead].clause, "rule": lead,
+                       "basis": [{"rule": r, "clause": rules[r].clause,
+                                  "data_categories": sorted(by_rule[r])}
+                                 for r in sorted(by_rule, key=lambda r: rules[r].sort_key)]}
+            if ref is not None:
+                outcome["ref"] = ref
+            out.append(outcome)
+    return out
+
+
+def outcome_sort_key(outcome: dict) -> tuple:
+    """The documented order: kind, clause, rule, subject, then the canonical text."""
+    return (KIND_ORDER[outcome["kind"]], outcome["clause"], outcome["rule"],
+            outcome.get("subject") or "", canonical.dumps(outcome))
+
+
+def evaluate(policy: Policy, state: dict, event: Any,
+             schemas: SchemaSet | None = None) -> tuple[Decision, dict]:
+    """Evaluate one parsed event against ``state``; return the decision and the new state.
+
+    A rejected event leaves the state as it was (the same object is returned).
+    """
+    schemas = schemas or default_schemas()
+    problems = schemas.event_problems(event)
+    if problems:
+        return rejected(event, problems), state
+    moment = parse_time(event["time"])
+    version = policy.version_at(moment)
+    if version is None:
+        first = policy.versions[0]
+        return rejected(event, [Problem(
+            "event.no_policy_in_force", f"no policy version is in force at {event['time']}; "
+            f"{first.version} takes effect at {first.effective_from.isoformat()}", "/time")]), state
+
+    subject = event.get("subject")
+    subjects = state.get("subjects", {})
+    record = subjects.get(subject, {}) if subject else {}
+    profile = _profile(record.get("profile"), event) if subject else {}
+    base = {"id": event["id"], "source": event["source"], "type": event["type"],
+            "subject": subject, "time": event["time"], "data": event["data"],
+            "profile": _derived(profile, moment), "memory": {}}
+    facts = _facts(version, base)
+
+    fired: set[str] = set()
+    votes, others = [], {}
+    for rule_id, index in version.matcher.match(facts):
+        rule = version.rule(rule_id)
+        fired.add(rule_id)
+        for outcome in _outcomes(rule, facts[index]):
+            if outcome["kind"] == "disclosure":
+                votes.append((outcome, rule))
+            else:
+                others.setdefault(canonical.dumps(outcome), outcome)
+    outcomes = combine_disclosures(votes) + list(others.values())
+    outcomes.sort(key=outcome_sort_key)
+    trace = tuple(sorted(fired, key=lambda r: version.rule(r).sort_key))
+
+    new_state = state
+    if subject and profile != record.get("profile", {}):
+        new_subjects = dict(subjects)
+        new_subjects[subject] = dict(record, profile=copy.deepcopy(profile))
+        new_state = dict(state, subjects=new_subjects)
+    decision = Decision(event["id"], event["source"], event["type"], event["time"],
+                        version.version, "accepted", tuple(outcomes), trace)
+    return decision, new_state

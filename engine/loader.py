@@ -1,0 +1,376 @@
+"""Strict loading of a policy: its index, its source text and its rule files.
+
+Each problem names the file, the line and the key: unknown keys, missing fields, duplicate keys,
+a clause letter the policy does not have, a rule id outside its clause, a quote that is not in
+the clause's text, a condition or template the compiler cannot use. Every problem in every file
+is reported at once; nothing half-loaded is returned.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from jsonschema.exceptions import ValidationError, best_match
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from .errors import PolicyLoadError, Problem
+from .model import Clause, Condition, Interpretation, Policy, PolicyVersion, Rule
+from .resources import rules_dir
+from .schemas import BASE, SchemaSet, default_schemas
+from .templates import parse_placeholder, placeholders
+from .timeutil import parse_time
+
+RULE_FILE = BASE + "rule-file.schema.json"
+POLICY_INDEX = BASE + "policy-index.schema.json"
+INTERPRETATIONS = BASE + "interpretations.schema.json"
+
+#: Roots a condition or template path may start with (see docs/rule-format.md).
+FACT_ROOTS = {"id", "source", "type", "subject", "time", "data", "item", "profile", "memory"}
+_HEADING = re.compile(r"^#{2,6}\s+([A-Z])\)\s*(.+?)\s*$", re.M)
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def read_yaml(path: Path, display: str) -> tuple[Any, list[Problem]]:
+    """Parse one YAML file keeping line numbers; syntax and duplicate-key errors are located."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return _yaml().load(handle), []
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else None
+        code = "duplicate_key" if "duplicate key" in str(error.problem) else "yaml_syntax"
+        return None, [Problem(code, str(error.problem).strip(), file=display, line=line)]
+    except OSError as error:
+        return None, [Problem("unreadable_file", str(error), file=display)]
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _line_of(root: Any, path: list, key: str | None = None) -> int | None:
+    """The 1-based line of the node at ``path`` (or of ``key`` inside it)."""
+    node, line = root, None
+    for step in path:
+        if isinstance(node, CommentedMap) and step in node:
+            line = node.lc.key(step)[0] + 1
+            node = node[step]
+        elif isinstance(node, CommentedSeq) and isinstance(step, int) and step < len(node):
+            line = node.lc.item(step)[0] + 1
+            node = node[step]
+        else:
+            break
+    if key is not None and isinstance(node, CommentedMap) and key in node:
+        return node.lc.key(key)[0] + 1
+    if line is None and hasattr(node, "lc"):
+        line = node.lc.line + 1
+    return line
+
+
+def _dotted(path: list) -> str:
+    out = ""
+    for step in path:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+    return out
+
+
+def _schema_problems(schemas: SchemaSet, schema_id: str, doc: Any, display: str) -> list[Problem]:
+    out = []
+    for error in schemas.validator(schema_id).iter_errors(_plain(doc)):
+        out.extend(_explain(error, doc, display))
+    out.sort(key=lambda p: (p.line or 0, p.key or "", p.code))
+    return out
+
+
+def _explain(error: ValidationError, doc: Any, display: str) -> list[Problem]:
+    path = list(error.absolute_path)
+    if error.validator in ("additionalProperties", "unevaluatedProperties"):
+        known = set(error.schema.get("properties", {}))
+        extras = sorted(k for k in error.instance if k not in known)
+        return [Problem("unknown_field",
+                        f"unknown key {k!r}; expected one of: {', '.join(sorted(known))}",
+                        file=display, line=_line_of(doc, path, k), key=_dotted(path + [k]))
+                for k in extras]
+    if error.validator == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        return [Problem("missing_field", f"required key {k!r} is missing", file=display,
+                        line=_line_of(doc, path), key=_dotted(path + [k])) for k in missing]
+    if error.validator == "oneOf" and error.context:
+        in_match = "match" in path or "match_any" in path
+        deepest = best_match(error.context)
+        if in_match:
+            message = ("a condition is a scalar (equality) or one of {in: [..]}, {not_in: [..]}, "
+                       "{ne: x}, {exists: true|false}, {lt|lte|gt|gte: x}; got "
+                       + repr(_plain(error.instance)))
+            return [Problem("bad_condition", message, file=display, line=_line_of(doc, path),
+                            key=_dotted(path))]
+        return _explain(deepest, doc, display)
+    code = "bad_condition" if "match" in path else "invalid_value"
+    return [Problem(code, error.message, file=display, line=_line_of(doc, path), key=_dotted(path))]
+
+
+def _normal(text: str) -> str:
+    text = text.replace("\u2019", "'").replace("\u201c", '"').replace("\u201d", '"')
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def parse_clauses(text: str) -> dict[str, tuple[str, str]]:
+    """Clause letter -> (heading title, body text) from the policy's Markdown source."""
+    heads = list(_HEADING.finditer(text))
+    out = {}
+    for i, head in enumerate(heads):
+        end = heads[i + 1].start() if i + 1 < len(heads) else len(text)
+        body = text[head.end():end]
+        body = re.split(r"^#{1,5}\s", body, flags=re.M)[0]  # stop at the next PART heading
+        out[head.group(1)] = (head.group(2), body.strip())
+    return out
+
+
+def _conditions(raw: dict) -> tuple[Condition, ...]:
+    out = []
+    for path, test in raw.items():
+        if isinstance(test, dict):
+            (op, value), = test.items()
+        else:
+            op, value = "eq", test
+        out.append(Condition(path, op, value))
+    return tuple(out)
+
+
+class _VersionLoader:
+    """Loads one version folder; collects problems instead of stopping at the first."""
+
+    def __init__(self, folder: Path, schemas: SchemaSet, base: Path):
+        self.folder, self.schemas, self.base = folder, schemas, base
+        self.problems: list[Problem] = []
+
+    def display(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.base))
+        except ValueError:
+            return str(path)
+
+    def load(self) -> PolicyVersion | None:
+        index_path = self.folder / "policy.yaml"
+        shown = self.display(index_path)
+        index, problems = read_yaml(index_path, shown)
+        self.problems += problems
+        if index is None:
+            return None
+        problems = _schema_problems(self.schemas, POLICY_INDEX, index, shown)
+        self.problems += problems
+        if problems:
+            return None
+        source_path = self.folder / index["source"]
+        try:
+            source = parse_clauses(source_path.read_text(encoding="utf-8"))
+        except OSError as error:
+            self.problems.append(Problem("unreadable_file", str(error), file=self.display(source_path)))
+            return None
+        clauses = self._clauses(index, source, shown)
+        interpretations = self._interpretations(clauses)
+        rules = self._rules(clauses, interpretations)
+        if self.problems:
+            return None
+        return PolicyVersion(
+            version=str(index["version"]), title=str(index["title"]),
+            effective_from=parse_time(str(index["effective_from"])), clauses=clauses,
+            rules=tuple(sorted(rules, key=lambda r: r.sort_key)),
+            contact={str(k): str(v) for k, v in (index.get("contact") or {}).items()},
+            interpretations=interpretations, folder=str(self.folder))
+
+    def _clauses(self, index: dict, source: dict, shown: str) -> dict[str, Clause]:
+        clauses = {}
+        for letter, entry in index["clauses"].items():
+            if letter not in source:
+                self.problems.append(Problem(
+                    "unknown_clause", f"clause {letter!r} is not in the policy text "
+                    f"({''.join(sorted(source))})", file=shown,
+                    line=_line_of(index, ["clauses"], letter), key=f"clauses.{letter}"))
+                continue
+            clauses[letter] = Clause(letter, str(entry["title"]), source[letter][1],
+                                     bool(entry["operative"]), entry.get("reason"))
+        for letter in sorted(set(source) - set(index["clauses"])):
+            self.problems.append(Problem(
+                "clause_not_indexed", f"clause {letter} of the policy text is missing from the "
+                "index: say whether it is operative, or why it decides nothing",
+                file=shown, line=_line_of(index, ["clauses"]), key="clauses"))
+        return clauses
+
+    def _interpretations(self, clauses: dict[str, Clause]) -> dict[str, Interpretation]:
+        path = self.folder / "interpretations.yaml"
+        if not path.exists():
+            return {}
+        shown = self.display(path)
+        doc, problems = read_yaml(path, shown)
+        self.problems += problems
+        if doc is None:
+            return {}
+        problems = _schema_problems(self.schemas, INTERPRETATIONS, doc, shown)
+        self.problems += problems
+        if problems:
+            return {}
+        out = {}
+        for i, entry in enumerate(doc["interpretations"]):
+            line = _line_of(doc, ["interpretations", i])
+            if entry["clause"] not in clauses:
+                self.problems.append(Problem("unknown_clause", f"clause {entry['clause']!r} is not "
+                                             "in the policy index", file=shown, line=line, key="clause"))
+            elif _normal(entry["sentence"]) not in _normal(clauses[entry["clause"]].text):
+                self.problems.append(Problem("quote_not_found", "the sentence is not in clause "
+                                             f"{entry['clause']}'s text", file=shown, line=line,
+                                             key=f"interpretations[{i}].sentence"))
+            if entry["id"] in out:
+                self.problems.append(Problem("duplicate_id", f"interpretation {entry['id']!r} is "
+                                             "defined twice", file=shown, line=line, key="id"))
+            out[entry["id"]] = Interpretation(entry["id"], entry["clause"], _normal(entry["sentence"]),
+                                              entry["reading"].strip(), entry["why"].strip())
+        return out
+
+    def _rules(self, clauses: dict[str, Clause], interpretations: dict) -> list[Rule]:
+        folder = self.folder / "clauses"
+        files = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+        rules: list[Rule] = []
+        seen: dict[str, str] = {}
+        for path in files:
+            shown = self.display(path)
+            doc, problems = read_yaml(path, shown)
+            self.problems += problems
+            if doc is None:
+                continue
+            problems = _schema_problems(self.schemas, RULE_FILE, doc, shown)
+            self.problems += problems
+            if problems:
+                continue
+            letter = doc["clause"]
+            where = dict(file=shown, line=_line_of(doc, [], "clause"), key="clause")
+            if letter not in clauses:
+                self.problems.append(Problem(
+                    "unknown_clause", f"clause {letter!r} is not a clause of this policy "
+                    f"(it has {min(clauses)} to {max(clauses)})", **where))
+                continue
+            if not clauses[letter].operative and doc["rules"]:
+                self.problems.append(Problem(
+                    "informative_clause_has_rules", f"clause {letter} is informative in "
+                    "policy.yaml and cannot carry rules", **where))
+                continue
+            for i, raw in enumerate(doc["rules"]):
+                rule = self._rule(raw, letter, clauses[letter], interpretations, doc, i, shown)
+                if rule is None:
+                    continue
+                if rule.id in seen:
+                    self.problems.append(Problem("duplicate_rule_id", f"rule id {rule.id!r} is "
+                                                 f"already used in {seen[rule.id]}", file=shown,
+                                                 line=rule.line, key=f"rules[{i}].id"))
+                    continue
+                seen[rule.id] = shown
+                rules.append(rule)
+        return rules
+
+    def _rule(self, raw, letter, clause, interpretations, doc, i, shown) -> Rule | None:
+        before = len(self.problems)
+
+        def problem(code: str, message: str, *path) -> None:
+            key_path = ["rules", i, *path]
+            self.problems.append(Problem(code, message, file=shown,
+                                         line=_line_of(doc, key_path[:-1], key_path[-1]),
+                                         key=_dotted(key_path)))
+
+        if not raw["id"].startswith(letter + "."):
+            problem("rule_id_clause_mismatch", f"rule id {raw['id']!r} must start with "
+                    f"'{letter}.', the clause of this file", "id")
+        if _normal(raw["quote"]) not in _normal(clause.text):
+            problem("quote_not_found", f"the quote is not a verbatim part of clause {letter}'s "
+                    "text (white space and curly quotes aside)", "quote")
+        for name in raw.get("interpretations", []):
+            if name not in interpretations:
+                problem("unknown_interpretation", f"no interpretation {name!r} in "
+                        "interpretations.yaml", "interpretations")
+        when = raw["when"]
+        events = [when["event"]] if isinstance(when["event"], str) else list(when["event"])
+        for name in events:
+            if name not in self.schemas.event_types:
+                problem("unknown_event_type", f"no event type {name!r} in the catalogue",
+                        "when", "event")
+        roots = FACT_ROOTS if "for_each" in when else FACT_ROOTS - {"item"}
+        if "for_each" in when and when["for_each"].split(".")[0] not in FACT_ROOTS - {"item"}:
+            problem("bad_condition", f"for_each path {when['for_each']!r} must start with one "
+                    f"of {', '.join(sorted(FACT_ROOTS - {'item'}))}", "when", "for_each")
+        groups = [("match", when.get("match", {}))] + [
+            (("match_any", j), g) for j, g in enumerate(when.get("match_any", []))]
+        for where, group in groups:
+            for path in group:
+                if path.split(".")[0] not in roots:
+                    extra = "" if "for_each" in when else " (item needs for_each)"
+                    problem("bad_condition", f"path {path!r} must start with one of "
+                            f"{', '.join(sorted(roots))}{extra}", "when",
+                            *(where if isinstance(where, tuple) else (where,)), path)
+        for j, outcome in enumerate(raw["emit"]):
+            for field, template in outcome.items():
+                for body in placeholders(template):
+                    try:
+                        path, _ = parse_placeholder(body)
+                    except ValueError as error:
+                        problem("bad_template", str(error), "emit", j, field)
+                        continue
+                    if path.split(".")[0] not in roots:
+                        problem("bad_template", f"placeholder path {path!r} must start with one "
+                                f"of {', '.join(sorted(roots))}", "emit", j, field)
+        if raw.get("fallback") and any(o["kind"] != "disclosure" for o in raw["emit"]):
+            problem("bad_fallback", "only disclosure rules can be fallbacks", "fallback")
+        if len(self.problems) > before:
+            return None
+        return Rule(
+            id=raw["id"], clause=letter, title=str(raw["title"]).strip(), quote=_normal(raw["quote"]),
+            events=tuple(events), for_each=when.get("for_each"),
+            match=_conditions(when.get("match", {})),
+            match_any=tuple(_conditions(g) for g in when.get("match_any", [])),
+            emit=tuple(_plain(o) for o in raw["emit"]), fallback=bool(raw.get("fallback", False)),
+            interpretations=tuple(raw.get("interpretations", [])), file=shown,
+            line=_line_of(doc, ["rules", i]) or 0)
+
+
+def load_policy(root: str | Path | None = None, schemas: SchemaSet | None = None) -> Policy:
+    """Load every policy version under ``root`` (default: the shipped rules) and compile it.
+
+    ``root`` is either a folder of version folders or one version folder (it holds
+    ``policy.yaml``). Raises :class:`PolicyLoadError` listing every located problem.
+    """
+    from .matcher import Matcher
+
+    root = Path(root) if root is not None else rules_dir()
+    schemas = schemas or default_schemas()
+    if (root / "policy.yaml").exists():
+        folders = [root]
+    else:
+        folders = sorted(p for p in root.iterdir() if (p / "policy.yaml").exists()) if root.is_dir() else []
+    if not folders:
+        raise PolicyLoadError([Problem("no_policy", f"no policy.yaml in {root} or its sub-folders",
+                                       file=str(root))])
+    base = root.parent if (root / "policy.yaml").exists() else root
+    problems, versions = [], []
+    for folder in folders:
+        loader = _VersionLoader(folder, schemas, base.parent)
+        version = loader.load()
+        problems += loader.problems
+        if version is not None:
+            versions.append(version)
+    if problems:
+        raise PolicyLoadError(problems)
+    versions.sort(key=lambda v: v.effective_from)
+    for version in versions:
+        version.matcher = Matcher(version)
+    return Policy(tuple(versions))

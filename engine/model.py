@@ -1,0 +1,104 @@
+"""The policy as loaded: versions, clauses, rules and interpretations (plain, immutable data)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Clause:
+    """A lettered clause of the policy text: operative (has rules) or informative (says why not)."""
+
+    letter: str
+    title: str
+    text: str
+    operative: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One field test of a rule: ``op`` is ``eq``, ``in``, ``not_in``, ``ne``, ``exists``,
+    ``lt``, ``lte``, ``gt`` or ``gte``."""
+
+    path: str
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A declarative rule: when an event (or each element of one of its lists) matches, emit
+    the outcome templates. ``match_any`` is a list of alternative condition groups."""
+
+    id: str
+    clause: str
+    title: str
+    quote: str
+    events: tuple[str, ...]
+    for_each: str | None
+    match: tuple[Condition, ...]
+    match_any: tuple[tuple[Condition, ...], ...]
+    emit: tuple[dict, ...]
+    fallback: bool = False
+    interpretations: tuple[str, ...] = ()
+    file: str = ""
+    line: int = 0
+
+    @property
+    def sort_key(self) -> tuple[str, str]:
+        return (self.clause, self.id)
+
+
+@dataclass(frozen=True)
+class Interpretation:
+    """A reading chosen for an ambiguous sentence, and why."""
+
+    id: str
+    clause: str
+    sentence: str
+    reading: str
+    why: str
+
+
+@dataclass
+class PolicyVersion:
+    """One version of the policy, in force from ``effective_from``."""
+
+    version: str
+    title: str
+    effective_from: datetime
+    clauses: dict[str, Clause]
+    rules: tuple[Rule, ...]
+    contact: dict[str, str] = field(default_factory=dict)
+    interpretations: dict[str, Interpretation] = field(default_factory=dict)
+    folder: str = ""
+    matcher: Any = None  # engine.matcher.Matcher, compiled from ``rules``
+
+    def rule(self, rule_id: str) -> Rule:
+        """The rule with this id (KeyError if none)."""
+        return self._by_id[rule_id]
+
+    def __post_init__(self):
+        self._by_id = {r.id: r for r in self.rules}
+
+
+@dataclass
+class Policy:
+    """Every loaded version of a policy, oldest first; evaluation picks the one in force."""
+
+    versions: tuple[PolicyVersion, ...]
+
+    def version_at(self, moment: datetime) -> PolicyVersion | None:
+        """The version in force at ``moment``: the latest whose ``effective_from`` is not later."""
+        chosen = None
+        for version in self.versions:
+            if version.effective_from <= moment:
+                chosen = version
+        return chosen
+
+    @property
+    def latest(self) -> PolicyVersion:
+        return self.versions[-1]

@@ -1,0 +1,122 @@
+"""JSON Schema registry and validation with located, complete error lists.
+
+All schemas in ``schemas/`` are loaded into one ``referencing`` registry by their ``$id``. An
+event is checked against the CloudEvents envelope, then its ``data`` against the schema of its
+``type`` (dispatching on type gives clearer errors than one ``oneOf`` over every type).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cached_property
+from pathlib import Path
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
+
+from .errors import Problem
+from .resources import schemas_dir
+
+BASE = "https://clauseline.dev/schemas/"
+_REQUIRED = re.compile(r"^('.*'|\".*\") is a required property$")
+ENVELOPE = BASE + "cloudevent.schema.json"
+
+
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object",
+               list: "array", type(None): "null"}
+
+
+def _pointer(parts) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _message(error: ValidationError) -> str:
+    """A plain message: say what is wrong in words, not the whole offending instance."""
+    v = error.validator
+    if v in ("additionalProperties", "unevaluatedProperties"):
+        return error.message.replace("Unevaluated properties", "unknown properties").replace(
+            "Additional properties", "unknown properties")
+    if v == "enum":
+        options = ", ".join(json.dumps(o) for o in error.validator_value[:25])
+        return f"{json.dumps(error.instance)[:80]} is not one of: {options}"
+    if v == "type":
+        return f"expected {error.validator_value}, got {_JSON_TYPES.get(type(error.instance), 'value')}"
+    text = error.message
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+class SchemaSet:
+    """Every shipped schema, addressable by ``$id``; validators are built once and cached."""
+
+    def __init__(self, folder: Path | None = None):
+        self.folder = folder or schemas_dir()
+        resources = []
+        self.ids: dict[str, Path] = {}
+        for path in sorted(self.folder.rglob("*.schema.json")):
+            contents = json.loads(path.read_text(encoding="utf-8"))
+            resource = Resource.from_contents(contents)
+            self.ids[contents["$id"]] = path
+            resources.append((contents["$id"], resource))
+        self.registry = Registry().with_resources(resources)
+        self._validators: dict[str, Draft202012Validator] = {}
+
+    def validator(self, schema_id: str) -> Draft202012Validator:
+        """The cached validator for one schema id (format checks on)."""
+        found = self._validators.get(schema_id)
+        if found is None:
+            schema = self.registry.contents(schema_id)
+            found = Draft202012Validator(
+                schema, registry=self.registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
+            self._validators[schema_id] = found
+        return found
+
+    def problems(self, instance, schema_id: str, prefix: tuple = ()) -> list[Problem]:
+        """All validation errors of ``instance``, ordered by JSON Pointer, one per failure."""
+        out = []
+        for error in self.validator(schema_id).iter_errors(instance):
+            path = prefix + tuple(error.absolute_path)
+            if error.validator == "required":
+                # point at the missing member itself, as RFC 9457 problem details usually do
+                name = _REQUIRED.match(error.message)
+                out.append(Problem("schema.required", f"required property {name.group(1)} is missing",
+                                   _pointer(path + (name.group(1).strip("'\""),))))
+                continue
+            out.append(Problem(f"schema.{error.validator}", _message(error), _pointer(path)))
+        # a value that fails its format usually fails the format's pattern too: say it once
+        formats = {p.path for p in out if p.code == "schema.format"}
+        out = [p for p in out if not (p.code == "schema.pattern" and p.path in formats)]
+        out.sort(key=lambda p: (p.path, p.code, p.message))
+        return out
+
+    @cached_property
+    def event_types(self) -> frozenset[str]:
+        """The event types that have a data schema: the catalogue the engine accepts."""
+        prefix = BASE + "events/"
+        return frozenset(i[len(prefix):-len(".schema.json")] for i in self.ids if i.startswith(prefix))
+
+    def event_problems(self, event) -> list[Problem]:
+        """Envelope errors, then the data errors of the event's type."""
+        if not isinstance(event, dict):
+            return [Problem("event.not_object", "an event must be a JSON object", "")]
+        out = self.problems(event, ENVELOPE)
+        kind = event.get("type")
+        if isinstance(kind, str) and kind not in self.event_types:
+            out.append(Problem("event.unknown_type",
+                               f"unknown event type {kind!r}; see the catalogue in docs/events.md",
+                               "/type"))
+        elif isinstance(kind, str) and isinstance(event.get("data"), dict):
+            out.extend(self.problems(event["data"], f"{BASE}events/{kind}.schema.json", ("data",)))
+        return out
+
+
+_default: SchemaSet | None = None
+
+
+def default_schemas() -> SchemaSet:
+    """The schemas shipped with clauseline, loaded once per process."""
+    global _default
+    if _default is None:
+        _default = SchemaSet()
+    return _default

@@ -1,0 +1,98 @@
+"""Running events through the evaluator against a store: parsing, idempotency, state.
+
+The evaluator is pure; a :class:`Session` is the thin loop around it that every entry point
+shares (CLI replay, HTTP, pytest plugin): parse the raw event, answer a repeated ``(source, id)``
+with the first decision marked ``duplicate``, evaluate against the stored state, and record the
+event, its decision and the new state together.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator, Protocol
+
+from .errors import Problem
+from .evaluator import Decision, empty_state, evaluate, rejected
+from .events import parse_event
+from .model import Policy
+
+
+class Store(Protocol):
+    """Where a session keeps what it has seen. ``engine.store`` has durable implementations."""
+
+    def decision_for(self, source: str, event_id: str) -> Decision | None:
+        """The decision already made for this (source, id), if any."""
+
+    def state_for(self, event: dict) -> dict:
+        """The state the evaluator needs for this event (at least the event's subject)."""
+
+    def record(self, event: dict, decision: Decision, state: dict) -> None:
+        """Keep the accepted event, its decision and the new state, atomically."""
+
+
+class MemoryStore:
+    """The default store of a replay without ``--db``: everything in memory, nothing kept."""
+
+    def __init__(self):
+        self.state = empty_state()
+        self.decisions: dict[tuple[str, str], Decision] = {}
+
+    def decision_for(self, source: str, event_id: str) -> Decision | None:
+        return self.decisions.get((source, event_id))
+
+    def state_for(self, event: dict) -> dict:
+        return self.state
+
+    def record(self, event: dict, decision: Decision, state: dict) -> None:
+        self.decisions[(event["source"], event["id"])] = decision
+        self.state = state
+
+
+def _key(event: Any) -> tuple[str, str] | None:
+    if isinstance(event, dict) and isinstance(event.get("source"), str) and isinstance(event.get("id"), str):
+        return event["source"], event["id"]
+    return None
+
+
+class Session:
+    """Evaluates events one at a time against a store, in the order they are given."""
+
+    def __init__(self, policy: Policy, store: Store | None = None):
+        self.policy = policy
+        self.store = store if store is not None else MemoryStore()
+
+    def submit(self, event: Any) -> Decision:
+        """Evaluate one parsed event (a dict) and record it if accepted."""
+        key = _key(event)
+        if key is not None:
+            first = self.store.decision_for(*key)
+            if first is not None:
+                return first.as_duplicate()
+        decision, state = evaluate(self.policy, self.store.state_for(event) if key else empty_state(), event)
+        if decision.status == "accepted":
+            self.store.record(event, decision, state)
+        return decision
+
+    def submit_text(self, text: str | bytes) -> Decision:
+        """Parse one event's JSON text, then :meth:`submit` it; bad JSON is rejected."""
+        event, problems = parse_event(text)
+        if problems:
+            return rejected(None, problems)
+        return self.submit(event)
+
+    def replay(self, lines: Iterable[str]) -> Iterator[tuple[int, Decision]]:
+        """(line number, decision) for each non-blank line of a JSON Lines log, in order."""
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            decision = self.submit_text(line)
+            if decision.status == "rejected" and decision.event_id is None:
+                decision = _with_line(decision, number)
+            yield number, decision
+
+
+def _with_line(decision: Decision, number: int) -> Decision:
+    errors = tuple(dict(e, message=f"line {number}: {e['message']}") for e in decision.errors)
+    return Decision(None, None, None, None, None, "rejected", errors=errors)
+
+
+__all__ = ["MemoryStore", "Problem", "Session", "Store"]

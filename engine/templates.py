@@ -1,0 +1,89 @@
+"""Outcome templates: strings with ``{path}`` placeholders, rendered against a matched fact.
+
+``{data.request_id}`` inserts a value; a string that is exactly one placeholder keeps the
+value's JSON type (a list stays a list). Filters shift times: ``{time|add_days:45}``,
+``{time|add_years:1}``, ``{time|add_months:-12}``. An absent value renders as ``null`` (or as
+an empty string inside longer text).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .timeutil import add_days, add_months, add_years, format_time, parse_time
+
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_PART = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$")
+FILTERS = {
+    "add_days": add_days,
+    "add_months": add_months,
+    "add_years": add_years,
+}
+
+
+def lookup(fact: dict, path: str) -> Any:
+    """The value at a dotted path of a fact, or None when any step is absent."""
+    value: Any = fact
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def parse_placeholder(body: str) -> tuple[str, list[tuple[str, int]]]:
+    """Split ``path|filter:arg|...``; raise ValueError naming what is wrong."""
+    path, *chain = [p.strip() for p in body.split("|")]
+    if not _PART.match(path):
+        raise ValueError(f"bad path {path!r} in placeholder {{{body}}}")
+    filters = []
+    for item in chain:
+        name, _, arg = item.partition(":")
+        if name not in FILTERS:
+            raise ValueError(f"unknown filter {name!r} (known: {', '.join(sorted(FILTERS))})")
+        try:
+            filters.append((name, int(arg)))
+        except ValueError:
+            raise ValueError(f"filter {name} needs a whole number, got {arg!r}") from None
+    return path, filters
+
+
+def placeholders(template: Any) -> list[str]:
+    """Every placeholder body in a template (string or list of strings)."""
+    items = template if isinstance(template, list) else [template]
+    return [m.group(1) for t in items if isinstance(t, str) for m in PLACEHOLDER.finditer(t)]
+
+
+def _value(body: str, fact: dict) -> Any:
+    path, filters = parse_placeholder(body)
+    value = lookup(fact, path)
+    for name, arg in filters:
+        if value is None:
+            return None
+        value = format_time(FILTERS[name](parse_time(value), arg))
+    return value
+
+
+def render(template: Any, fact: dict) -> Any:
+    """Render a template against a fact (see the module docstring)."""
+    if isinstance(template, list):
+        out = []
+        for item in template:
+            value = render(item, fact)
+            if isinstance(value, list):
+                out.extend(value)
+            elif value is not None:
+                out.append(value)
+        return out
+    if not isinstance(template, str):
+        return template
+    whole = PLACEHOLDER.fullmatch(template)
+    if whole:
+        return _value(whole.group(1), fact)
+
+    def text(match: re.Match) -> str:
+        value = _value(match.group(1), fact)
+        return "" if value is None else str(value)
+
+    return PLACEHOLDER.sub(text, template)

@@ -1,0 +1,72 @@
+"""Event-time arithmetic. The event's ``time`` is the only clock clauseline knows.
+
+Interpretations recorded in the policy (see ``clauseline interpretations``): days are calendar
+days in UTC; "one year" is the same calendar date and time a year later (29 February becomes
+28 February in a common year); ages are whole years on the event's UTC date.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def parse_time(text: str) -> datetime:
+    """Parse an RFC 3339 timestamp with offset into an aware UTC datetime."""
+    if not isinstance(text, str) or not _RFC3339.match(text):
+        raise ValueError(f"not an RFC 3339 date-time with offset: {text!r}")
+    normal = text.replace("t", "T").replace(" ", "T").replace("z", "Z").replace("Z", "+00:00")
+    return datetime.fromisoformat(normal).astimezone(timezone.utc)
+
+
+def format_time(moment: datetime) -> str:
+    """Format a datetime canonically: UTC, ``Z``, microseconds only when present."""
+    moment = moment.astimezone(timezone.utc)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def add_days(moment: datetime, days: int) -> datetime:
+    """Calendar days in UTC (no daylight-saving shifts: UTC has none)."""
+    return moment + timedelta(days=days)
+
+
+def add_years(moment: datetime, years: int) -> datetime:
+    """Same calendar date and time ``years`` later; 29 February falls back to 28 February."""
+    try:
+        return moment.replace(year=moment.year + years)
+    except ValueError:
+        return moment.replace(year=moment.year + years, day=28)
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """Same day and time ``months`` later (negative goes back), clamped to the month's end."""
+    index = moment.year * 12 + (moment.month - 1) + months
+    year, month = divmod(index, 12)
+    month += 1
+    for day in (moment.day, 30, 29, 28):
+        try:
+            return moment.replace(year=year, month=month, day=min(moment.day, day))
+        except ValueError:
+            continue
+    raise ValueError("unreachable")
+
+
+def age_on(birth: date, moment: datetime) -> int:
+    """Whole years of age on the UTC date of ``moment``."""
+    today = moment.astimezone(timezone.utc).date()
+    years = today.year - birth.year
+    if (today.month, today.day) < (birth.month, birth.day):
+        years -= 1
+    return years
+
+
+def parse_date(text: str) -> date:
+    """Parse an ISO 8601 calendar date (YYYY-MM-DD)."""
+    return date.fromisoformat(text)

@@ -1,0 +1,1 @@
+"""Shipped policy rule files (data only)."""

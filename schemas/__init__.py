@@ -1,0 +1,1 @@
+"""Shipped JSON Schemas (data only)."""
