@@ -15,7 +15,9 @@ _ORDER = {"lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
 
 
 def condition(c: Condition) -> dict:
-    """One condition as a durable_rules expression."""
+    """One condition as a durable_rules expression (a computed one tests its precomputed flag)."""
+    if c.computed:
+        return {f"_cmp.{c.key}": True}
     if c.op == "eq":
         return {c.path: c.value}
     if c.op == "ne":
@@ -37,7 +39,9 @@ def _any_of(expressions: list[dict]) -> dict:
 
 def rule_expression(rule: Rule) -> dict:
     """The whole test of one rule."""
-    parts = [{"_each": rule.for_each or EVENT_LEVEL}, _any_of([{"type": t} for t in rule.events])]
+    parts = [{"_each": rule.for_each or EVENT_LEVEL}]
+    if "*" not in rule.events:
+        parts.append(_any_of([{"type": t} for t in rule.events]))
     parts += [condition(c) for c in rule.match]
     if rule.match_any:
         parts.append(_any_of([{"$and": [condition(c) for c in group]} if len(group) > 1

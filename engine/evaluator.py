@@ -15,11 +15,15 @@ from typing import Any
 
 from . import canonical
 from .errors import Problem
-from .model import Policy, PolicyVersion, Rule
+from .model import Condition, Policy, PolicyVersion, Rule
 from .schemas import SchemaSet, default_schemas
-from .templates import lookup, render
+from .templates import lookup, render, split_path
 from .timeutil import age_on, parse_date, parse_time
 
+#: The subject id of the global record, and of outcomes that concern no single subject.
+GLOBAL = "*"
+#: Obligation statuses that still owe something.
+OPEN = ("open", "extended")
 #: Outcome kinds in the order a decision lists them.
 KIND_ORDER = {"disclosure": 0, "retention": 1, "notice": 2, "obligation": 3, "violation": 4}
 
@@ -108,13 +112,126 @@ def _derived(profile: dict, moment: datetime) -> dict:
 
 
 def _facts(version: PolicyVersion, base: dict) -> list[dict]:
-    """The event as one fact, plus one fact per element of each list a rule iterates."""
+    """The event as one fact, plus one fact per element of each list a rule iterates; each
+    carries the computed conditions (``_cmp``) that rules able to match it depend on."""
     facts = [dict(base, _each="-")]
-    for path in version.matcher.fanout.get(base["type"], ()):
+    for path in version.matcher.list_paths(base["type"]):
         items = lookup(base, path)
         if isinstance(items, list):
             facts.extend(dict(base, _each=path, item=item) for item in items)
+    for fact in facts:
+        fact["_cmp"] = {c.key: computed(c, fact)
+                        for c in version.matcher.computed_for(base["type"], fact["_each"])}
     return facts
+
+
+def _instant(value: Any) -> datetime | None:
+    try:
+        return parse_time(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _same(left: Any, right: Any) -> bool:
+    a, b = _instant(left), _instant(right)
+    return a == b if a is not None and b is not None else left == right
+
+
+def computed(condition: Condition, fact: dict) -> bool:
+    """Evaluate a computed condition against one fact; an absent value makes it false."""
+    left, op = lookup(fact, condition.path), condition.op
+    if op == "count_since":
+        spec = condition.value
+        since = _instant(render(spec["since"], fact))
+        items = left if isinstance(left, list) else []
+        count = sum(1 for item in items if isinstance(item, dict) and since is not None
+                    and (_instant(item.get(spec["at"])) or since) > since)
+        return count >= spec["at_least"] if "at_least" in spec else count < spec["fewer_than"]
+    right = render(condition.value, fact)
+    if left is None:
+        return False
+    if op in ("one_of", "none_of"):
+        found = left in (right if isinstance(right, list) else [])
+        return found if op == "one_of" else not found
+    if op in ("same_as", "differs_from"):
+        return right is not None and _same(left, right) == (op == "same_as")
+    a, b = _instant(left), _instant(right)
+    if a is None or b is None:
+        return False
+    return {"before": a < b, "after": a > b, "not_before": a >= b, "not_after": a <= b}[op]
+
+
+def _memory(subjects: dict, subject: str | None, data: dict) -> dict:
+    """What rules see under ``memory``: the subject's record (without the profile), its open
+    obligations (for an event without subject, every subject's), the obligation the event's
+    ``request_id`` refers to, and the global record."""
+    record = subjects.get(subject, {}) if subject else {}
+    memory = {k: copy.deepcopy(v) for k, v in record.items() if k != "profile"}
+    considered = [(subject, record)] if subject else sorted(subjects.items())
+    memory["open_obligations"] = sorted(
+        (dict(o, subject=sid) for sid, rec in considered
+         for o in (rec.get("obligations") or {}).values()
+         if o.get("status") in OPEN and not o.get("missed")),
+        key=lambda o: (o["due_by"], o["subject"], o["ref"]))
+    request_id = data.get("request_id")
+    if isinstance(request_id, str) and request_id in (record.get("obligations") or {}):
+        memory["request"] = copy.deepcopy(record["obligations"][request_id])
+    memory["global"] = copy.deepcopy(subjects.get(GLOBAL, {}))
+    return memory
+
+
+class _Changes:
+    """Copy-on-write edits to subject records: untouched records stay the same objects."""
+
+    def __init__(self, subjects: dict):
+        self.before = subjects
+        self.after: dict[str, dict] = {}
+
+    def record(self, subject: str) -> dict:
+        if subject not in self.after:
+            self.after[subject] = copy.deepcopy(self.before.get(subject, {}))
+        return self.after[subject]
+
+    def apply(self, op: dict, fact: dict) -> None:
+        subject = render(op["subject"], fact) if "subject" in op else fact.get("subject")
+        if not isinstance(subject, str):
+            return
+        verb = next(v for v in ("set", "append", "delete") if v in op)
+        path = [str(render(seg, fact)) for seg in split_path(op[verb])]
+        node = self.record(subject)
+        for step in path[:-1]:
+            child = node.get(step)
+            if not isinstance(child, dict):
+                if verb == "delete":
+                    return
+                child = node[step] = {}
+            node = child
+        last = path[-1]
+        if verb == "set":
+            node[last] = render(op["value"], fact)
+        elif verb == "append":
+            if not isinstance(node.get(last), list):
+                node[last] = []
+            node[last].append(render(op["value"], fact))
+        else:
+            node.pop(last, None)
+
+    def track(self, outcome: dict, moment: str) -> None:
+        """An obligation outcome opens, extends or closes the subject's obligation."""
+        record = self.record(outcome["subject"])
+        obligations = record.setdefault("obligations", {})
+        prior = obligations.get(outcome["ref"], {})
+        obligations[outcome["ref"]] = {
+            "obligation": outcome["obligation"], "ref": outcome["ref"],
+            "status": outcome["status"], "due_by": outcome.get("due_by") or prior.get("due_by"),
+            "opened_at": prior.get("opened_at", moment), "missed": prior.get("missed", False)}
+
+    def state(self, state: dict) -> dict:
+        if not self.after:
+            return state
+        subjects = dict(self.before)
+        subjects.update(self.after)
+        return dict(state, subjects=subjects)
 
 
 def _outcomes(rule: Rule, fact: dict) -> list[dict]:
@@ -125,7 +242,7 @@ def _outcomes(rule: Rule, fact: dict) -> list[dict]:
             if name != "kind":
                 outcome[name] = render(value, fact)
         if outcome.get("subject") is None:
-            outcome["subject"] = fact.get("subject")
+            outcome["subject"] = fact.get("subject") or GLOBAL
         outcome["clause"] = rule.clause
         outcome["rule"] = rule.id
         out.append(outcome)
@@ -199,14 +316,22 @@ def evaluate(policy: Policy, state: dict, event: Any,
     subjects = state.get("subjects", {})
     record = subjects.get(subject, {}) if subject else {}
     profile = _profile(record.get("profile"), event) if subject else {}
+    facility = policy.facility(event["data"].get("facility_id"))
     base = {"id": event["id"], "source": event["source"], "type": event["type"],
             "subject": subject, "time": event["time"], "data": event["data"],
-            "profile": _derived(profile, moment), "memory": {}}
+            "profile": _derived(profile, moment),
+            "memory": _memory(subjects, subject, event["data"]),
+            "facility": {"id": facility.id, "exempt_user_types": list(facility.exempt_user_types)},
+            "policy": {"version": version.version, "contact": dict(version.contact)}}
     facts = _facts(version, base)
 
+    changes = _Changes(subjects)
+    if subject and profile != record.get("profile", {}):
+        changes.record(subject)["profile"] = copy.deepcopy(profile)
     fired: set[str] = set()
     votes, others = [], {}
-    for rule_id, index in version.matcher.match(facts):
+    matches = sorted(version.matcher.match(facts), key=lambda m: (version.rule(m[0]).sort_key, m[1]))
+    for rule_id, index in matches:
         rule = version.rule(rule_id)
         fired.add(rule_id)
         for outcome in _outcomes(rule, facts[index]):
@@ -214,15 +339,14 @@ def evaluate(policy: Policy, state: dict, event: Any,
                 votes.append((outcome, rule))
             else:
                 others.setdefault(canonical.dumps(outcome), outcome)
+        for op in rule.remember:
+            changes.apply(op, facts[index])
     outcomes = combine_disclosures(votes) + list(others.values())
     outcomes.sort(key=outcome_sort_key)
+    for outcome in outcomes:
+        if outcome["kind"] == "obligation" and isinstance(outcome.get("ref"), str):
+            changes.track(outcome, event["time"])
     trace = tuple(sorted(fired, key=lambda r: version.rule(r).sort_key))
-
-    new_state = state
-    if subject and profile != record.get("profile", {}):
-        new_subjects = dict(subjects)
-        new_subjects[subject] = dict(record, profile=copy.deepcopy(profile))
-        new_state = dict(state, subjects=new_subjects)
     decision = Decision(event["id"], event["source"], event["type"], event["time"],
                         version.version, "accepted", tuple(outcomes), trace)
-    return decision, new_state
+    return decision, changes.state(state)

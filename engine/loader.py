@@ -8,6 +8,7 @@ is reported at once; nothing half-loaded is returned.
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from .errors import PolicyLoadError, Problem
-from .model import Clause, Condition, Interpretation, Policy, PolicyVersion, Rule
+from .model import (DEFAULT_EXEMPT_USER_TYPES, Clause, Condition, Facility, Interpretation, Policy,
+                    PolicyVersion, Rule)
 from .resources import rules_dir
 from .schemas import BASE, SchemaSet, default_schemas
 from .templates import parse_placeholder, placeholders
@@ -27,9 +29,11 @@ from .timeutil import parse_time
 RULE_FILE = BASE + "rule-file.schema.json"
 POLICY_INDEX = BASE + "policy-index.schema.json"
 INTERPRETATIONS = BASE + "interpretations.schema.json"
+FACILITIES = BASE + "facilities.schema.json"
 
 #: Roots a condition or template path may start with (see docs/rule-format.md).
-FACT_ROOTS = {"id", "source", "type", "subject", "time", "data", "item", "profile", "memory"}
+FACT_ROOTS = {"id", "source", "type", "subject", "time", "data", "item", "profile", "memory",
+              "facility", "policy"}
 _HEADING = re.compile(r"^#{2,6}\s+([A-Z])\)\s*(.+?)\s*$", re.M)
 
 
@@ -139,15 +143,25 @@ def parse_clauses(text: str) -> dict[str, tuple[str, str]]:
     return out
 
 
-def _conditions(raw: dict) -> tuple[Condition, ...]:
+def _conditions(raw: dict, keys) -> tuple[Condition, ...]:
     out = []
     for path, test in raw.items():
         if isinstance(test, dict):
             (op, value), = test.items()
         else:
             op, value = "eq", test
-        out.append(Condition(path, op, value))
+        condition = Condition(path, op, _plain(value))
+        if condition.computed:
+            condition = Condition(path, op, condition.value, f"k{next(keys)}")
+        out.append(condition)
     return tuple(out)
+
+
+def _templates_of(condition_value) -> list:
+    """The templates inside a computed condition's right side."""
+    if isinstance(condition_value, dict):
+        return [condition_value["since"]]
+    return [condition_value]
 
 
 class _VersionLoader:
@@ -156,6 +170,7 @@ class _VersionLoader:
     def __init__(self, folder: Path, schemas: SchemaSet, base: Path):
         self.folder, self.schemas, self.base = folder, schemas, base
         self.problems: list[Problem] = []
+        self.keys = itertools.count(1)
 
     def display(self, path: Path) -> str:
         try:
@@ -302,7 +317,7 @@ class _VersionLoader:
         when = raw["when"]
         events = [when["event"]] if isinstance(when["event"], str) else list(when["event"])
         for name in events:
-            if name not in self.schemas.event_types:
+            if name != "*" and name not in self.schemas.event_types:
                 problem("unknown_event_type", f"no event type {name!r} in the catalogue",
                         "when", "event")
         roots = FACT_ROOTS if "for_each" in when else FACT_ROOTS - {"item"}
@@ -318,17 +333,29 @@ class _VersionLoader:
                     problem("bad_condition", f"path {path!r} must start with one of "
                             f"{', '.join(sorted(roots))}{extra}", "when",
                             *(where if isinstance(where, tuple) else (where,)), path)
-        for j, outcome in enumerate(raw["emit"]):
-            for field, template in outcome.items():
-                for body in placeholders(template):
-                    try:
-                        path, _ = parse_placeholder(body)
-                    except ValueError as error:
-                        problem("bad_template", str(error), "emit", j, field)
-                        continue
-                    if path.split(".")[0] not in roots:
-                        problem("bad_template", f"placeholder path {path!r} must start with one "
-                                f"of {', '.join(sorted(roots))}", "emit", j, field)
+        templates = [(("emit", j, name), t) for j, o in enumerate(raw["emit"]) for name, t in o.items()]
+        for where, group in groups:
+            for path, test in group.items():
+                if isinstance(test, dict) and len(test) == 1:
+                    (op, value), = test.items()
+                    if op in ("before", "after", "not_before", "not_after", "same_as",
+                              "differs_from", "one_of", "none_of", "count_since"):
+                        at = ("when", *(where if isinstance(where, tuple) else (where,)), path)
+                        templates += [(at, t) for t in _templates_of(_plain(value))]
+        for j, op in enumerate(raw.get("remember", [])):
+            for name in ("set", "append", "delete", "value", "subject"):
+                if name in op:
+                    templates.append((("remember", j, name), _plain(op[name])))
+        for at, template in templates:
+            for body in _all_placeholders(template):
+                try:
+                    path, _ = parse_placeholder(body)
+                except ValueError as error:
+                    problem("bad_template", str(error), *at)
+                    continue
+                if path.split(".")[0] not in roots:
+                    problem("bad_template", f"placeholder path {path!r} must start with one "
+                            f"of {', '.join(sorted(roots))}", *at)
         if raw.get("fallback") and any(o["kind"] != "disclosure" for o in raw["emit"]):
             problem("bad_fallback", "only disclosure rules can be fallbacks", "fallback")
         if len(self.problems) > before:
@@ -336,18 +363,47 @@ class _VersionLoader:
         return Rule(
             id=raw["id"], clause=letter, title=str(raw["title"]).strip(), quote=_normal(raw["quote"]),
             events=tuple(events), for_each=when.get("for_each"),
-            match=_conditions(when.get("match", {})),
-            match_any=tuple(_conditions(g) for g in when.get("match_any", [])),
+            match=_conditions(when.get("match", {}), self.keys),
+            match_any=tuple(_conditions(g, self.keys) for g in when.get("match_any", [])),
             emit=tuple(_plain(o) for o in raw["emit"]), fallback=bool(raw.get("fallback", False)),
-            interpretations=tuple(raw.get("interpretations", [])), file=shown,
+            interpretations=tuple(raw.get("interpretations", [])),
+            remember=tuple(_plain(op) for op in raw.get("remember", [])), file=shown,
             line=_line_of(doc, ["rules", i]) or 0)
 
 
-def load_policy(root: str | Path | None = None, schemas: SchemaSet | None = None) -> Policy:
+def _all_placeholders(template) -> list[str]:
+    if isinstance(template, dict):
+        return [b for v in template.values() for b in _all_placeholders(v)]
+    return placeholders(template)
+
+
+def load_facilities(path: Path, schemas: SchemaSet, shown: str | None = None) -> tuple[dict, list[Problem]]:
+    """Facility profiles from a YAML file, validated like rules; problems are located."""
+    shown = shown or str(path)
+    doc, problems = read_yaml(path, shown)
+    if doc is None:
+        return {}, problems
+    problems = _schema_problems(schemas, FACILITIES, doc, shown)
+    if problems:
+        return {}, problems
+    out = {}
+    for i, entry in enumerate(doc["facilities"]):
+        if entry["id"] in out:
+            problems.append(Problem("duplicate_id", f"facility {entry['id']!r} is listed twice",
+                                    file=shown, line=_line_of(doc, ["facilities", i]), key="id"))
+        exempt = tuple(entry.get("exempt_user_types") or DEFAULT_EXEMPT_USER_TYPES)
+        out[entry["id"]] = Facility(str(entry["id"]), str(entry.get("name", "")), exempt)
+    return out, problems
+
+
+def load_policy(root: str | Path | None = None, schemas: SchemaSet | None = None,
+                facilities: str | Path | None = None) -> Policy:
     """Load every policy version under ``root`` (default: the shipped rules) and compile it.
 
     ``root`` is either a folder of version folders or one version folder (it holds
-    ``policy.yaml``). Raises :class:`PolicyLoadError` listing every located problem.
+    ``policy.yaml``). Facility profiles come from ``facilities`` or, by default, from
+    ``facilities.yaml`` beside the version folders (none: every facility exempts attorneys).
+    Raises :class:`PolicyLoadError` listing every located problem.
     """
     from .matcher import Matcher
 
@@ -368,9 +424,14 @@ def load_policy(root: str | Path | None = None, schemas: SchemaSet | None = None
         problems += loader.problems
         if version is not None:
             versions.append(version)
+    facility_path = Path(facilities) if facilities else base / "facilities.yaml"
+    profiles = {}
+    if facilities or facility_path.exists():
+        profiles, found = load_facilities(facility_path, schemas)
+        problems += found
     if problems:
         raise PolicyLoadError(problems)
     versions.sort(key=lambda v: v.effective_from)
     for version in versions:
         version.matcher = Matcher(version)
-    return Policy(tuple(versions))
+    return Policy(tuple(versions), profiles)

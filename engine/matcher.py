@@ -45,20 +45,31 @@ class Matcher:
 
     def __init__(self, version):
         self.definition = compile_rules(version.rules)
-        #: event type -> the list paths some rule for that type iterates with ``for_each``
+        #: event type ("*" for every type) -> list paths some rule iterates with ``for_each``
         self.fanout: dict[str, tuple[str, ...]] = {}
+        #: (event type or "*", ``_each`` marker) -> computed conditions to evaluate per fact
+        self.computed: dict[tuple[str, str], list] = {}
         for rule in version.rules:
-            if rule.for_each:
-                for kind in rule.events:
-                    paths = self.fanout.get(kind, ())
-                    if rule.for_each not in paths:
-                        self.fanout[kind] = tuple(sorted(paths + (rule.for_each,)))
+            each = rule.for_each or "-"
+            for kind in rule.events:
+                if rule.for_each and rule.for_each not in self.fanout.get(kind, ()):
+                    self.fanout[kind] = tuple(sorted(self.fanout.get(kind, ()) + (rule.for_each,)))
+                self.computed.setdefault((kind, each), []).extend(
+                    c for c in rule.conditions if c.computed)
         self.ruleset = f"{version.version}#{next(_names)}"
         self._hits: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self._host = _Host(lambda rule, fact_id: self._hits.append((rule, fact_id)))
         if self.definition:
             self._host.set_rulesets({self.ruleset: copy.deepcopy(self.definition)})
+
+    def list_paths(self, event_type: str) -> tuple[str, ...]:
+        """The list paths to expand into facts for an event of this type."""
+        return tuple(sorted(set(self.fanout.get(event_type, ()) + self.fanout.get("*", ()))))
+
+    def computed_for(self, event_type: str, each: str) -> list:
+        """Computed conditions that rules able to match such a fact depend on."""
+        return self.computed.get((event_type, each), []) + self.computed.get(("*", each), [])
 
     def match(self, facts: list[dict]) -> list[tuple[str, int]]:
         """(rule id, index of the fact) for every rule that fires on each fact."""

@@ -18,14 +18,27 @@ class Clause:
     reason: str | None = None
 
 
+#: Operators durable_rules evaluates directly against a constant.
+STATIC_OPS = ("eq", "in", "not_in", "ne", "exists", "lt", "lte", "gt", "gte")
+#: Operators whose right side is a template rendered per fact (another field, a shifted time,
+#: a list): the evaluator computes them into a boolean that durable_rules then tests.
+COMPUTED_OPS = ("before", "after", "not_before", "not_after", "same_as", "differs_from",
+                "one_of", "none_of", "count_since")
+
+
 @dataclass(frozen=True)
 class Condition:
-    """One field test of a rule: ``op`` is ``eq``, ``in``, ``not_in``, ``ne``, ``exists``,
-    ``lt``, ``lte``, ``gt`` or ``gte``."""
+    """One field test of a rule. ``op`` is one of STATIC_OPS or COMPUTED_OPS; ``key`` names
+    the boolean a computed condition is stored under in the fact (``_cmp.<key>``)."""
 
     path: str
     op: str
     value: Any
+    key: str = ""
+
+    @property
+    def computed(self) -> bool:
+        return self.op in COMPUTED_OPS
 
 
 @dataclass(frozen=True)
@@ -44,12 +57,18 @@ class Rule:
     emit: tuple[dict, ...]
     fallback: bool = False
     interpretations: tuple[str, ...] = ()
+    remember: tuple[dict, ...] = ()
     file: str = ""
     line: int = 0
 
     @property
     def sort_key(self) -> tuple[str, str]:
         return (self.clause, self.id)
+
+    @property
+    def conditions(self) -> tuple[Condition, ...]:
+        """Every condition of the rule, ``match`` first, then each ``match_any`` group."""
+        return self.match + tuple(c for group in self.match_any for c in group)
 
 
 @dataclass(frozen=True)
@@ -85,11 +104,32 @@ class PolicyVersion:
         self._by_id = {r.id: r for r in self.rules}
 
 
+@dataclass(frozen=True)
+class Facility:
+    """A correctional facility's configuration: the user types it exempts from recording and
+    monitoring (clause R: "as defined by the correctional facilities")."""
+
+    id: str
+    name: str = ""
+    exempt_user_types: tuple[str, ...] = ("attorney",)
+
+
+#: What a facility that declares nothing exempts.
+DEFAULT_EXEMPT_USER_TYPES = ("attorney",)
+
+
 @dataclass
 class Policy:
-    """Every loaded version of a policy, oldest first; evaluation picks the one in force."""
+    """Every loaded version of a policy, oldest first; evaluation picks the one in force.
+    ``facilities`` is configuration beside the policy, keyed by facility id."""
 
     versions: tuple[PolicyVersion, ...]
+    facilities: dict[str, Facility] = field(default_factory=dict)
+
+    def facility(self, facility_id: str | None) -> Facility:
+        """The configured facility, or one that exempts the default user types."""
+        found = self.facilities.get(facility_id or "")
+        return found or Facility(facility_id or "", "", DEFAULT_EXEMPT_USER_TYPES)
 
     def version_at(self, moment: datetime) -> PolicyVersion | None:
         """The version in force at ``moment``: the latest whose ``effective_from`` is not later."""

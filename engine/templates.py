@@ -49,6 +49,20 @@ def parse_placeholder(body: str) -> tuple[str, list[tuple[str, int]]]:
     return path, filters
 
 
+def split_path(template: str) -> list[str]:
+    """Split a dotted path template on the dots outside placeholders."""
+    parts, depth, current = [], 0, ""
+    for char in template:
+        depth += char == "{"
+        depth -= char == "}"
+        if char == "." and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return parts + [current]
+
+
 def placeholders(template: Any) -> list[str]:
     """Every placeholder body in a template (string or list of strings)."""
     items = template if isinstance(template, list) else [template]
@@ -67,6 +81,8 @@ def _value(body: str, fact: dict) -> Any:
 
 def render(template: Any, fact: dict) -> Any:
     """Render a template against a fact (see the module docstring)."""
+    if isinstance(template, dict):
+        return {key: render(value, fact) for key, value in template.items()}
     if isinstance(template, list):
         out = []
         for item in template:
