@@ -226,19 +226,24 @@ class _VersionLoader:
         return clauses
 
     def _interpretations(self, clauses: dict[str, Clause]) -> dict[str, Interpretation]:
-        path = self.folder / "interpretations.yaml"
-        if not path.exists():
-            return {}
+        """Interpretations from ``interpretations.yaml`` and ``interpretations/*.yaml``."""
+        paths = [self.folder / "interpretations.yaml"] + sorted((self.folder / "interpretations").glob("*.yaml"))
+        out: dict[str, Interpretation] = {}
+        for path in paths:
+            if path.exists():
+                self._interpretation_file(path, clauses, out)
+        return out
+
+    def _interpretation_file(self, path: Path, clauses: dict[str, Clause], out: dict) -> None:
         shown = self.display(path)
         doc, problems = read_yaml(path, shown)
         self.problems += problems
         if doc is None:
-            return {}
+            return
         problems = _schema_problems(self.schemas, INTERPRETATIONS, doc, shown)
         self.problems += problems
         if problems:
-            return {}
-        out = {}
+            return
         for i, entry in enumerate(doc["interpretations"]):
             line = _line_of(doc, ["interpretations", i])
             if entry["clause"] not in clauses:
@@ -253,7 +258,6 @@ class _VersionLoader:
                                              "defined twice", file=shown, line=line, key="id"))
             out[entry["id"]] = Interpretation(entry["id"], entry["clause"], _normal(entry["sentence"]),
                                               entry["reading"].strip(), entry["why"].strip())
-        return out
 
     def _rules(self, clauses: dict[str, Clause], interpretations: dict) -> list[Rule]:
         folder = self.folder / "clauses"
