@@ -156,6 +156,64 @@ def cmd_rules_list(args) -> int:
     return 0
 
 
+def cmd_interpretations(args) -> int:
+    policy = _policy(args)
+    for version in policy.versions:
+        entries = sorted(version.interpretations.values(), key=lambda i: (i.clause, i.id))
+        if args.format == "json":
+            for i in entries:
+                cited = sorted(r.id for r in version.rules if i.id in r.interpretations)
+                _print(canonical.dumps({"id": i.id, "clause": i.clause, "sentence": i.sentence,
+                                        "reading": i.reading, "why": i.why, "rules": cited,
+                                        "policy_version": version.version}))
+            continue
+        for i in entries:
+            cited = [r.id for r in version.rules if i.id in r.interpretations]
+            _print(f"{i.id}  (clause {i.clause})")
+            _print(f"  sentence: \"{i.sentence}\"")
+            _print(f"  reading:  {i.reading}")
+            _print(f"  why:      {i.why}")
+            _print(f"  rules:    {', '.join(cited) or '(none yet)'}")
+            _print("")
+    return 0
+
+
+def cmd_clauses(args) -> int:
+    policy = _policy(args)
+    fired: Counter = Counter()
+    if args.log:
+        session = Session(policy)
+        with open(args.log, encoding="utf-8", errors="surrogateescape") as log:
+            for _, decision in session.replay(log):
+                if decision.status == "accepted":
+                    fired.update(decision.trace)
+    unaccounted = 0
+    for version in policy.versions:
+        _print(f"{version.version} ({version.title})")
+        for letter, clause in sorted(version.clauses.items()):
+            rules = [r for r in version.rules if r.clause == letter]
+            notes = [i.id for i in version.interpretations.values() if i.clause == letter]
+            if clause.operative and rules:
+                status = f"operative, {len(rules)} rule(s)"
+            elif not clause.operative:
+                status = "informative"
+            else:
+                status = "UNACCOUNTED: operative but no rule"
+                unaccounted += 1
+            _print(f"  {letter}  {clause.title[:60]:<60} {status}")
+            if not clause.operative:
+                _print(f"       why no decision: {clause.reason}")
+            for rule in rules:
+                count = f"  fired {fired[rule.id]}x" if args.log else ""
+                _print(f"       {rule.id}{count}")
+            if notes:
+                _print(f"       interpretations: {', '.join(sorted(notes))}")
+    if unaccounted:
+        _print(f"{unaccounted} clause(s) unaccounted for", sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clauseline", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -185,6 +243,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="jsonl (canonical JSON, default) or text (readable)")
     p.add_argument("--summary", action="store_true", help="also list how often each rule fired")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("clauses", help="table of clauses A to W with their rules",
+                       description="List every clause of the policy: operative with its rules and "
+                       "interpretations, or informative with the reason it decides nothing. With "
+                       "--log, also how often each rule fired replaying that log. Exit 1 if an "
+                       "operative clause has no rule.")
+    p.add_argument("--log", metavar="LOG.jsonl", help="count rule firings over this log")
+    p.set_defaults(func=cmd_clauses)
+
+    p = sub.add_parser("interpretations", help="the readings chosen for ambiguous sentences",
+                       description="Each ambiguous sentence of the policy, the reading the rules "
+                       "take, why, and the rules that depend on it.")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_interpretations)
 
     rules = sub.add_parser("rules", help="check or list the policy rules")
     rsub = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")

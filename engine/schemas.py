@@ -83,7 +83,11 @@ class SchemaSet:
                 out.append(Problem("schema.required", f"required property {name.group(1)} is missing",
                                    _pointer(path + (name.group(1).strip("'\""),))))
                 continue
-            out.append(Problem(f"schema.{error.validator}", _message(error), _pointer(path)))
+            message = _message(error)
+            if isinstance(error.schema, dict) and error.schema.get("writeOnly"):
+                # a raw card, bank or SSN number must not be echoed into decisions and logs
+                message = f"the value is not valid here ({error.validator}); it is not repeated"
+            out.append(Problem(f"schema.{error.validator}", message, _pointer(path)))
         # a value that fails its format usually fails the format's pattern too: say it once
         formats = {p.path for p in out if p.code == "schema.format"}
         out = [p for p in out if not (p.code == "schema.pattern" and p.path in formats)]

@@ -1,0 +1,112 @@
+"""Bad input: every malformed event is rejected with located errors, and nothing crashes."""
+
+import json
+
+import pytest
+
+from engine import Session, empty_state, evaluate, parse_event
+from engine.events import MAX_DEPTH, MAX_EVENT_BYTES
+
+
+def good(**over):
+    event = {"specversion": "1.0", "id": "e-1", "source": "/billing", "type": "payment.made",
+             "time": "2019-07-01T09:00:00Z", "subject": "acct-1",
+             "data": {"transaction_id": "t-1", "amount": 10, "currency": "USD",
+                      "instrument": "credit_card", "status": "completed",
+                      "encrypted_in_transit": True, "product": "calls"}}
+    event.update(over)
+    return event
+
+
+def errors_of(policy, event):
+    decision, state = evaluate(policy, empty_state(), event)
+    assert decision.status == "rejected"
+    assert state == empty_state()
+    assert decision.outcomes == () and decision.trace == ()
+    return {(e["path"], e["code"]) for e in decision.errors}
+
+
+@pytest.mark.parametrize("text, code", [
+    ("{not json", "event.invalid_json"),
+    ('{"a": 1,}', "event.invalid_json"),
+    ('{"a": NaN}', "event.invalid_json"),
+    ('{"a": 1, "a": 2}', "event.duplicate_key"),
+    (b'{"a": "\xff"}', "event.invalid_json"),
+    ("[" * 100_000, "event.too_deep"),
+])
+def test_unparseable_text_is_rejected_with_a_reason(text, code):
+    value, problems = parse_event(text)
+    assert value is None
+    assert [p.code for p in problems] == [code]
+
+
+def test_oversized_event_is_rejected_before_parsing():
+    big = json.dumps(good(data={"x": "y" * MAX_EVENT_BYTES}))
+    _, problems = parse_event(big)
+    assert [p.code for p in problems] == ["event.too_large"]
+    assert str(MAX_EVENT_BYTES) in problems[0].message
+
+
+def test_deep_nesting_is_located():
+    nested = {}
+    node = nested
+    for _ in range(MAX_DEPTH + 5):
+        node["k"] = {}
+        node = node["k"]
+    _, problems = parse_event(json.dumps(good(data=nested)))
+    assert problems[0].code == "event.too_deep"
+    assert problems[0].path.startswith("/data/k/k/")
+
+
+def test_unknown_event_type(policy):
+    assert ("/type", "event.unknown_type") in errors_of(policy, good(type="payment.refunded"))
+
+
+def test_missing_time_points_at_time(policy):
+    event = good()
+    del event["time"]
+    assert errors_of(policy, event) == {("/time", "schema.required")}
+
+
+def test_time_without_offset_is_refused(policy):
+    assert errors_of(policy, good(time="2019-07-01T09:00:00")) == {("/time", "schema.format")}
+
+
+def test_wrong_field_types_are_all_reported_not_only_the_first(policy):
+    event = good()
+    event["data"].update(amount="ten", encrypted_in_transit="yes", instrument="cash")
+    assert errors_of(policy, event) == {
+        ("/data/amount", "schema.type"),
+        ("/data/encrypted_in_transit", "schema.type"),
+        ("/data/instrument", "schema.enum"),
+    }
+
+
+def test_unknown_data_field_is_refused(policy):
+    event = good()
+    event["data"]["colour"] = "blue"
+    paths = errors_of(policy, event)
+    assert any(code == "schema.unevaluatedProperties" for _, code in paths)
+
+
+def test_event_before_the_policy_took_effect(policy):
+    assert errors_of(policy, good(time="2019-05-03T23:59:59Z")) == {("/time", "event.no_policy_in_force")}
+
+
+def test_a_rejected_raw_card_number_is_not_echoed(policy):
+    event = good()
+    event["data"]["card_number"] = "4111 1111 1111 1111 " * 20
+    decision, _ = evaluate(policy, empty_state(), event)
+    assert decision.status == "rejected"
+    assert "4111" not in decision.to_json()
+
+
+def test_a_non_object_event(policy):
+    assert errors_of(policy, [1, 2]) == {("", "event.not_object")}
+
+
+def test_replay_goes_on_after_bad_lines(policy):
+    lines = ["{bad", json.dumps(good(type="nope")), "", json.dumps(good())]
+    decisions = list(Session(policy).replay(lines))
+    assert [(n, d.status) for n, d in decisions] == [(1, "rejected"), (2, "rejected"), (4, "accepted")]
+    assert decisions[0][1].errors[0]["message"].startswith("line 1:")

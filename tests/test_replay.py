@@ -1,0 +1,123 @@
+"""Replays: input order, byte-identical output, idempotency, carried state, and scale."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from engine import Session, empty_state, evaluate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def log_lines(n_subjects=3, per_subject=4):
+    lines = []
+    i = 0
+    for s in range(n_subjects):
+        for k in range(per_subject):
+            i += 1
+            lines.append(json.dumps({
+                "specversion": "1.0", "id": f"e-{i}", "source": "/billing", "type": "payment.made",
+                "time": f"2019-07-{1 + k:02d}T09:{s % 60:02d}:00Z", "subject": f"acct-{s}",
+                "data": {"transaction_id": f"t-{i}", "amount": 5, "currency": "USD",
+                         "instrument": ["credit_card", "debit_card", "bank_account"][i % 3],
+                         "status": ["completed", "authorized", "failed", "completed"][k % 4],
+                         "encrypted_in_transit": i % 7 != 0, "product": "calls",
+                         "profile": {"role": "customer", "user_type": f"type-{k}"}}}))
+    return lines
+
+
+def run_cli(*args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True,
+                          text=True, input=stdin, cwd=ROOT)
+
+
+def test_replaying_twice_prints_byte_identical_output(tmp_path):
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(log_lines() + ["{broken"]) + "\n", encoding="utf-8")
+    first, second = run_cli("replay", str(log)), run_cli("replay", str(log))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    lines = first.stdout.splitlines()
+    assert len(lines) == 13
+    assert [json.loads(line)["event_id"] for line in lines[:12]] == [f"e-{i}" for i in range(1, 13)]
+    assert json.loads(lines[-1])["status"] == "rejected"
+    assert "13 events" in first.stderr and "1 rejected" in first.stderr
+
+
+def test_replay_out_file_and_stdin(tmp_path):
+    out = tmp_path / "decisions.jsonl"
+    text = "\n".join(log_lines(1, 2)) + "\n"
+    result = run_cli("replay", "-", "--out", str(out), stdin=text)
+    assert result.returncode == 0 and result.stdout == ""
+    assert len(out.read_text().splitlines()) == 2
+
+
+def test_the_same_event_twice_is_one_event(policy):
+    session = Session(policy)
+    [line] = log_lines(1, 1)
+    first = session.submit(json.loads(line))
+    again = session.submit(json.loads(line))
+    assert again.status == "duplicate"
+    assert again.outcomes == first.outcomes and again.trace == first.trace
+    assert len(session.store.decisions) == 1
+
+
+def test_replay_equals_evaluating_one_by_one_carrying_state(policy):
+    lines = log_lines(4, 4)
+    replayed = [d.to_json() for _, d in Session(policy).replay(lines)]
+    state, one_by_one = empty_state(), []
+    for line in lines:
+        decision, state = evaluate(policy, state, json.loads(line))
+        one_by_one.append(decision.to_json())
+    assert replayed == one_by_one
+
+
+def test_evaluate_never_mutates_its_input_state(policy):
+    lines = [json.loads(line) for line in log_lines(1, 2)]
+    state = empty_state()
+    decision, after_first = evaluate(policy, state, lines[0])
+    snapshot = json.dumps(after_first, sort_keys=True)
+    evaluate(policy, after_first, lines[1])
+    assert json.dumps(after_first, sort_keys=True) == snapshot
+    assert state == empty_state()
+
+
+def test_profile_is_remembered_per_subject(policy):
+    session = Session(policy)
+    for _ in session.replay(log_lines(2, 4)):
+        pass
+    subjects = session.store.state["subjects"]
+    assert subjects["acct-0"]["profile"] == {"role": "customer", "user_type": "type-3"}
+    assert set(subjects) == {"acct-0", "acct-1"}
+
+
+def test_five_thousand_distinct_subjects_in_one_replay(policy):
+    # durable_rules holds at most 1024 sids per ruleset; subjects must never become sids
+    lines = log_lines(5000, 1)
+    decisions = [d for _, d in Session(policy).replay(lines)]
+    assert len(decisions) == 5000
+    assert all(d.status == "accepted" for d in decisions)
+    purges = [o for d in decisions for o in d.outcomes if o["kind"] == "retention"]
+    assert len(purges) == 5000 and all(o["action"] == "purge" for o in purges)
+    assert len({o["subject"] for o in purges}) == 5000
+
+
+def test_evaluate_command_exit_codes(tmp_path):
+    good = tmp_path / "good.json"
+    good.write_text(log_lines(1, 1)[0])
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"type": "payment.made"}')
+    ok = run_cli("evaluate", str(good))
+    assert ok.returncode == 0 and json.loads(ok.stdout)["status"] == "accepted"
+    refused = run_cli("evaluate", str(bad))
+    assert refused.returncode == 1 and json.loads(refused.stdout)["status"] == "rejected"
+    missing = run_cli("evaluate", str(tmp_path / "nope.json"))
+    assert missing.returncode == 1 and "cannot read" in missing.stderr
+
+
+def test_help_explains_every_command():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("evaluate", "replay", "rules", "clauses", "interpretations"):
+        assert command in result.stdout
