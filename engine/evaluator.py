@@ -328,12 +328,13 @@ def evaluate(policy: Policy, state: dict, event: Any,
     changes = _Changes(subjects)
     if subject and profile != record.get("profile", {}):
         changes.record(subject)["profile"] = copy.deepcopy(profile)
-    fired: set[str] = set()
+    fired: set[str] = set()  # fallback rules join the trace only where they decided something
     votes, others = [], {}
     matches = sorted(version.matcher.match(facts), key=lambda m: (version.rule(m[0]).sort_key, m[1]))
     for rule_id, index in matches:
         rule = version.rule(rule_id)
-        fired.add(rule_id)
+        if not rule.fallback:
+            fired.add(rule_id)
         for outcome in _outcomes(rule, facts[index]):
             if outcome["kind"] == "disclosure":
                 votes.append((outcome, rule))
@@ -341,7 +342,9 @@ def evaluate(policy: Policy, state: dict, event: Any,
                 others.setdefault(canonical.dumps(outcome), outcome)
         for op in rule.remember:
             changes.apply(op, facts[index])
-    outcomes = combine_disclosures(votes) + list(others.values())
+    combined = combine_disclosures(votes)
+    fired.update(b["rule"] for o in combined for b in o["basis"])
+    outcomes = combined + list(others.values())
     outcomes.sort(key=outcome_sort_key)
     for outcome in outcomes:
         if outcome["kind"] == "obligation" and isinstance(outcome.get("ref"), str):

@@ -28,6 +28,9 @@ class Store(Protocol):
     def record(self, event: dict, decision: Decision, state: dict) -> None:
         """Keep the accepted event, its decision and the new state, atomically."""
 
+    # Optional: ``atomically(event, work) -> Decision`` runs ``work()`` (the session's
+    # decision_for, state_for, evaluate, record) in one transaction under the event's lock.
+
 
 class MemoryStore:
     """The default store of a replay without ``--db``: everything in memory, nothing kept."""
@@ -61,8 +64,19 @@ class Session:
         self.store = store if store is not None else MemoryStore()
 
     def submit(self, event: Any) -> Decision:
-        """Evaluate one parsed event (a dict) and record it if accepted."""
+        """Evaluate one parsed event (a dict) and record it if accepted.
+
+        A store with an ``atomically(event, work)`` method (the SQL stores) runs the duplicate
+        check, the evaluation and the recording as one unit under its per-subject lock, and may
+        run ``work`` again after a write conflict; other stores are called directly.
+        """
         key = _key(event)
+        atomically = getattr(self.store, "atomically", None)
+        if key is not None and atomically is not None:
+            return atomically(event, lambda: self._submit(event, key))
+        return self._submit(event, key)
+
+    def _submit(self, event: Any, key: tuple[str, str] | None) -> Decision:
         if key is not None:
             first = self.store.decision_for(*key)
             if first is not None:
@@ -84,7 +98,7 @@ class Session:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
-            decision = self.submit_text(line)
+            decision = self.submit_text(line.rstrip("\r\n"))
             if decision.status == "rejected" and decision.event_id is None:
                 decision = _with_line(decision, number)
             yield number, decision

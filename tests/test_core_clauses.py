@@ -194,3 +194,12 @@ def test_fraud_claim_by_a_commercial_company_is_not_enough(policy, event):
     d = decide(policy, event("disclosure.requested",
                              request("commercial_third_party", "fraud_investigation", ["ssn"])))
     assert disclosures(d) == {"deny": (["ssn"], "E.no-other-transfer")}
+
+
+def test_the_fallback_is_traced_only_where_it_decided(policy, event):
+    permitted = decide(policy, event("disclosure.requested",
+                                     request("payment_processor", "transaction_processing", ["credit_card"])))
+    assert "E.no-other-transfer" not in permitted.trace
+    mixed = decide(policy, event("disclosure.requested",
+                                 request("law_enforcement", "law_enforcement_activity", ["voice", "ssn"])))
+    assert "E.no-other-transfer" in mixed.trace
