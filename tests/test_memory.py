@@ -1,0 +1,258 @@
+"""The memory mechanism on a tiny policy of its own: computed conditions, `remember`,
+obligations and wildcard rules, independent of the shipped rules."""
+
+import textwrap
+
+import pytest
+
+from engine import Session, load_policy
+
+SOURCE = """\
+# Tiny policy
+
+###### A) Requests
+
+We answer each request within 10 days. We answer at most two requests per month.
+
+###### B) Opt-outs
+
+You may opt out at any time.
+"""
+
+INDEX = """\
+version: tiny-1
+title: Tiny
+effective_from: "2019-01-01T00:00:00Z"
+source: source.md
+clauses:
+  A: {title: Requests, operative: true}
+  B: {title: Opt-outs, operative: true}
+"""
+
+RULES_A = """\
+clause: A
+rules:
+  - id: A.answer-within-10-days
+    title: Answer within 10 days
+    quote: We answer each request within 10 days.
+    when:
+      event: ccpa.request.filed
+      match:
+        memory.requests: {count_since: {since: "{time|add_months:-1}", at: at, fewer_than: 2}}
+    emit:
+      - kind: obligation
+        obligation: answer
+        ref: "{data.request_id}"
+        status: open
+        due_by: "{time|add_days:10}"
+    remember:
+      - append: requests
+        value: {id: "{data.request_id}", at: "{time}"}
+
+  - id: A.third-request-declined
+    title: A third request in a month is declined
+    quote: We answer at most two requests per month.
+    when:
+      event: ccpa.request.filed
+      match:
+        memory.requests: {count_since: {since: "{time|add_months:-1}", at: at, at_least: 2}}
+    emit:
+      - kind: obligation
+        obligation: answer
+        ref: "{data.request_id}"
+        status: declined
+        due_by: "{time}"
+
+  - id: A.answered
+    title: An answer closes the request; a late one is a violation
+    quote: We answer each request within 10 days.
+    when:
+      event: ccpa.response.delivered
+      match:
+        memory.request.status: open
+    emit:
+      - kind: obligation
+        obligation: answer
+        ref: "{data.request_id}"
+        status: fulfilled
+        due_by: "{memory.request.due_by}"
+
+  - id: A.answered-late
+    title: Late answer
+    quote: We answer each request within 10 days.
+    when:
+      event: ccpa.response.delivered
+      match:
+        time: {after: "{memory.request.due_by}"}
+    emit:
+      - kind: violation
+        violation: late
+        ref: "{data.request_id}"
+        detail: "answered after {memory.request.due_by}"
+
+  - id: A.deadline-missed
+    title: Missed deadline, reported once
+    quote: We answer each request within 10 days.
+    when:
+      event: "*"
+      for_each: memory.open_obligations
+      match:
+        item.due_by: {before: "{time}"}
+    emit:
+      - kind: violation
+        subject: "{item.subject}"
+        violation: missed
+        ref: "{item.ref}"
+        detail: "due {item.due_by}"
+    remember:
+      - set: "obligations.{item.ref}.missed"
+        value: true
+        subject: "{item.subject}"
+"""
+
+RULES_B = """\
+clause: B
+rules:
+  - id: B.opt-out
+    title: Remember the opt-out
+    quote: You may opt out at any time.
+    when:
+      event: communication.opted_out
+    emit: []
+    remember:
+      - set: "opt_outs.{data.channel}"
+        value: "{time}"
+      - append: "log"
+        value: "{data.channel}"
+        subject: "*"
+
+  - id: B.no-messages-after-opt-out
+    title: No message on a channel opted out of
+    quote: You may opt out at any time.
+    when:
+      event: message.send.requested
+      match:
+        data.channel: {one_of: "{memory.global.log}"}
+        memory.opt_outs.email: {exists: true}
+    emit:
+      - kind: violation
+        violation: opted-out
+        ref: "{data.message_id}"
+        detail: "since {memory.opt_outs.email}"
+
+  - id: B.forget-on-opt-in
+    title: Opting back in forgets
+    quote: You may opt out at any time.
+    when:
+      event: cookie.preference.changed
+      match:
+        data.enabled: true
+    emit: []
+    remember:
+      - delete: opt_outs
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny") / "tiny-1"
+    (root / "clauses").mkdir(parents=True)
+    (root / "source.md").write_text(SOURCE)
+    (root / "policy.yaml").write_text(INDEX)
+    (root / "clauses" / "A.yaml").write_text(RULES_A)
+    (root / "clauses" / "B.yaml").write_text(RULES_B)
+    return load_policy(root)
+
+
+def ev(kind, data, time, subject="s-1", n=[0]):
+    n[0] += 1
+    out = {"specversion": "1.0", "id": f"m-{n[0]}", "source": "/t", "type": kind, "time": time,
+           "data": data}
+    if subject:
+        out["subject"] = subject
+    return out
+
+
+def filed(rid, time, subject="s-1"):
+    return ev("ccpa.request.filed", {"request_id": rid, "kinds": ["categories"],
+                                     "delivery": "mail", "has_account": False}, time, subject)
+
+
+def answered(rid, time):
+    return ev("ccpa.response.delivered", {"request_id": rid, "channel": "mail", "portable_format": True,
+                                          "fee": 0, "period": {"from": "2018-01-01T00:00:00Z",
+                                                               "to": "2019-01-01T00:00:00Z"}}, time)
+
+
+def kinds(decision):
+    return [(o["kind"], o.get("status") or o.get("violation")) for o in decision.outcomes]
+
+
+def test_obligation_opens_and_an_answer_on_time_closes_it(tiny):
+    s = Session(tiny)
+    opened = s.submit(filed("r-1", "2019-03-01T10:00:00Z"))
+    assert kinds(opened) == [("obligation", "open")]
+    assert opened.outcomes[0]["due_by"] == "2019-03-11T10:00:00Z"
+    closed = s.submit(answered("r-1", "2019-03-11T10:00:00Z"))
+    assert kinds(closed) == [("obligation", "fulfilled")]
+    record = s.store.state["subjects"]["s-1"]["obligations"]["r-1"]
+    assert record["status"] == "fulfilled" and record["opened_at"] == "2019-03-01T10:00:00Z"
+
+
+def test_a_late_answer_is_a_violation_one_second_after_due(tiny):
+    s = Session(tiny)
+    s.submit(filed("r-1", "2019-03-01T10:00:00Z"))
+    late = s.submit(answered("r-1", "2019-03-11T10:00:01Z"))
+    assert ("violation", "late") in kinds(late)
+
+
+def test_deadline_missed_fires_once_at_the_first_tick_past_due(tiny):
+    s = Session(tiny)
+    s.submit(filed("r-1", "2019-03-01T10:00:00+02:00"))
+    on_time = s.submit(ev("clock.tick", {}, "2019-03-11T08:00:00Z", subject=None))
+    assert on_time.outcomes == ()
+    first = s.submit(ev("clock.tick", {}, "2019-03-11T08:00:01Z", subject=None))
+    assert [(o["subject"], o["violation"], o["ref"]) for o in first.outcomes] == [("s-1", "missed", "r-1")]
+    again = s.submit(ev("clock.tick", {}, "2019-03-20T00:00:00Z", subject=None))
+    assert again.outcomes == ()
+
+
+def test_deadline_missed_fires_on_the_subjects_own_next_event(tiny):
+    s = Session(tiny)
+    s.submit(filed("r-1", "2019-03-01T10:00:00Z"))
+    later = s.submit(ev("communication.opted_out", {"channel": "sms", "method": "sms_stop"}, "2019-04-01T00:00:00Z"))
+    assert ("violation", "missed") in kinds(later)
+
+
+def test_windowed_count_declines_the_third_request_and_not_one_outside(tiny):
+    s = Session(tiny)
+
+    def kinds(decision):  # the earlier requests' missed deadlines are beside the point here
+        return [(o["kind"], o["status"]) for o in decision.outcomes if o["kind"] == "obligation"]
+
+    s.submit(filed("r-1", "2019-03-01T10:00:00Z"))
+    s.submit(filed("r-2", "2019-03-15T10:00:00Z"))
+    third = s.submit(filed("r-3", "2019-03-31T10:00:00Z"))
+    assert kinds(third) == [("obligation", "declined")]
+    # exactly one month after r-1, r-1 has left the window ("after" since): only r-2 counts
+    fourth = s.submit(filed("r-4", "2019-04-01T10:00:00Z"))
+    assert kinds(fourth) == [("obligation", "open")]
+    # a day later r-2 and r-4 are inside the window (declined r-3 was never counted)
+    fifth = s.submit(filed("r-5", "2019-04-02T10:00:00Z"))
+    assert kinds(fifth) == [("obligation", "declined")]
+
+
+def test_remember_set_append_delete_and_the_global_record(tiny):
+    s = Session(tiny)
+    s.submit(ev("communication.opted_out", {"channel": "email", "method": "email_link"}, "2019-03-01T00:00:00Z"))
+    state = s.store.state["subjects"]
+    assert state["s-1"]["opt_outs"] == {"email": "2019-03-01T00:00:00Z"}
+    assert state["*"]["log"] == ["email"]
+    sent = s.submit(ev("message.send.requested", {"message_id": "m-1", "channel": "email",
+                                                  "category": "marketing"}, "2019-03-02T00:00:00Z"))
+    assert kinds(sent) == [("violation", "opted-out")]
+    s.submit(ev("cookie.preference.changed", {"purpose": "x", "enabled": True}, "2019-03-03T00:00:00Z"))
+    assert "opt_outs" not in s.store.state["subjects"]["s-1"]
+    again = s.submit(ev("message.send.requested", {"message_id": "m-2", "channel": "email",
+                                                   "category": "marketing"}, "2019-03-04T00:00:00Z"))
+    assert again.outcomes == ()
