@@ -32,6 +32,8 @@ examples:
   clauseline evaluate event.json
   clauseline replay examples/demo-log.jsonl > decisions.jsonl
   clauseline replay examples/demo-log.jsonl --format text
+  clauseline replay log.jsonl --db sqlite:///clauseline.db > decisions.jsonl
+  clauseline due --db sqlite:///clauseline.db --at 2019-08-15T00:00:00Z
   clauseline rules check --rules my-rules/
 """
 
@@ -51,6 +53,20 @@ def cmd_evaluate(args) -> int:
     except OSError as error:
         _print(f"clauseline: cannot read {args.event}: {error.strerror}", sys.stderr)
         return 1
+    if args.db:
+        if args.state or args.state_out:
+            _print("clauseline evaluate: --db keeps the state in the store; "
+                   "it cannot be combined with --state or --state-out", sys.stderr)
+            return 2
+        from .store import open_store
+        store = open_store(args.db, policy)
+        try:
+            decision = Session(policy, store).submit_text(raw)
+        finally:
+            store.close()
+        _print(json.dumps(decision.as_dict(), indent=2, sort_keys=True, ensure_ascii=False)
+               if args.pretty else decision.to_json())
+        return 1 if decision.status == "rejected" else 0
     state = empty_state()
     if args.state:
         state = json.loads(Path(args.state).read_text(encoding="utf-8"))
@@ -60,15 +76,19 @@ def cmd_evaluate(args) -> int:
         decision, new_state = rejected(None, problems), state
     else:
         decision, new_state = evaluate(policy, state, event)
-    _print(json.dumps(decision.as_dict(), indent=2, sort_keys=True, ensure_ascii=False)
-           if args.pretty else decision.to_json())
+    if args.explain:
+        _print(describe(decision, policy))
+    else:
+        _print(json.dumps(decision.as_dict(), indent=2, sort_keys=True, ensure_ascii=False)
+               if args.pretty else decision.to_json())
     if args.state_out:
         Path(args.state_out).write_text(canonical.dumps(new_state) + "\n", encoding="utf-8")
     return 1 if decision.status == "rejected" else 0
 
 
-def describe(decision: Decision) -> str:
-    """One readable line (and indented outcome lines) for a decision."""
+def describe(decision: Decision, policy=None) -> str:
+    """One readable line (and indented outcome lines) for a decision; given the policy, each
+    outcome is followed by the sentence its rule enforces and the interpretations it relies on."""
     head = (f"{decision.time or '-':<25} {decision.event_type or '?':<26} "
             f"{decision.event_id or '-':<14} {decision.status}")
     lines = [head]
@@ -87,7 +107,22 @@ def describe(decision: Decision) -> str:
         else:
             what = f"{o['violation']} {o['ref']}: {o['detail']}"
         lines.append(f"    {kind:<10} {what}  [{o['rule']}]")
+        if policy is not None:
+            lines.extend(_explain(policy, decision, o))
     return "\n".join(lines)
+
+
+def _explain(policy, decision: Decision, outcome: dict) -> list[str]:
+    version = next((v for v in policy.versions if v.version == decision.policy_version), None)
+    if version is None:
+        return []
+    out = []
+    for rule_id in [b["rule"] for b in outcome.get("basis", [])] or [outcome["rule"]]:
+        rule = version.rule(rule_id)
+        out.append(f"        {rule.id} (clause {rule.clause}): \"{rule.quote}\"")
+        for name in rule.interpretations:
+            out.append(f"          reading {name}: {version.interpretations[name].reading}")
+    return out
 
 
 def cmd_replay(args) -> int:
@@ -111,7 +146,9 @@ def cmd_replay(args) -> int:
             for outcome in decision.outcomes:
                 kinds[outcome["kind"]] += 1
             rules.update(decision.trace)
-            out.write((describe(decision) if args.format == "text" else decision.to_json()) + "\n")
+            text = (describe(decision, policy if args.explain else None) if args.format == "text"
+                    else decision.to_json())
+            out.write(text + "\n")
     finally:
         if out is not sys.stdout:
             out.close()
@@ -129,6 +166,24 @@ def cmd_replay(args) -> int:
         _print("  rules fired (events):", sys.stderr)
         for rule, n in sorted(rules.items()):
             _print(f"    {n:6d}  {rule}", sys.stderr)
+    return 0
+
+
+def cmd_due(args) -> int:
+    from .store import open_store
+    from .timeutil import parse_time
+    try:
+        parse_time(args.at)
+    except ValueError:
+        _print(f"clauseline due: --at {args.at!r} is not an RFC 3339 time with offset, "
+               "e.g. 2019-08-15T00:00:00Z", sys.stderr)
+        return 2
+    store = open_store(args.db)
+    try:
+        for row in store.due(args.at):
+            _print(canonical.dumps(row))
+    finally:
+        store.close()
     return 0
 
 
@@ -228,6 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", metavar="FILE", help="start from this state (JSON; default empty)")
     p.add_argument("--state-out", metavar="FILE", help="write the state after the event here")
     p.add_argument("--pretty", action="store_true", help="indent the JSON")
+    p.add_argument("--explain", action="store_true",
+                   help="print the decision as text, each outcome with the sentence its rule "
+                   "enforces and the interpretations it relies on")
+    p.add_argument("--db", metavar="URL", help="evaluate against a durable store and record the "
+                   "event there (sqlite:///file.db, a path ending .db, or postgresql://...): the "
+                   "subject's stored state is used, and an event already seen (same source and "
+                   "id) prints its first decision with status duplicate and changes nothing")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("replay", help="replay a JSON Lines event log",
@@ -242,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["jsonl", "text"], default="jsonl",
                    help="jsonl (canonical JSON, default) or text (readable)")
     p.add_argument("--summary", action="store_true", help="also list how often each rule fired")
+    p.add_argument("--explain", action="store_true",
+                   help="with --format text: quote the sentence behind each outcome")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("clauses", help="table of clauses A to W with their rules",
@@ -257,6 +321,19 @@ def build_parser() -> argparse.ArgumentParser:
                        "take, why, and the rules that depend on it.")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_interpretations)
+
+    p = sub.add_parser("due", help="list obligations due or overdue at a time (from a store)",
+                       description="List the open and extended obligations of a durable store "
+                       "whose due time is at or before --at: one JSON line each (subject, ref, "
+                       "obligation, status, due_by, opened_at, missed, overdue), sorted by due "
+                       "time, then subject, then ref. 'overdue' is true when the due time is "
+                       "strictly before --at; 'missed' when a clock.tick already reported it. "
+                       "Exit 0, also when nothing is due.")
+    p.add_argument("--db", metavar="URL", required=True,
+                   help="the store (sqlite:///file.db, a path ending .db, or postgresql://...)")
+    p.add_argument("--at", metavar="TIME", required=True,
+                   help="RFC 3339 time with offset, e.g. 2019-08-15T00:00:00Z")
+    p.set_defaults(func=cmd_due)
 
     rules = sub.add_parser("rules", help="check or list the policy rules")
     rsub = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")

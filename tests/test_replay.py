@@ -121,3 +121,16 @@ def test_help_explains_every_command():
     assert result.returncode == 0
     for command in ("evaluate", "replay", "rules", "clauses", "interpretations"):
         assert command in result.stdout
+
+
+def test_explain_quotes_the_sentence_behind_each_outcome(tmp_path):
+    event = tmp_path / "e.json"
+    event.write_text(json.dumps({
+        "specversion": "1.0", "id": "x-1", "source": "/t", "type": "disclosure.requested",
+        "time": "2019-07-01T09:00:00Z", "subject": "acct-1",
+        "data": {"request_id": "r-1", "recipient": {"kind": "law_enforcement", "name": "PD"},
+                 "purpose": "law_enforcement_activity", "data_categories": ["voice", "ssn"]}}))
+    result = run_cli("evaluate", "--explain", str(event))
+    assert result.returncode == 0
+    assert "G.law-enforcement-disclosure (clause G): \"We may share your contact information" in result.stdout
+    assert "reading disclosure.closed-world:" in result.stdout
