@@ -18,7 +18,7 @@ from .errors import Problem
 from .model import Condition, Policy, PolicyVersion, Rule
 from .schemas import SchemaSet, default_schemas
 from .templates import lookup, render, split_path
-from .timeutil import age_on, parse_date, parse_time
+from .timeutil import age_on, parse_date, parse_instant as _instant, parse_time
 
 #: The subject id of the global record, and of outcomes that concern no single subject.
 GLOBAL = "*"
@@ -89,13 +89,17 @@ def rejected(event: Any, problems: list[Problem], version: str | None = None) ->
 
 
 def _profile(stored: dict | None, event: dict) -> dict:
-    """The subject's profile after this event: account.opened replaces, a patch merges."""
+    """The subject's profile after this event: account.opened replaces, a patch merges, and
+    child.identified sets ``birth_date`` and ``parental_consent_verified``."""
     data = event["data"]
     if event["type"] == "account.opened":
         return dict(data["profile"])
     profile = dict(stored or {})
     if isinstance(data.get("profile"), dict):
         profile.update(data["profile"])
+    if event["type"] == "child.identified":
+        # the report is the newest knowledge of two profile fields (clause T decides on them)
+        profile.update({k: data[k] for k in ("birth_date", "parental_consent_verified")})
     return profile
 
 
@@ -125,11 +129,6 @@ def _facts(version: PolicyVersion, base: dict) -> list[dict]:
     return facts
 
 
-def _instant(value: Any) -> datetime | None:
-    try:
-        return parse_time(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
 
 
 def _same(left: Any, right: Any) -> bool:
@@ -221,10 +220,10 @@ class _Changes:
         record = self.record(outcome["subject"])
         obligations = record.setdefault("obligations", {})
         prior = obligations.get(outcome["ref"], {})
-        obligations[outcome["ref"]] = {
-            "obligation": outcome["obligation"], "ref": outcome["ref"],
-            "status": outcome["status"], "due_by": outcome.get("due_by") or prior.get("due_by"),
-            "opened_at": prior.get("opened_at", moment), "missed": prior.get("missed", False)}
+        obligations[outcome["ref"]] = dict(
+            prior, obligation=outcome["obligation"], ref=outcome["ref"], status=outcome["status"],
+            due_by=outcome.get("due_by") or prior.get("due_by"),
+            opened_at=prior.get("opened_at", moment), missed=prior.get("missed", False))
 
     def state(self, state: dict) -> dict:
         if not self.after:
@@ -288,6 +287,14 @@ def combine_disclosures(votes: list[tuple[dict, Rule]]) -> list[dict]:
     return out
 
 
+def _settle_retention(outcomes: list[dict]) -> list[dict]:
+    """A target that is deleted or purged cannot also be retained: drop the ``retain``."""
+    gone = {o["target"] for o in outcomes
+            if o["kind"] == "retention" and o["action"] in ("delete", "purge")}
+    return [o for o in outcomes if not (o["kind"] == "retention" and o["action"] == "retain"
+                                        and o["target"] in gone)]
+
+
 def outcome_sort_key(outcome: dict) -> tuple:
     """The documented order: kind, clause, rule, subject, then the canonical text."""
     return (KIND_ORDER[outcome["kind"]], outcome["clause"], outcome["rule"],
@@ -344,7 +351,7 @@ def evaluate(policy: Policy, state: dict, event: Any,
             changes.apply(op, facts[index])
     combined = combine_disclosures(votes)
     fired.update(b["rule"] for o in combined for b in o["basis"])
-    outcomes = combined + list(others.values())
+    outcomes = combined + _settle_retention(list(others.values()))
     outcomes.sort(key=outcome_sort_key)
     for outcome in outcomes:
         if outcome["kind"] == "obligation" and isinstance(outcome.get("ref"), str):

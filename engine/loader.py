@@ -439,3 +439,9 @@ def load_policy(root: str | Path | None = None, schemas: SchemaSet | None = None
     for version in versions:
         version.matcher = Matcher(version)
     return Policy(tuple(versions), profiles)
+
+
+#: Located checks for other YAML formats (scenario files): a schema's problems with file, line
+#: and key, and the line of a node in a document read by :func:`read_yaml`.
+schema_problems = _schema_problems
+line_of = _line_of

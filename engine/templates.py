@@ -2,8 +2,9 @@
 
 ``{data.request_id}`` inserts a value; a string that is exactly one placeholder keeps the
 value's JSON type (a list stays a list). Filters shift times: ``{time|add_days:45}``,
-``{time|add_years:1}``, ``{time|add_months:-12}``. An absent value renders as ``null`` (or as
-an empty string inside longer text).
+``{time|add_years:1}``, ``{time|add_months:-12}``; a calendar date counts as its midnight UTC.
+An absent value, or a filtered value that is not a time, renders as ``null`` (or as an empty
+string inside longer text).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .timeutil import add_days, add_months, add_years, format_time, parse_time
+from .timeutil import add_days, add_months, add_years, format_time, parse_instant
 
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _PART = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$")
@@ -73,9 +74,10 @@ def _value(body: str, fact: dict) -> Any:
     path, filters = parse_placeholder(body)
     value = lookup(fact, path)
     for name, arg in filters:
-        if value is None:
+        moment = parse_instant(value)
+        if moment is None:  # absent, or not a time: the placeholder renders as absent
             return None
-        value = format_time(FILTERS[name](parse_time(value), arg))
+        value = format_time(FILTERS[name](moment, arg))
     return value
 
 

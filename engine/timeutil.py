@@ -23,6 +23,20 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(normal).astimezone(timezone.utc)
 
 
+def parse_instant(value) -> datetime | None:
+    """An RFC 3339 date-time, or a calendar date taken as its midnight UTC; None otherwise."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.combine(parse_date(value), datetime.min.time(), timezone.utc)
+    except ValueError:
+        return None
+
+
 def format_time(moment: datetime) -> str:
     """Format a datetime canonically: UTC, ``Z``, microseconds only when present."""
     moment = moment.astimezone(timezone.utc)

@@ -256,3 +256,22 @@ def test_remember_set_append_delete_and_the_global_record(tiny):
     again = s.submit(ev("message.send.requested", {"message_id": "m-2", "channel": "email",
                                                    "category": "marketing"}, "2019-03-04T00:00:00Z"))
     assert again.outcomes == ()
+
+
+def test_filters_accept_dates_and_render_non_times_as_absent():
+    from engine.templates import render
+    fact = {"data": {"birth_date": "2006-07-02", "name": "x"}}
+    assert render("{data.birth_date|add_years:13}", fact) == "2019-07-02T00:00:00Z"
+    assert render("{data.name|add_days:1}", fact) is None
+    assert render("due {data.name|add_days:1}", fact) == "due "
+
+
+def test_obligation_tracking_keeps_what_rules_remembered_beside_it(tiny):
+    s = Session(tiny)
+    s.submit(filed("r-1", "2019-03-01T10:00:00Z"))
+    record = s.store.state["subjects"]["s-1"]["obligations"]["r-1"]
+    record_with_note = dict(record, note="kept")
+    s.store.state["subjects"]["s-1"]["obligations"]["r-1"] = record_with_note
+    s.submit(answered("r-1", "2019-03-05T10:00:00Z"))
+    after = s.store.state["subjects"]["s-1"]["obligations"]["r-1"]
+    assert after["status"] == "fulfilled" and after["note"] == "kept"

@@ -1,0 +1,349 @@
+"""Clause U, the California privacy rights cycle: filing, the 12-month limit, the extension,
+the response and its checks, the missed deadline, non-discrimination, non-residents."""
+
+import pytest
+
+from engine import Session
+
+RECEIPT = "2019-07-01T09:00:00Z"
+DUE = "2019-08-15T09:00:00Z"             # receipt + 45 days
+EXTENDED_DUE = "2019-09-29T09:00:00Z"    # receipt + 90 days
+CALIFORNIA = {"country": "US", "region": "US-CA"}
+
+
+@pytest.fixture
+def run(policy, event):
+    """A session and a submit helper that insists the event is accepted."""
+    session = Session(policy)
+
+    def submit(kind, data, subject="ca-1", time=RECEIPT):
+        decision = session.submit(event(kind, data, subject=subject, time=time))
+        assert decision.status == "accepted", decision.errors
+        return decision
+
+    return submit
+
+
+def resident(run, subject="ca-1", residence=CALIFORNIA):
+    profile = {"role": "customer"}
+    if residence is not None:
+        profile["residence"] = residence
+    run("account.opened", {"profile": profile, "collected": ["name", "email"], "channel": "web"},
+        subject=subject, time="2019-06-01T00:00:00Z")
+
+
+def filed(request_id="r-1", delivery="mail", has_account=False):
+    return {"request_id": request_id, "kinds": ["categories", "specific_pieces"],
+            "delivery": delivery, "has_account": has_account}
+
+
+def response(request_id="r-1", **over):
+    data = {"request_id": request_id, "channel": "mail", "portable_format": True, "fee": 0,
+            "period": {"from": "2018-07-01T09:00:00Z", "to": RECEIPT}}
+    data.update(over)
+    return data
+
+
+def u(decision):
+    """The decision's clause U outcomes (other clauses may act on the same events)."""
+    return tuple(o for o in decision.outcomes if o["clause"] == "U")
+
+
+def of_kind(decision, kind):
+    return [o for o in u(decision) if o["kind"] == kind]
+
+
+def violations(decision):
+    return sorted(o["violation"] for o in of_kind(decision, "violation"))
+
+
+# --- filing -----------------------------------------------------------------------------------
+
+def test_a_residents_request_opens_an_obligation_due_in_45_days(run):
+    resident(run)
+    d = run("ccpa.request.filed", filed())
+    [obligation] = u(d)
+    assert obligation == {"kind": "obligation", "obligation": "ccpa.respond", "ref": "r-1",
+                          "status": "open", "due_by": DUE, "subject": "ca-1", "clause": "U",
+                          "rule": "U.ccpa-respond-within-45-days"}
+    assert "U.ccpa-respond-within-45-days" in d.trace
+
+
+def test_an_inline_profile_makes_the_filer_a_resident(run):
+    d = run("ccpa.request.filed", dict(filed(), profile={"residence": CALIFORNIA}), subject="walk-in")
+    assert [o["status"] for o in of_kind(d, "obligation")] == ["open"]
+
+
+@pytest.mark.parametrize("residence", [{"country": "US", "region": "US-TX"},
+                                       {"country": "MX"}, None])
+def test_a_non_resident_gets_a_notice_and_no_obligation(run, residence):
+    resident(run, residence=residence)
+    d = run("ccpa.request.filed", filed())
+    [notice] = u(d)
+    assert notice["kind"] == "notice"
+    assert notice["notice"] == "ccpa.not_applicable"
+    assert notice["to"] == "ca-1" and notice["channel"] == "mail" and notice["due_by"] == RECEIPT
+    assert "1-800-844-6591" in notice["detail"]
+    assert notice["rule"] == "U.ccpa-not-applicable-outside-california"
+    # nothing is owed, so nothing can be missed
+    assert u(run("clock.tick", {}, subject=None, time="2019-12-01T00:00:00Z")) == ()
+
+
+def test_a_non_residents_requests_do_not_use_up_the_two(run):
+    resident(run, residence={"country": "US", "region": "US-NY"})
+    run("ccpa.request.filed", filed("r-1"))
+    run("ccpa.request.filed", filed("r-2"), time="2019-07-02T09:00:00Z")
+    run("profile.updated", {"profile": {"residence": CALIFORNIA}}, time="2019-07-03T09:00:00Z")
+    d = run("ccpa.request.filed", filed("r-3"), time="2019-07-04T09:00:00Z")
+    assert [o["status"] for o in of_kind(d, "obligation")] == ["open"]
+
+
+# --- twice per 12 months ----------------------------------------------------------------------
+
+def test_the_third_request_within_12_months_is_declined_with_a_notice(run):
+    resident(run)
+    run("ccpa.request.filed", filed("r-1"), time="2019-06-01T09:00:00Z")
+    run("ccpa.request.filed", filed("r-2"), time="2019-07-01T09:00:00Z")
+    d = run("ccpa.request.filed", filed("r-3", delivery="electronic"),
+            time="2020-06-01T08:59:00Z")     # one minute inside 12 months of r-1
+    [notice] = of_kind(d, "notice")
+    [obligation] = of_kind(d, "obligation")
+    assert obligation["status"] == "declined" and obligation["ref"] == "r-3"
+    assert obligation["rule"] == "U.ccpa-twice-per-12-months"
+    assert notice["notice"] == "ccpa.request_limit_reached"
+    assert notice["channel"] == "electronic" and notice["to"] == "ca-1"
+    assert "1-800-844-6591" in notice["detail"]
+    # a declined request owes nothing: no deadline can be missed for it
+    # (r-1 and r-2, never answered, were reported missed at this very event)
+    assert sorted(o["ref"] for o in of_kind(d, "violation")) == ["r-1", "r-2"]
+    assert u(run("clock.tick", {}, subject=None, time="2020-09-01T00:00:00Z")) == ()
+
+
+def test_the_third_request_just_outside_12_months_is_owed_a_response(run):
+    resident(run)
+    run("ccpa.request.filed", filed("r-1"), time="2019-06-01T09:00:00Z")
+    run("ccpa.request.filed", filed("r-2"), time="2019-07-01T09:00:00Z")
+    d = run("ccpa.request.filed", filed("r-3"), time="2020-06-01T09:00:00Z")   # exactly 12 months
+    [obligation] = of_kind(d, "obligation")
+    assert obligation["status"] == "open" and obligation["due_by"] == "2020-07-16T09:00:00Z"
+
+
+def test_a_declined_request_does_not_count_toward_the_two(run):
+    resident(run)
+    run("ccpa.request.filed", filed("r-1"), time="2019-06-01T09:00:00Z")
+    run("ccpa.request.filed", filed("r-2"), time="2019-07-01T09:00:00Z")
+    run("ccpa.request.filed", filed("r-3"), time="2019-08-01T09:00:00Z")       # declined
+    d = run("ccpa.request.filed", filed("r-4"), time="2020-06-02T09:00:00Z")   # r-1 out of window
+    assert [o["status"] for o in of_kind(d, "obligation")] == ["open"]
+
+
+def test_the_limit_is_per_subject(run):
+    resident(run, "ca-1")
+    resident(run, "ca-2")
+    run("ccpa.request.filed", filed("r-1"), subject="ca-1")
+    run("ccpa.request.filed", filed("r-2"), subject="ca-1", time="2019-07-02T09:00:00Z")
+    d = run("ccpa.request.filed", filed("r-3"), subject="ca-2", time="2019-07-03T09:00:00Z")
+    assert [o["status"] for o in of_kind(d, "obligation")] == ["open"]
+
+
+# --- the 45th day, to the minute --------------------------------------------------------------
+
+def test_deadline_missed_once_one_minute_after_day_45(run):
+    resident(run)
+    run("ccpa.request.filed", filed())
+    assert u(run("clock.tick", {}, subject=None, time=DUE)) == ()
+    d = run("clock.tick", {}, subject=None, time="2019-08-15T09:01:00Z")
+    [missed] = u(d)
+    assert missed["violation"] == "ccpa.deadline_missed"
+    assert missed["subject"] == "ca-1" and missed["ref"] == "r-1"
+    assert missed["rule"] == "U.ccpa-deadline-missed"
+    assert u(run("clock.tick", {}, subject=None, time="2019-08-15T09:02:00Z")) == ()
+    assert u(run("clock.tick", {}, subject=None, time="2019-12-01T00:00:00Z")) == ()
+
+
+def test_deadline_missed_is_reported_at_any_event_past_due(run):
+    resident(run)
+    run("ccpa.request.filed", filed())
+    d = run("service.changed", {"change": "price_increase", "reason": "non_payment"},
+            time="2019-08-20T00:00:00Z")
+    assert violations(d) == ["ccpa.deadline_missed"]
+    assert u(run("clock.tick", {}, subject=None, time="2019-08-21T00:00:00Z")) == ()
+
+
+def test_a_response_in_time_leaves_nothing_to_miss(run):
+    resident(run)
+    run("ccpa.request.filed", filed())
+    d = run("ccpa.response.delivered", response(), time=DUE)
+    assert [(o["kind"], o.get("status")) for o in u(d)] == [("obligation", "fulfilled")]
+    assert u(d)[0]["rule"] == "U.ccpa-response-fulfils-request"
+    assert u(run("clock.tick", {}, subject=None, time="2019-09-01T00:00:00Z")) == ()
+
+
+def test_every_subjects_missed_deadline_is_reported_by_one_tick(run):
+    resident(run, "ca-1")
+    resident(run, "ca-2")
+    run("ccpa.request.filed", filed("r-1"), subject="ca-1")
+    run("ccpa.request.filed", filed("r-2"), subject="ca-2", time="2019-07-02T09:00:00Z")
+    d = run("clock.tick", {}, subject=None, time="2019-09-01T00:00:00Z")
+    assert sorted((o["subject"], o["ref"]) for o in u(d)) == [("ca-1", "r-1"), ("ca-2", "r-2")]
+
+
+# --- the extension ----------------------------------------------------------------------------
+
+def test_an_extension_noticed_on_day_45_moves_the_due_date_to_receipt_plus_90(run):
+    resident(run)
+    run("ccpa.request.filed", filed(has_account=True, delivery="electronic"))
+    d = run("ccpa.request.extended", {"request_id": "r-1"}, time=DUE)
+    [notice] = of_kind(d, "notice")
+    [obligation] = of_kind(d, "obligation")
+    assert obligation["status"] == "extended" and obligation["due_by"] == EXTENDED_DUE
+    assert notice["notice"] == "ccpa.extension" and notice["to"] == "ca-1"
+    assert notice["channel"] == "account" and notice["due_by"] == DUE
+    assert EXTENDED_DUE in notice["detail"] and "1-800-844-6591" in notice["detail"]
+    assert violations(d) == []
+    # the old due date has no effect any more; the new one does
+    assert u(run("clock.tick", {}, subject=None, time="2019-08-16T09:00:00Z")) == ()
+    assert u(run("clock.tick", {}, subject=None, time=EXTENDED_DUE)) == ()
+    assert violations(run("clock.tick", {}, subject=None, time="2019-09-29T09:01:00Z")) == \
+        ["ccpa.deadline_missed"]
+
+
+def test_an_extension_noticed_on_day_46_is_a_violation_and_the_due_date_stays(run):
+    resident(run)
+    run("ccpa.request.filed", filed())
+    d = run("ccpa.request.extended", {"request_id": "r-1"}, time="2019-08-16T09:00:00Z")
+    assert violations(d) == ["ccpa.deadline_missed", "ccpa.extension_late"]
+    assert of_kind(d, "obligation") == [] and of_kind(d, "notice") == []
+    late = run("ccpa.response.delivered", response(), time="2019-08-20T09:00:00Z")
+    assert violations(late) == ["ccpa.response_late"]
+
+
+def test_an_extension_one_minute_after_day_45_is_late(run):
+    resident(run)
+    run("ccpa.request.filed", filed())
+    d = run("ccpa.request.extended", {"request_id": "r-1"}, time="2019-08-15T09:01:00Z")
+    assert "ccpa.extension_late" in violations(d)
+
+
+def test_a_second_extension_is_a_violation(run):
+    resident(run)
+    run("ccpa.request.filed", filed())
+    run("ccpa.request.extended", {"request_id": "r-1"}, time="2019-07-10T09:00:00Z")
+    d = run("ccpa.request.extended", {"request_id": "r-1"}, time="2019-07-11T09:00:00Z")
+    assert violations(d) == ["ccpa.extension_repeated"]
+    assert of_kind(d, "obligation") == []
+    # still due at receipt + 90, not pushed further
+    ok = run("ccpa.response.delivered", response(), time=EXTENDED_DUE)
+    assert violations(ok) == []
+
+
+# --- the response and its checks --------------------------------------------------------------
+
+def test_a_late_response_is_a_violation_and_still_fulfils(run):
+    resident(run)
+    run("ccpa.request.filed", filed())
+    d = run("ccpa.response.delivered", response(), time="2019-08-15T09:01:00Z")
+    assert violations(d) == ["ccpa.deadline_missed", "ccpa.response_late"]
+    [late] = [o for o in u(d) if o.get("violation") == "ccpa.response_late"]
+    assert late["ref"] == "r-1" and late["rule"] == "U.ccpa-response-late"
+    assert [o["status"] for o in of_kind(d, "obligation")] == ["fulfilled"]
+
+
+def test_a_response_that_charges_a_fee_is_a_violation(run):
+    resident(run)
+    run("ccpa.request.filed", filed())
+    d = run("ccpa.response.delivered", response(fee=0.01), time="2019-07-10T09:00:00Z")
+    assert violations(d) == ["ccpa.response_charged"]
+
+
+@pytest.mark.parametrize("period", [
+    {"from": "2018-07-01T09:01:00Z", "to": RECEIPT},           # starts late
+    {"from": "2018-06-01T09:00:00Z", "to": RECEIPT},           # too long
+    {"from": "2018-07-01T09:00:00Z", "to": "2019-06-30T09:00:00Z"},  # ends early
+])
+def test_a_response_for_the_wrong_period_is_a_violation(run, period):
+    resident(run)
+    run("ccpa.request.filed", filed())
+    d = run("ccpa.response.delivered", response(period=period), time="2019-07-10T09:00:00Z")
+    assert violations(d) == ["ccpa.response_wrong_period"]
+
+
+def test_the_period_is_compared_as_instants(run):
+    resident(run)
+    run("ccpa.request.filed", filed())
+    period = {"from": "2018-07-01T04:00:00-05:00", "to": "2019-07-01T11:00:00+02:00"}
+    d = run("ccpa.response.delivered", response(period=period), time="2019-07-10T09:00:00Z")
+    assert violations(d) == []
+
+
+@pytest.mark.parametrize("has_account,delivery,channel,wrong", [
+    (True, "mail", "mail", True),              # account holders are answered via the account
+    (True, "mail", "account", False),
+    (False, "mail", "electronic", True),       # without an account: the subject's choice
+    (False, "electronic", "electronic", False),
+    (False, "mail", "account", True),
+])
+def test_the_response_channel(run, has_account, delivery, channel, wrong):
+    resident(run)
+    run("ccpa.request.filed", filed(has_account=has_account, delivery=delivery))
+    d = run("ccpa.response.delivered", response(channel=channel), time="2019-07-10T09:00:00Z")
+    assert violations(d) == (["ccpa.response_wrong_channel"] if wrong else [])
+
+
+def test_a_non_portable_response_is_a_violation(run):
+    resident(run)
+    run("ccpa.request.filed", filed())
+    d = run("ccpa.response.delivered", response(portable_format=False), time="2019-07-10T09:00:00Z")
+    assert violations(d) == ["ccpa.response_not_portable"]
+
+
+def test_the_checks_belong_to_the_request_answered(run):
+    resident(run)
+    run("ccpa.request.filed", filed("r-1", has_account=True))
+    run("ccpa.request.filed", filed("r-2", has_account=False, delivery="mail"),
+        time="2019-07-02T09:00:00Z")
+    d = run("ccpa.response.delivered",
+            response("r-2", period={"from": "2018-07-02T09:00:00Z", "to": "2019-07-02T09:00:00Z"}),
+            time="2019-07-10T09:00:00Z")
+    assert violations(d) == []
+    assert [o["ref"] for o in of_kind(d, "obligation")] == ["r-2"]
+
+
+def test_a_second_delivery_of_a_fulfilled_request_decides_nothing(run):
+    resident(run)
+    run("ccpa.request.filed", filed())
+    run("ccpa.response.delivered", response(), time="2019-07-10T09:00:00Z")
+    d = run("ccpa.response.delivered", response(fee=5), time="2019-09-10T09:00:00Z")
+    assert u(d) == ()
+
+
+# --- non-discrimination -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("change", ["price_increase", "service_denied", "quality_reduced"])
+def test_an_adverse_change_for_exercising_the_rights_is_a_violation(run, change):
+    resident(run)
+    d = run("service.changed", {"change": change, "reason": "ccpa_rights_exercised"})
+    [violation] = u(d)
+    assert violation["violation"] == "ccpa.discrimination"
+    assert violation["rule"] == "U.no-discrimination-for-exercising-rights"
+    assert violation["subject"] == "ca-1" and change in violation["detail"]
+
+
+def test_an_adverse_change_for_another_reason_is_not_a_U_violation(run):
+    resident(run)
+    d = run("service.changed", {"change": "service_denied", "reason": "non_payment"})
+    assert u(d) == ()
+
+
+# --- a request id already on file -------------------------------------------------------------
+
+def test_refiling_a_known_request_id_neither_reopens_nor_recounts_it(run):
+    resident(run)
+    run("ccpa.request.filed", filed("r-1"))
+    run("ccpa.response.delivered", response(), time="2019-07-10T09:00:00Z")
+    again = run("ccpa.request.filed", filed("r-1"), time="2019-07-11T09:00:00Z")
+    assert of_kind(again, "obligation") == []
+    assert u(run("clock.tick", {}, subject=None, time="2019-12-01T00:00:00Z")) == ()
+    # r-1 counted once: a second request is still owed a response
+    d = run("ccpa.request.filed", filed("r-2"), time="2019-07-12T09:00:00Z")
+    assert [o["status"] for o in of_kind(d, "obligation")] == ["open"]
