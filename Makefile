@@ -14,13 +14,29 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+DEMO_DB := out/demo.db
+
 demo: $(STAMP)
 	$(BIN)/clauseline rules check
 	@mkdir -p out
-	$(BIN)/clauseline replay examples/demo-log.jsonl --out out/demo-decisions.jsonl --summary
+	@rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm $(DEMO_DB).key
+	$(BIN)/clauseline replay examples/demo-log.jsonl --db sqlite:///$(DEMO_DB) --out out/demo-decisions.jsonl
+	@$(BIN)/clauseline replay examples/demo-log.jsonl --format text --explain --out out/demo-decisions.txt 2>/dev/null
 	@echo
-	@echo "First decisions, readable (all of them: out/demo-decisions.jsonl):"
-	@$(BIN)/clauseline replay examples/demo-log.jsonl --format text 2>/dev/null | head -60
+	@echo "== Clauses A to W, and how often each rule fired on the demo log =="
+	@$(BIN)/clauseline clauses --log examples/demo-log.jsonl
+	@echo
+	@echo "== Obligations still open in the store (clauseline due) =="
+	@$(BIN)/clauseline due --db sqlite:///$(DEMO_DB) --at 2099-01-01T00:00:00Z | grep . || echo "(none: every CCPA request of the log was answered or declined)"
+	@echo
+	@echo "== Decisions with notices, obligations or violations (first 40 lines) =="
+	@$(BIN)/clauseline replay examples/demo-log.jsonl --format text 2>/dev/null \
+	  | awk '/^[0-9]/ {head=$$0; shown=0; next} /^    (notice|obligation|violation)/ {if (!shown) print head; shown=1; print}' | head -40
+	@echo
+	@echo "== One decision, explained: clauseline evaluate --explain examples/disclosure-request.json =="
+	@$(BIN)/clauseline evaluate --explain examples/disclosure-request.json
+	@echo
+	@echo "All decisions: out/demo-decisions.jsonl (JSON Lines), out/demo-decisions.txt (explained)."
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -272,11 +272,15 @@ def cmd_clauses(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clauseline", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    # --rules is accepted before the command and after it (clauseline rules check --rules DIR)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--rules", metavar="DIR", default=argparse.SUPPRESS,
+                        help="policy rules folder (default: the shipped securus-2019-05-04)")
     parser.add_argument("--rules", metavar="DIR", default=None,
                         help="policy rules folder (default: the shipped securus-2019-05-04)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("evaluate", help="evaluate one event (JSON file, or - for stdin)",
+    p = sub.add_parser("evaluate", parents=[common], help="evaluate one event (JSON file, or - for stdin)",
                        description="Evaluate one CloudEvent and print its decision as JSON. "
                        "Exit 1 if the event is rejected.")
     p.add_argument("event", metavar="EVENT.json")
@@ -292,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "id) prints its first decision with status duplicate and changes nothing")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("replay", help="replay a JSON Lines event log",
+    p = sub.add_parser("replay", parents=[common], help="replay a JSON Lines event log",
                        description="Evaluate every event of a JSON Lines log in order. Decisions "
                        "go to stdout (one JSON line per event, in input order; rejected events "
                        "included with their errors), a summary to stderr. The same log always "
@@ -308,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --format text: quote the sentence behind each outcome")
     p.set_defaults(func=cmd_replay)
 
-    p = sub.add_parser("clauses", help="table of clauses A to W with their rules",
+    p = sub.add_parser("clauses", parents=[common], help="table of clauses A to W with their rules",
                        description="List every clause of the policy: operative with its rules and "
                        "interpretations, or informative with the reason it decides nothing. With "
                        "--log, also how often each rule fired replaying that log. Exit 1 if an "
@@ -316,13 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log", metavar="LOG.jsonl", help="count rule firings over this log")
     p.set_defaults(func=cmd_clauses)
 
-    p = sub.add_parser("interpretations", help="the readings chosen for ambiguous sentences",
+    p = sub.add_parser("interpretations", parents=[common], help="the readings chosen for ambiguous sentences",
                        description="Each ambiguous sentence of the policy, the reading the rules "
                        "take, why, and the rules that depend on it.")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_interpretations)
 
-    p = sub.add_parser("due", help="list obligations due or overdue at a time (from a store)",
+    p = sub.add_parser("due", parents=[common], help="list obligations due or overdue at a time (from a store)",
                        description="List the open and extended obligations of a durable store "
                        "whose due time is at or before --at: one JSON line each (subject, ref, "
                        "obligation, status, due_by, opened_at, missed, overdue), sorted by due "
@@ -337,9 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     rules = sub.add_parser("rules", help="check or list the policy rules")
     rsub = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
-    p = rsub.add_parser("check", help="load and check every rule file; located errors, exit 1")
+    p = rsub.add_parser("check", parents=[common], help="load and check every rule file; located errors, exit 1")
     p.set_defaults(func=cmd_rules_check)
-    p = rsub.add_parser("list", help="one line per rule: id, events, title")
+    p = rsub.add_parser("list", parents=[common], help="one line per rule: id, events, title")
     p.set_defaults(func=cmd_rules_list)
     return parser
 

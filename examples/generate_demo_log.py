@@ -289,18 +289,21 @@ def build() -> list[str]:
 
     # ---------------------------------------------------------------- June: accounts open
     when = START
-    for detainee, (facility, region, born, _) in DETAINEES.items():
+    for number, (detainee, (facility, region, born, _)) in enumerate(DETAINEES.items()):
+        collected = ["name", "date_of_birth", "ssn", "mailing_address"]
+        if number == 0:  # one intake also enrols a voice print at account opening: clause A flags it
+            collected.append("voice")
         log.add(when, "/accounts", "account.opened", detainee,
                 {"profile": {"role": "detainee", "user_type": "inmate",
                              "residence": {"country": "US", "region": region},
                              "birth_date": born},
-                 "collected": ["name", "date_of_birth", "ssn", "mailing_address", "voice"],
+                 "collected": collected,
                  "channel": "live_agent"})
         when += timedelta(minutes=rng.randint(7, 40))
     when = t("2019-06-02T14:05")
     for customer, (user_type, residence, born, channel) in CUSTOMERS.items():
         collected = ["name", "email", "mailing_address", "phone", "credit_card"]
-        if channel in ("web", "computer", "mobile"):
+        if channel == "web":  # collected automatically by the website (clause A)
             collected += ["ip_address", "device_id"]
         profile = {"role": "customer", "user_type": user_type, "residence": residence,
                    "birth_date": born}

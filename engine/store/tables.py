@@ -1,0 +1,89 @@
+"""The store's tables, as SQLAlchemy Core metadata (the schema the migrations build).
+
+The migrations under ``migrations/versions`` create and change these tables; this module is what
+the code queries with. When you change a table here, add a migration (``alembic revision``, see
+docs/storage.md) and keep the two in step: ``tests/store`` checks that they agree.
+
+JSON documents are stored as canonical JSON text (sorted keys, no spaces) in ``Text`` columns:
+the same bytes in SQLite and PostgreSQL, and the stored decision is byte-identical to the one
+returned. Times are stored twice where they are queried: as given (RFC 3339) and as ``*_at``
+columns normalised to UTC in a fixed-width form (``YYYY-MM-DDTHH:MM:SS.ffffffZ``) that sorts and
+compares as text in both backends.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+#: A BIGINT key that is also SQLite's auto-incrementing rowid.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+#: Every accepted event, append-only, reduced (see redact.py). ``seq`` is the order of
+#: acceptance; the unique (source, event_id) constraint is the idempotency index.
+events = sa.Table(
+    "events", metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("event_id", sa.Text, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=True),
+    sa.Column("time", sa.Text, nullable=False),
+    sa.Column("event", sa.Text, nullable=False),
+    sa.UniqueConstraint("source", "event_id", name="uq_events_source_event_id"),
+)
+sa.Index("ix_events_subject_seq", events.c.subject, events.c.seq)
+
+#: The decision of each accepted event (canonical JSON of ``Decision.as_dict()``, reduced).
+decisions = sa.Table(
+    "decisions", metadata,
+    sa.Column("seq", BigId, sa.ForeignKey("events.seq", name="fk_decisions_events"),
+              primary_key=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("policy_version", sa.Text, nullable=True),
+    sa.Column("decision", sa.Text, nullable=False),
+)
+
+#: One row per subject: its whole record (profile, obligations, remembered facts) as JSON, and
+#: a version that every write increments (optimistic check against lost updates).
+subjects = sa.Table(
+    "subjects", metadata,
+    sa.Column("subject_id", sa.Text, primary_key=True),
+    sa.Column("record", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("last_seq", sa.BigInteger, nullable=True),
+)
+
+#: Open and extended obligations, mirrored from the subject records so they can be queried by
+#: due time. A row disappears when its obligation is fulfilled or declined.
+obligations = sa.Table(
+    "obligations", metadata,
+    sa.Column("subject_id", sa.Text, primary_key=True),
+    sa.Column("ref", sa.Text, primary_key=True),
+    sa.Column("obligation", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("due_by", sa.Text, nullable=True),
+    sa.Column("due_at", sa.Text, nullable=True),
+    sa.Column("opened_at", sa.Text, nullable=True),
+    sa.Column("missed", sa.Boolean, nullable=False),
+)
+sa.Index("ix_obligations_missed_due_at", obligations.c.missed, obligations.c.due_at)
+sa.Index("ix_obligations_due_at", obligations.c.due_at)
+
+#: Top-level state keys other than ``subjects``, as one JSON document (name ``state``).
+documents = sa.Table(
+    "documents", metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+#: The generated HMAC key of a PostgreSQL store without CLAUSELINE_REDACTION_KEY (one row).
+redaction_keys = sa.Table(
+    "redaction_keys", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("key_hex", sa.Text, nullable=False),
+)
+
+TABLES = (events, decisions, subjects, obligations, documents, redaction_keys)
