@@ -13,7 +13,6 @@ import random
 import resource
 import statistics
 import time
-from pathlib import Path
 
 from engine import Session, load_policy
 from engine.schemas import default_schemas
@@ -86,13 +85,13 @@ def main() -> None:
         for event in events:
             schemas.event_problems(event)
 
-    from engine.evaluator import _derived, _facts, _memory
+    from engine.evaluator import _facts, _memory
 
     def match():
         for event in events:
             base = {"id": event["id"], "source": event["source"], "type": event["type"],
                     "subject": event["subject"], "time": event["time"], "data": event["data"],
-                    "profile": _derived({}, None) if False else {}, "memory": _memory({}, event["subject"], event["data"]),
+                    "profile": {}, "memory": _memory({}, event["subject"], event["data"]),
                     "facility": {}, "policy": {}}
             version.matcher.match(_facts(version, base))
 

@@ -57,15 +57,25 @@ def read_yaml(path: Path, display: str) -> tuple[Any, list[Problem]]:
         return None, [Problem("unreadable_file", str(error), file=display)]
 
 
-def _plain(node: Any) -> Any:
+def read_checked(path: Path, display: str, schemas: SchemaSet, schema_id: str) -> tuple[Any, list[Problem]]:
+    """Read a YAML file and check it against a schema: ``(doc, [])`` or ``(None, problems)``."""
+    doc, problems = read_yaml(path, display)
+    if doc is None:
+        return None, problems
+    problems = schema_problems(schemas, schema_id, doc, display)
+    return (None if problems else doc), problems
+
+
+def plain(node: Any) -> Any:
+    """A YAML document as plain dicts, lists and scalars (for schema validation and the model)."""
     if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
+        return {str(k): plain(v) for k, v in node.items()}
     if isinstance(node, list):
-        return [_plain(v) for v in node]
+        return [plain(v) for v in node]
     return node
 
 
-def _line_of(root: Any, path: list, key: str | None = None) -> int | None:
+def line_of(root: Any, path: list, key: str | None = None) -> int | None:
     """The 1-based line of the node at ``path`` (or of ``key`` inside it)."""
     node, line = root, None
     for step in path:
@@ -91,9 +101,10 @@ def _dotted(path: list) -> str:
     return out
 
 
-def _schema_problems(schemas: SchemaSet, schema_id: str, doc: Any, display: str) -> list[Problem]:
+def schema_problems(schemas: SchemaSet, schema_id: str, doc: Any, display: str) -> list[Problem]:
+    """Every schema error of a document read by :func:`read_yaml`, with file, line and key."""
     out = []
-    for error in schemas.validator(schema_id).iter_errors(_plain(doc)):
+    for error in schemas.validator(schema_id).iter_errors(plain(doc)):
         out.extend(_explain(error, doc, display))
     out.sort(key=lambda p: (p.line or 0, p.key or "", p.code))
     return out
@@ -106,24 +117,24 @@ def _explain(error: ValidationError, doc: Any, display: str) -> list[Problem]:
         extras = sorted(k for k in error.instance if k not in known)
         return [Problem("unknown_field",
                         f"unknown key {k!r}; expected one of: {', '.join(sorted(known))}",
-                        file=display, line=_line_of(doc, path, k), key=_dotted(path + [k]))
+                        file=display, line=line_of(doc, path, k), key=_dotted(path + [k]))
                 for k in extras]
     if error.validator == "required":
         missing = [k for k in error.validator_value if k not in error.instance]
         return [Problem("missing_field", f"required key {k!r} is missing", file=display,
-                        line=_line_of(doc, path), key=_dotted(path + [k])) for k in missing]
+                        line=line_of(doc, path), key=_dotted(path + [k])) for k in missing]
     if error.validator == "oneOf" and error.context:
         in_match = "match" in path or "match_any" in path
         deepest = best_match(error.context)
         if in_match:
             message = ("a condition is a scalar (equality) or one of {in: [..]}, {not_in: [..]}, "
                        "{ne: x}, {exists: true|false}, {lt|lte|gt|gte: x}; got "
-                       + repr(_plain(error.instance)))
-            return [Problem("bad_condition", message, file=display, line=_line_of(doc, path),
+                       + repr(plain(error.instance)))
+            return [Problem("bad_condition", message, file=display, line=line_of(doc, path),
                             key=_dotted(path))]
         return _explain(deepest, doc, display)
     code = "bad_condition" if "match" in path else "invalid_value"
-    return [Problem(code, error.message, file=display, line=_line_of(doc, path), key=_dotted(path))]
+    return [Problem(code, error.message, file=display, line=line_of(doc, path), key=_dotted(path))]
 
 
 def _normal(text: str) -> str:
@@ -150,7 +161,7 @@ def _conditions(raw: dict, keys) -> tuple[Condition, ...]:
             (op, value), = test.items()
         else:
             op, value = "eq", test
-        condition = Condition(path, op, _plain(value))
+        condition = Condition(path, op, plain(value))
         if condition.computed:
             condition = Condition(path, op, condition.value, f"k{next(keys)}")
         out.append(condition)
@@ -181,13 +192,9 @@ class _VersionLoader:
     def load(self) -> PolicyVersion | None:
         index_path = self.folder / "policy.yaml"
         shown = self.display(index_path)
-        index, problems = read_yaml(index_path, shown)
+        index, problems = read_checked(index_path, shown, self.schemas, POLICY_INDEX)
         self.problems += problems
         if index is None:
-            return None
-        problems = _schema_problems(self.schemas, POLICY_INDEX, index, shown)
-        self.problems += problems
-        if problems:
             return None
         source_path = self.folder / index["source"]
         try:
@@ -214,7 +221,7 @@ class _VersionLoader:
                 self.problems.append(Problem(
                     "unknown_clause", f"clause {letter!r} is not in the policy text "
                     f"({''.join(sorted(source))})", file=shown,
-                    line=_line_of(index, ["clauses"], letter), key=f"clauses.{letter}"))
+                    line=line_of(index, ["clauses"], letter), key=f"clauses.{letter}"))
                 continue
             clauses[letter] = Clause(letter, str(entry["title"]), source[letter][1],
                                      bool(entry["operative"]), entry.get("reason"))
@@ -222,7 +229,7 @@ class _VersionLoader:
             self.problems.append(Problem(
                 "clause_not_indexed", f"clause {letter} of the policy text is missing from the "
                 "index: say whether it is operative, or why it decides nothing",
-                file=shown, line=_line_of(index, ["clauses"]), key="clauses"))
+                file=shown, line=line_of(index, ["clauses"]), key="clauses"))
         return clauses
 
     def _interpretations(self, clauses: dict[str, Clause]) -> dict[str, Interpretation]:
@@ -236,16 +243,12 @@ class _VersionLoader:
 
     def _interpretation_file(self, path: Path, clauses: dict[str, Clause], out: dict) -> None:
         shown = self.display(path)
-        doc, problems = read_yaml(path, shown)
+        doc, problems = read_checked(path, shown, self.schemas, INTERPRETATIONS)
         self.problems += problems
         if doc is None:
             return
-        problems = _schema_problems(self.schemas, INTERPRETATIONS, doc, shown)
-        self.problems += problems
-        if problems:
-            return
         for i, entry in enumerate(doc["interpretations"]):
-            line = _line_of(doc, ["interpretations", i])
+            line = line_of(doc, ["interpretations", i])
             if entry["clause"] not in clauses:
                 self.problems.append(Problem("unknown_clause", f"clause {entry['clause']!r} is not "
                                              "in the policy index", file=shown, line=line, key="clause"))
@@ -266,16 +269,12 @@ class _VersionLoader:
         seen: dict[str, str] = {}
         for path in files:
             shown = self.display(path)
-            doc, problems = read_yaml(path, shown)
+            doc, problems = read_checked(path, shown, self.schemas, RULE_FILE)
             self.problems += problems
             if doc is None:
                 continue
-            problems = _schema_problems(self.schemas, RULE_FILE, doc, shown)
-            self.problems += problems
-            if problems:
-                continue
             letter = doc["clause"]
-            where = dict(file=shown, line=_line_of(doc, [], "clause"), key="clause")
+            where = dict(file=shown, line=line_of(doc, [], "clause"), key="clause")
             if letter not in clauses:
                 self.problems.append(Problem(
                     "unknown_clause", f"clause {letter!r} is not a clause of this policy "
@@ -305,7 +304,7 @@ class _VersionLoader:
         def problem(code: str, message: str, *path) -> None:
             key_path = ["rules", i, *path]
             self.problems.append(Problem(code, message, file=shown,
-                                         line=_line_of(doc, key_path[:-1], key_path[-1]),
+                                         line=line_of(doc, key_path[:-1], key_path[-1]),
                                          key=_dotted(key_path)))
 
         if not raw["id"].startswith(letter + "."):
@@ -345,11 +344,11 @@ class _VersionLoader:
                     if op in ("before", "after", "not_before", "not_after", "same_as",
                               "differs_from", "one_of", "none_of", "count_since"):
                         at = ("when", *(where if isinstance(where, tuple) else (where,)), path)
-                        templates += [(at, t) for t in _templates_of(_plain(value))]
+                        templates += [(at, t) for t in _templates_of(plain(value))]
         for j, op in enumerate(raw.get("remember", [])):
             for name in ("set", "append", "delete", "value", "subject"):
                 if name in op:
-                    templates.append((("remember", j, name), _plain(op[name])))
+                    templates.append((("remember", j, name), plain(op[name])))
         for at, template in templates:
             for body in _all_placeholders(template):
                 try:
@@ -369,10 +368,10 @@ class _VersionLoader:
             events=tuple(events), for_each=when.get("for_each"),
             match=_conditions(when.get("match", {}), self.keys),
             match_any=tuple(_conditions(g, self.keys) for g in when.get("match_any", [])),
-            emit=tuple(_plain(o) for o in raw["emit"]), fallback=bool(raw.get("fallback", False)),
+            emit=tuple(plain(o) for o in raw["emit"]), fallback=bool(raw.get("fallback", False)),
             interpretations=tuple(raw.get("interpretations", [])),
-            remember=tuple(_plain(op) for op in raw.get("remember", [])), file=shown,
-            line=_line_of(doc, ["rules", i]) or 0)
+            remember=tuple(plain(op) for op in raw.get("remember", [])), file=shown,
+            line=line_of(doc, ["rules", i]) or 0)
 
 
 def _all_placeholders(template) -> list[str]:
@@ -384,17 +383,14 @@ def _all_placeholders(template) -> list[str]:
 def load_facilities(path: Path, schemas: SchemaSet, shown: str | None = None) -> tuple[dict, list[Problem]]:
     """Facility profiles from a YAML file, validated like rules; problems are located."""
     shown = shown or str(path)
-    doc, problems = read_yaml(path, shown)
+    doc, problems = read_checked(path, shown, schemas, FACILITIES)
     if doc is None:
-        return {}, problems
-    problems = _schema_problems(schemas, FACILITIES, doc, shown)
-    if problems:
         return {}, problems
     out = {}
     for i, entry in enumerate(doc["facilities"]):
         if entry["id"] in out:
             problems.append(Problem("duplicate_id", f"facility {entry['id']!r} is listed twice",
-                                    file=shown, line=_line_of(doc, ["facilities", i]), key="id"))
+                                    file=shown, line=line_of(doc, ["facilities", i]), key="id"))
         exempt = tuple(entry.get("exempt_user_types") or DEFAULT_EXEMPT_USER_TYPES)
         out[entry["id"]] = Facility(str(entry["id"]), str(entry.get("name", "")), exempt)
     return out, problems
@@ -440,8 +436,3 @@ def load_policy(root: str | Path | None = None, schemas: SchemaSet | None = None
         version.matcher = Matcher(version)
     return Policy(tuple(versions), profiles)
 
-
-#: Located checks for other YAML formats (scenario files): a schema's problems with file, line
-#: and key, and the line of a node in a document read by :func:`read_yaml`.
-schema_problems = _schema_problems
-line_of = _line_of

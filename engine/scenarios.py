@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ClauselineError, Problem
-from .loader import line_of, read_yaml, schema_problems
+from .loader import line_of, plain, read_yaml, schema_problems
 from .schemas import BASE, SchemaSet, default_schemas
 from .testing import Timeline, expectation_failures
 from .timeutil import format_time
@@ -114,14 +114,6 @@ def _textual_times(node: Any) -> Any:
     return node
 
 
-def _plain(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
-
-
 def _log_ids(path: Path) -> set[str]:
     ids = set()
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -150,7 +142,7 @@ class _FileLoader:
         doc = self.doc
         if "scenarios" in doc:
             entries = [(["scenarios", i], raw) for i, raw in enumerate(doc["scenarios"])]
-            shared = _plain(doc.get("defaults") or {})
+            shared = plain(doc.get("defaults") or {})
         else:
             entries, shared = [([], doc)], {}
         out, names = [], {}
@@ -191,7 +183,7 @@ class _FileLoader:
                         self.problem("unknown_event_id", f"no event with id {event_id!r} in "
                                      f"{raw['log']}", at + ["expect"], event_id)
                     log_expect[str(event_id)] = (line_of(self.doc, at + ["expect"], event_id) or 0,
-                                                 _plain(expect))
+                                                 plain(expect))
         rules = None
         if "rules" in raw:
             rules = (self.path.parent / str(raw["rules"])).resolve()
@@ -204,7 +196,7 @@ class _FileLoader:
         if len(self.problems) > before:
             return None
         return Scenario(name, self.path, self.display, line_of(self.doc, at) or 1,
-                        str(raw.get("description", "")).strip(), {**shared, **_plain(raw.get("defaults") or {})},
+                        str(raw.get("description", "")).strip(), {**shared, **plain(raw.get("defaults") or {})},
                         rules, tuple(steps), log, log_expect)
 
     def step(self, at: list, raw: dict) -> Step | None:
@@ -217,7 +209,7 @@ class _FileLoader:
         if "time" in raw and "after" in raw:
             self.problem("bad_step", "`time` and `after` both say when the event happens: give one", at, "after")
             return None
-        expect = _plain(raw["expect"]) if "expect" in raw else None
+        expect = plain(raw["expect"]) if "expect" in raw else None
         if "tick" in raw:
             extra = [k for k in raw if k not in ("tick", "expect")]
             if extra:
@@ -229,9 +221,9 @@ class _FileLoader:
             if extra:
                 self.problem("bad_step", f"with `event`, write {extra[0]!r} inside the event", at, extra[0])
                 return None
-            event = _plain(raw["event"])
+            event = plain(raw["event"])
         else:
-            event = {k: _plain(raw[k]) for k in ("type",) + _SHORTHAND if k in raw}
+            event = {k: plain(raw[k]) for k in ("type",) + _SHORTHAND if k in raw}
         return Step(line, event=event, after=raw.get("after"), expect=expect)
 
 

@@ -1,6 +1,5 @@
 """The shipped example log: what `make demo` replays, and what an auditor would re-run."""
 
-import json
 import re
 from pathlib import Path
 

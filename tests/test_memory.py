@@ -1,7 +1,6 @@
 """The memory mechanism on a tiny policy of its own: computed conditions, `remember`,
 obligations and wildcard rules, independent of the shipped rules."""
 
-import textwrap
 
 import pytest
 

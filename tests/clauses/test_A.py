@@ -3,25 +3,10 @@ context, and a Do Not Track signal is seen and deliberately ignored."""
 
 import pytest
 
-from engine import Session
-from engine.schemas import BASE, default_schemas
 
 ASKED = ["name", "date_of_birth", "ssn", "email", "mailing_address", "phone", "credit_card",
          "debit_card"]
 AUTOMATIC = ["device_id", "mac_address", "ip_address", "location", "browsing_history"]
-
-
-@pytest.fixture
-def run(policy, event):
-    session = Session(policy)
-
-    def submit(kind, data, subject="acct-1", time="2019-07-01T09:00:00Z"):
-        decision = session.submit(event(kind, data, subject=subject, time=time))
-        assert decision.status == "accepted", decision.errors
-        assert default_schemas().problems(decision.as_dict(), BASE + "decision.schema.json") == []
-        return decision
-
-    return submit
 
 
 def unlisted(decision):

@@ -3,22 +3,6 @@ affiliates may get it for Securus news, and order and news e-mails may be sent."
 
 import pytest
 
-from engine import Session
-from engine.schemas import BASE, default_schemas
-
-
-@pytest.fixture
-def run(policy, event):
-    session = Session(policy)
-
-    def submit(kind, data, subject="acct-1", time="2019-07-01T09:00:00Z"):
-        decision = session.submit(event(kind, data, subject=subject, time=time))
-        assert decision.status == "accepted", decision.errors
-        assert default_schemas().problems(decision.as_dict(), BASE + "decision.schema.json") == []
-        return decision
-
-    return submit
-
 
 def request(kind, purpose, categories, **over):
     data = {"request_id": "r-1", "recipient": {"kind": kind, "name": "Acme Corp"},

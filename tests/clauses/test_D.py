@@ -3,21 +3,8 @@ remember-me one calendar year after it is set, and disabling it deletes it for g
 
 import pytest
 
-from engine import Session
-from engine.schemas import BASE, default_schemas
 
-
-@pytest.fixture
-def run(policy, event):
-    session = Session(policy)
-
-    def submit(kind, data, subject="visitor-1", time="2019-07-01T09:00:00Z"):
-        decision = session.submit(event(kind, data, subject=subject, time=time))
-        assert decision.status == "accepted", decision.errors
-        assert default_schemas().problems(decision.as_dict(), BASE + "decision.schema.json") == []
-        return decision
-
-    return submit
+SUBJECT = "visitor-1"
 
 
 def visit(*cookies, session_id="s-1"):

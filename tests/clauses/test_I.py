@@ -1,21 +1,8 @@
 """Clause I: corrections to a subject's information, and changes to the policy (posted at
 once; notified in advance where the law requires it)."""
 
-import pytest
 
-from engine import Session
-
-
-@pytest.fixture
-def run(policy, event):
-    session = Session(policy)
-
-    def submit(kind, data, subject=None, time="2019-07-01T09:00:00Z"):
-        decision = session.submit(event(kind, data, subject=subject, time=time))
-        assert decision.status == "accepted", decision.errors
-        return decision
-
-    return submit
+SUBJECT = None
 
 
 def change(advance, effective_at="2019-08-01T00:00:00Z"):

@@ -3,22 +3,6 @@ e-mails stay), an SMS opt-out by any method stops every text; both from the opt-
 
 import pytest
 
-from engine import Session
-from engine.schemas import BASE, default_schemas
-
-
-@pytest.fixture
-def run(policy, event):
-    session = Session(policy)
-
-    def submit(kind, data, subject="acct-1", time="2019-07-01T09:00:00Z"):
-        decision = session.submit(event(kind, data, subject=subject, time=time))
-        assert decision.status == "accepted", decision.errors
-        assert default_schemas().problems(decision.as_dict(), BASE + "decision.schema.json") == []
-        return decision
-
-    return submit
-
 
 def send(run, channel, category, time="2019-07-02T09:00:00Z", subject="acct-1", mid="m-1"):
     """(effect, rule) of the one disclosure a message request yields."""

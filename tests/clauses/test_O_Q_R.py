@@ -4,21 +4,8 @@ a violation, deleted at once and never disclosed (calls included)."""
 
 import pytest
 
-from engine import Session
-from engine.schemas import BASE, default_schemas
 
-
-@pytest.fixture
-def run(policy, event):
-    session = Session(policy)
-
-    def submit(kind, data, subject="det-1", time="2019-07-01T09:00:00Z"):
-        decision = session.submit(event(kind, data, subject=subject, time=time))
-        assert decision.status == "accepted", decision.errors
-        assert default_schemas().problems(decision.as_dict(), BASE + "decision.schema.json") == []
-        return decision
-
-    return submit
+SUBJECT = "det-1"
 
 
 def svv(participants, facility="tx-harris-02", rec="rec-1", collected=("voice", "video")):

@@ -3,21 +3,8 @@ the data is transferred to and processed in the US."""
 
 import pytest
 
-from engine import Session
-from engine.schemas import BASE, default_schemas
 
-
-@pytest.fixture
-def run(policy, event):
-    session = Session(policy)
-
-    def submit(kind, data, subject="v-1", time="2019-07-01T09:00:00Z"):
-        decision = session.submit(event(kind, data, subject=subject, time=time))
-        assert decision.status == "accepted", decision.errors
-        assert default_schemas().problems(decision.as_dict(), BASE + "decision.schema.json") == []
-        return decision
-
-    return submit
+SUBJECT = "v-1"
 
 
 def visit(country=None, **extra):

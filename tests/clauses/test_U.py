@@ -3,7 +3,6 @@ the response and its checks, the missed deadline, non-discrimination, non-reside
 
 import pytest
 
-from engine import Session
 
 RECEIPT = "2019-07-01T09:00:00Z"
 DUE = "2019-08-15T09:00:00Z"             # receipt + 45 days
@@ -11,17 +10,8 @@ EXTENDED_DUE = "2019-09-29T09:00:00Z"    # receipt + 90 days
 CALIFORNIA = {"country": "US", "region": "US-CA"}
 
 
-@pytest.fixture
-def run(policy, event):
-    """A session and a submit helper that insists the event is accepted."""
-    session = Session(policy)
-
-    def submit(kind, data, subject="ca-1", time=RECEIPT):
-        decision = session.submit(event(kind, data, subject=subject, time=time))
-        assert decision.status == "accepted", decision.errors
-        return decision
-
-    return submit
+SUBJECT = "ca-1"
+START = RECEIPT
 
 
 def resident(run, subject="ca-1", residence=CALIFORNIA):
