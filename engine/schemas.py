@@ -24,6 +24,8 @@ _REQUIRED = re.compile(r"^('.*'|\".*\") is a required property$")
 ENVELOPE = BASE + "cloudevent.schema.json"
 
 
+#: Ends every anchored pattern of the schemas: Python's ``$`` also matches before a final newline.
+_NO_TRAILER = "(?![\\s\\S])"
 _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object",
                list: "array", type(None): "null"}
 
@@ -43,6 +45,10 @@ def _message(error: ValidationError) -> str:
         return f"{json.dumps(error.instance)[:80]} is not one of: {options}"
     if v == "type":
         return f"expected {error.validator_value}, got {_JSON_TYPES.get(type(error.instance), 'value')}"
+    if v == "pattern" and str(error.validator_value).endswith(_NO_TRAILER):
+        if str(error.validator_value).startswith("^[^\\u0000"):
+            return "must not contain control characters (U+0000 to U+001F, U+007F)"
+        return f"{json.dumps(error.instance)[:80]} does not have the expected form"
     text = error.message
     return text if len(text) <= 300 else text[:297] + "..."
 
@@ -59,7 +65,7 @@ class SchemaSet:
             resource = Resource.from_contents(contents)
             self.ids[contents["$id"]] = path
             resources.append((contents["$id"], resource))
-        self.registry = Registry().with_resources(resources)
+        self.registry = Registry().with_resources(resources).crawl()
         self._validators: dict[str, Draft202012Validator] = {}
 
     def validator(self, schema_id: str) -> Draft202012Validator:

@@ -409,7 +409,7 @@ INVALID_DATA = {
         {("/profile/residence/country", "pattern"), ("/profile/residence/country", "maxLength")}),
     "region with a trailing newline": (
         "profile.updated", {"profile": {"residence": {"country": "US", "region": "US-CA\n"}}},
-        {("/profile/residence/region", "not")}),
+        {("/profile/residence/region", "pattern")}),
     "impossible birth date": (
         "child.identified", with_changes("child.identified", {"birth_date": "2008-02-30"}),
         {("/birth_date", "format")}),
@@ -455,7 +455,7 @@ INVALID_DATA = {
     "id too long": (
         "ccpa.request.extended", {"request_id": "r" * 257}, {("/request_id", "maxLength")}),
     "id with a control character": (
-        "ccpa.request.extended", {"request_id": "r-1\n"}, {("/request_id", "not")}),
+        "ccpa.request.extended", {"request_id": "r-1\n"}, {("/request_id", "pattern")}),
     "raw card number as a number": (
         "payment.made", with_changes("payment.made", {"card_number": 4111111111111111}),
         {("/card_number", "type")}),
@@ -472,7 +472,7 @@ INVALID_ENVELOPES = {
         envelope("call.recorded", time="2019-07-01T09:00:00"),
         {("/time", "pattern"), ("/time", "format")}),
     "time with a trailing newline": (
-        envelope("call.recorded", time="2019-07-01T09:00:00Z\n"), {("/time", "not")}),
+        envelope("call.recorded", time="2019-07-01T09:00:00Z\n"), {("/time", "pattern")}),
     "subject missing": (
         {k: v for k, v in envelope("call.recorded").items() if k != "subject"}, {("", "required")}),
     "wrong specversion": (envelope("clock.tick", specversion="0.3"), {("/specversion", "const")}),
