@@ -146,6 +146,13 @@ def computed(condition: Condition, fact: dict) -> bool:
         count = sum(1 for item in items if isinstance(item, dict) and since is not None
                     and (_instant(item.get(spec["at"])) or since) > since)
         return count >= spec["at_least"] if "at_least" in spec else count < spec["fewer_than"]
+    if op in ("some_have", "none_have"):
+        wanted = {name: render(template, fact) for name, template in condition.value.items()}
+        items = left if isinstance(left, list) else []
+        found = any(isinstance(item, dict) and all(
+            item.get(name) in (values if isinstance(values, list) else [values])
+            for name, values in wanted.items()) for item in items)
+        return found if op == "some_have" else not found
     right = render(condition.value, fact)
     if left is None:
         return False

@@ -19,7 +19,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from .errors import PolicyLoadError, Problem
-from .model import (DEFAULT_EXEMPT_USER_TYPES, Clause, Condition, Facility, Interpretation, Policy,
+from .model import (COMPUTED_OPS, DEFAULT_EXEMPT_USER_TYPES, Clause, Condition, Facility, Interpretation, Policy,
                     PolicyVersion, Rule)
 from .resources import rules_dir
 from .schemas import BASE, SchemaSet, default_schemas
@@ -171,7 +171,7 @@ def _conditions(raw: dict, keys) -> tuple[Condition, ...]:
 def _templates_of(condition_value) -> list:
     """The templates inside a computed condition's right side."""
     if isinstance(condition_value, dict):
-        return [condition_value["since"]]
+        return [condition_value["since"]] if "since" in condition_value else list(condition_value.values())
     return [condition_value]
 
 
@@ -341,8 +341,7 @@ class _VersionLoader:
             for path, test in group.items():
                 if isinstance(test, dict) and len(test) == 1:
                     (op, value), = test.items()
-                    if op in ("before", "after", "not_before", "not_after", "same_as",
-                              "differs_from", "one_of", "none_of", "count_since"):
+                    if op in COMPUTED_OPS:
                         at = ("when", *(where if isinstance(where, tuple) else (where,)), path)
                         templates += [(at, t) for t in _templates_of(plain(value))]
         for j, op in enumerate(raw.get("remember", [])):

@@ -23,7 +23,7 @@ STATIC_OPS = ("eq", "in", "not_in", "ne", "exists", "lt", "lte", "gt", "gte")
 #: Operators whose right side is a template rendered per fact (another field, a shifted time,
 #: a list): the evaluator computes them into a boolean that durable_rules then tests.
 COMPUTED_OPS = ("before", "after", "not_before", "not_after", "same_as", "differs_from",
-                "one_of", "none_of", "count_since")
+                "one_of", "none_of", "count_since", "some_have", "none_have")
 
 
 @dataclass(frozen=True)

@@ -274,3 +274,19 @@ def test_obligation_tracking_keeps_what_rules_remembered_beside_it(tiny):
     s.submit(answered("r-1", "2019-03-05T10:00:00Z"))
     after = s.store.state["subjects"]["s-1"]["obligations"]["r-1"]
     assert after["status"] == "fulfilled" and after["note"] == "kept"
+
+
+@pytest.mark.parametrize("people, some", [
+    ([{"user_type": "family"}, {"user_type": "attorney"}], True),
+    ([{"user_type": "family"}, {"user_type": "clergy"}], False),
+    ([], False),
+    (None, False),
+])
+def test_some_have_and_none_have_look_across_a_list(people, some):
+    from engine.evaluator import computed
+    from engine.model import Condition
+    fact = {"data": {"participants": people} if people is not None else {},
+            "facility": {"exempt_user_types": ["attorney"]}}
+    spec = {"user_type": "{facility.exempt_user_types}"}
+    assert computed(Condition("data.participants", "some_have", spec, "k1"), fact) is some
+    assert computed(Condition("data.participants", "none_have", spec, "k2"), fact) is (not some)
