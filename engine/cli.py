@@ -14,8 +14,8 @@ from collections import Counter
 from pathlib import Path
 
 from . import canonical
-from .errors import ClauselineError, PolicyLoadError
-from .evaluator import Decision, empty_state, evaluate
+from .errors import ClauselineError, PolicyLoadError, Problem
+from .evaluator import Decision, empty_state, evaluate, rejected
 from .events import parse_event
 from .loader import load_policy
 from .session import Session
@@ -46,7 +46,32 @@ def _print(text: str, stream=None) -> None:
     print(text, file=stream or sys.stdout)
 
 
+def _read_state(path: str) -> dict:
+    """A state file written by --state-out: a JSON object with a ``subjects`` object."""
+    try:
+        state = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ClauselineError([Problem("state.invalid", f"{path}: not JSON: {error}")]) from None
+    if not isinstance(state, dict) or not isinstance(state.get("subjects"), dict):
+        raise ClauselineError([Problem("state.invalid", f"{path}: a state is a JSON object with "
+                                       "a 'subjects' object (as --state-out writes it)")])
+    return state
+
+
+def _show(decision: Decision, args, policy) -> None:
+    if args.explain:
+        _print(describe(decision, policy))
+    elif args.pretty:
+        _print(json.dumps(decision.as_dict(), indent=2, sort_keys=True, ensure_ascii=False))
+    else:
+        _print(decision.to_json())
+
+
 def cmd_evaluate(args) -> int:
+    if args.db and (args.state or args.state_out):
+        _print("clauseline evaluate: --db keeps the state in the store; "
+               "it cannot be combined with --state or --state-out", sys.stderr)
+        return 2
     policy = _policy(args)
     try:
         raw = Path(args.event).read_bytes() if args.event != "-" else sys.stdin.buffer.read()
@@ -54,35 +79,19 @@ def cmd_evaluate(args) -> int:
         _print(f"clauseline: cannot read {args.event}: {error.strerror}", sys.stderr)
         return 1
     if args.db:
-        if args.state or args.state_out:
-            _print("clauseline evaluate: --db keeps the state in the store; "
-                   "it cannot be combined with --state or --state-out", sys.stderr)
-            return 2
         from .store import open_store
         store = open_store(args.db, policy)
         try:
             decision = Session(policy, store).submit_text(raw)
         finally:
             store.close()
-        _print(json.dumps(decision.as_dict(), indent=2, sort_keys=True, ensure_ascii=False)
-               if args.pretty else decision.to_json())
-        return 1 if decision.status == "rejected" else 0
-    state = empty_state()
-    if args.state:
-        state = json.loads(Path(args.state).read_text(encoding="utf-8"))
-    event, problems = parse_event(raw)
-    if problems:
-        from .evaluator import rejected
-        decision, new_state = rejected(None, problems), state
     else:
-        decision, new_state = evaluate(policy, state, event)
-    if args.explain:
-        _print(describe(decision, policy))
-    else:
-        _print(json.dumps(decision.as_dict(), indent=2, sort_keys=True, ensure_ascii=False)
-               if args.pretty else decision.to_json())
-    if args.state_out:
-        Path(args.state_out).write_text(canonical.dumps(new_state) + "\n", encoding="utf-8")
+        state = _read_state(args.state) if args.state else empty_state()
+        event, problems = parse_event(raw)
+        decision, new_state = (rejected(None, problems), state) if problems else evaluate(policy, state, event)
+        if args.state_out:
+            Path(args.state_out).write_text(canonical.dumps(new_state) + "\n", encoding="utf-8")
+    _show(decision, args, policy)
     return 1 if decision.status == "rejected" else 0
 
 
@@ -363,6 +372,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 0
+    except OSError as error:  # an unreadable input or unwritable output named on the command line
+        _print(f"clauseline: {error.filename or ''}: {error.strerror or error}", sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -134,3 +134,28 @@ def test_explain_quotes_the_sentence_behind_each_outcome(tmp_path):
     assert result.returncode == 0
     assert "G.law-enforcement-disclosure (clause G): \"We may share your contact information" in result.stdout
     assert "reading disclosure.closed-world:" in result.stdout
+
+
+def test_bad_state_file_and_unwritable_output_are_clear_errors(tmp_path):
+    event = tmp_path / "e.json"
+    event.write_text(log_lines(1, 1)[0])
+    bad = tmp_path / "state.json"
+    bad.write_text("{not json")
+    result = run_cli("evaluate", "--state", str(bad), str(event))
+    assert result.returncode == 1 and "state.invalid" in result.stderr and "Traceback" not in result.stderr
+    log = tmp_path / "log.jsonl"
+    log.write_text(log_lines(1, 1)[0] + "\n")
+    result = run_cli("replay", str(log), "--out", str(tmp_path / "missing" / "out.jsonl"))
+    assert result.returncode == 1 and "No such file or directory" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_state_out_then_state_carries_memory_between_commands(tmp_path):
+    first, second = log_lines(1, 2)
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(first)
+    b.write_text(second)
+    state = tmp_path / "state.json"
+    assert run_cli("evaluate", str(a), "--state-out", str(state)).returncode == 0
+    assert json.loads(state.read_text())["subjects"]["acct-0"]["profile"]["user_type"] == "type-0"
+    assert run_cli("evaluate", str(b), "--state", str(state)).returncode == 0
