@@ -20,6 +20,8 @@ ones and the rules that fired, with their clause.
 
 from __future__ import annotations
 
+import contextlib
+
 import itertools
 import json
 import re
@@ -143,10 +145,9 @@ class Clock:
     def complete(self, event: dict) -> dict:
         """The event with missing envelope fields filled in; its explicit ``time`` sets the clock."""
         if isinstance(event.get("time"), str):
-            try:
+            # an invalid time is the evaluator's to reject, with its JSON Pointer
+            with contextlib.suppress(ValueError):
                 self.set(event["time"])
-            except ValueError:
-                pass  # an invalid time is the evaluator's to reject, with its JSON Pointer
         out = {"specversion": "1.0", "id": None, "source": self.source, "type": None, "time": self.time}
         out.update(event)
         if out["id"] is None:

@@ -3,6 +3,7 @@
 import pytest
 
 from engine import empty_state, evaluate
+from helpers import disclosures, request
 
 
 def decide(policy, ev):
@@ -16,19 +17,6 @@ def payment(**over):
             "status": "completed", "encrypted_in_transit": True, "product": "calls"}
     data.update(over)
     return data
-
-
-def request(kind, purpose, categories, **over):
-    data = {"request_id": "r-1", "recipient": {"kind": kind, "name": "someone"},
-            "purpose": purpose, "data_categories": categories}
-    data.update(over)
-    return data
-
-
-def disclosures(decision):
-    """{effect: (categories, rule)} of a decision's disclosure outcomes."""
-    return {o["effect"]: (o["data_categories"], o["rule"]) for o in decision.outcomes
-            if o["kind"] == "disclosure"}
 
 
 # --- C ---------------------------------------------------------------------------------------

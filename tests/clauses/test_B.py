@@ -2,19 +2,7 @@
 affiliates may get it for Securus news, and order and news e-mails may be sent."""
 
 import pytest
-
-
-def request(kind, purpose, categories, **over):
-    data = {"request_id": "r-1", "recipient": {"kind": kind, "name": "Acme Corp"},
-            "purpose": purpose, "data_categories": categories}
-    data.update(over)
-    return data
-
-
-def disclosures(decision):
-    """{effect: (categories, rule)} of a decision's disclosure outcomes."""
-    return {o["effect"]: (o["data_categories"], o["rule"]) for o in decision.outcomes
-            if o["kind"] == "disclosure"}
+from helpers import disclosures, request
 
 
 @pytest.mark.parametrize("purpose", ["service_provision", "transaction_processing"])

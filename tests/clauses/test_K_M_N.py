@@ -4,22 +4,10 @@ recorded session is retained and its contents are available, per participant, ex
 participants a facility exempts."""
 
 import pytest
+from helpers import disclosures, request
 
 
 LE = ["law_enforcement", "correctional_facility", "anti_terrorism_agency"]
-
-
-def request(kind, purpose, categories, **over):
-    data = {"request_id": "r-1", "recipient": {"kind": kind, "name": "Homeland Security"},
-            "purpose": purpose, "data_categories": categories}
-    data.update(over)
-    return data
-
-
-def disclosures(decision):
-    """{effect: (categories, rule)} of a decision's disclosure outcomes."""
-    return {o["effect"]: (o["data_categories"], o["rule"]) for o in decision.outcomes
-            if o["kind"] == "disclosure"}
 
 
 def svv(participants, collected=("voice", "video", "ip_address"), facility="tx-harris-02", rec="rec-1"):
