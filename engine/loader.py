@@ -324,6 +324,8 @@ class _VersionLoader:
                 problem("unknown_event_type", f"no event type {name!r} in the catalogue",
                         "when", "event")
         roots = FACT_ROOTS if "for_each" in when else FACT_ROOTS - {"item"}
+        # durable_rules keys each fact by its own `id`: conditions cannot test the event's id
+        condition_roots = roots - {"id"}
         if "for_each" in when and when["for_each"].split(".")[0] not in FACT_ROOTS - {"item"}:
             problem("bad_condition", f"for_each path {when['for_each']!r} must start with one "
                     f"of {', '.join(sorted(FACT_ROOTS - {'item'}))}", "when", "for_each")
@@ -331,10 +333,10 @@ class _VersionLoader:
             (("match_any", j), g) for j, g in enumerate(when.get("match_any", []))]
         for where, group in groups:
             for path in group:
-                if path.split(".")[0] not in roots:
+                if path.split(".")[0] not in condition_roots:
                     extra = "" if "for_each" in when else " (item needs for_each)"
                     problem("bad_condition", f"path {path!r} must start with one of "
-                            f"{', '.join(sorted(roots))}{extra}", "when",
+                            f"{', '.join(sorted(condition_roots))}{extra}", "when",
                             *(where if isinstance(where, tuple) else (where,)), path)
         templates = [(("emit", j, name), t) for j, o in enumerate(raw["emit"]) for name, t in o.items()]
         for where, group in groups:

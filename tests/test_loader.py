@@ -67,6 +67,7 @@ def test_a_well_formed_extra_rule_loads(rules):
     (GOOD_RULE.replace("payment.made", "payment.maed"), "unknown_event_type", 9, "rules[0].when.event"),
     (GOOD_RULE.replace("data.status: completed", "data.status: {inn: [completed]}"), "bad_condition", 11, "rules[0].when.match.data.status"),
     (GOOD_RULE.replace("data.status: completed", "item: completed"), "bad_condition", 11, "rules[0].when.match.item"),
+    (GOOD_RULE.replace("data.status: completed", "id: e-1"), "bad_condition", 11, "rules[0].when.match.id"),
     (GOOD_RULE.replace('"{data.transaction_id}"', '"{data.transaction_id|add_weeks:1}"'), "bad_template", 15, "rules[0].emit[0].ref"),
     (GOOD_RULE.replace('"{data.transaction_id}"', '"{secret.value}"'), "bad_template", 15, "rules[0].emit[0].ref"),
     (GOOD_RULE.replace("        detail: fired\n", ""), "missing_field", 13, "rules[0].emit[0].detail"),
