@@ -43,6 +43,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/replay_bench.py
+	$(BIN)/python bench/store_bench.py
+	$(BIN)/python bench/matcher_memory.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
