@@ -17,6 +17,7 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
 from .errors import Problem
+from .redact import mask_numbers
 from .resources import schemas_dir
 
 BASE = "https://clauseline.dev/schemas/"
@@ -89,7 +90,7 @@ class SchemaSet:
                 out.append(Problem("schema.required", f"required property {name.group(1)} is missing",
                                    _pointer(path + (name.group(1).strip("'\""),))))
                 continue
-            message = _message(error)
+            message = mask_numbers(_message(error))
             if isinstance(error.schema, dict) and error.schema.get("writeOnly"):
                 # a raw card, bank or SSN number must not be echoed into decisions and logs
                 message = f"the value is not valid here ({error.validator}); it is not repeated"

@@ -110,3 +110,14 @@ def test_replay_goes_on_after_bad_lines(policy):
     decisions = list(Session(policy).replay(lines))
     assert [(n, d.status) for n, d in decisions] == [(1, "rejected"), (2, "rejected"), (4, "accepted")]
     assert decisions[0][1].errors[0]["message"].startswith("line 1:")
+
+
+def test_a_card_number_in_a_field_that_fails_validation_is_masked_in_the_message(policy):
+    event = good()
+    event["data"]["instrument"] = "4111 1111 1111 1111"  # not an instrument: an enum error
+    event["data"]["currency"] = "123-45-6789"             # nor a currency
+    decision, _ = evaluate(policy, empty_state(), event)
+    text = decision.to_json()
+    assert decision.status == "rejected"
+    assert "4111 1111 1111 1111" not in text and "123-45-6789" not in text
+    assert "[redacted card ...1111]" in text and "[redacted ssn ...6789]" in text

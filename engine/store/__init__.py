@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
 from ..errors import ClauselineError, Problem
-from .redact import Redactor
+from ..redact import Redactor
 from .sql import SqlStore, lock_key
 from .tables import redaction_keys
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from engine.session import MemoryStore, Session
 from engine.store import engine_url, migrate, open_store, schema_version, StoreError
-from engine.store.redact import Redactor, luhn_ok
+from engine.redact import Redactor, luhn_ok
 from engine.store.tables import metadata
 
 from .logs import START, envelope, mixed_log, payment, stamp

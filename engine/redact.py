@@ -1,4 +1,5 @@
-"""Reducing sensitive values before anything is written to a store (clause C).
+"""Reducing sensitive values before anything is written to a store, or quoted in an error
+message (clause C).
 
 Clause C: "Upon completion of a transaction, your private information (e.g., credit cards or debit
 card number, bank routing or checking account numbers) will not be stored on our servers." The
@@ -175,3 +176,23 @@ class Redactor:
 
 
 __all__ = ["Redactor", "kind_of_key", "luhn_ok"]
+
+
+class _Mask(Redactor):
+    """Masks numbers in messages: no HMAC, since a message's key would have to be public."""
+
+    def __init__(self):
+        super().__init__(b"unused: messages carry no HMAC")
+
+    def _inline(self, kind: str, digits: str) -> str:
+        return f"[redacted {kind} ...{digits[-4:]}]"
+
+
+_MASK = _Mask()
+
+
+def mask_numbers(text: str) -> str:
+    """Text with card-like and SSN-like numbers replaced by ``[redacted card ...1111]``; used
+    for error messages, which quote the values they refuse."""
+    return _MASK.scrub_text(text)
+
