@@ -279,6 +279,7 @@ def cmd_clauses(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``clauseline`` argument parser (one sub-command per ``cmd_*`` function)."""
     parser = argparse.ArgumentParser(prog="clauseline", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     # --rules is accepted before the command and after it (clauseline rules check --rules DIR)

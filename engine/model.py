@@ -38,6 +38,7 @@ class Condition:
 
     @property
     def computed(self) -> bool:
+        """Whether the evaluator computes this condition (durable_rules tests its flag)."""
         return self.op in COMPUTED_OPS
 
 
@@ -63,6 +64,7 @@ class Rule:
 
     @property
     def sort_key(self) -> tuple[str, str]:
+        """The documented order of rules in traces and bases: clause letter, then id."""
         return (self.clause, self.id)
 
     @property
@@ -141,4 +143,5 @@ class Policy:
 
     @property
     def latest(self) -> PolicyVersion:
+        """The version that takes effect last."""
         return self.versions[-1]

@@ -85,6 +85,7 @@ class Redactor:
         self._key = key
 
     def mac(self, kind: str, digits: str) -> str:
+        """HMAC-SHA-256 of ``KIND:digits`` under the key, as hex."""
         return hmac.new(self._key, f"{kind}:{digits}".encode(), hashlib.sha256).hexdigest()
 
     def reduce(self, kind: str, value: Any) -> Any:
