@@ -49,3 +49,10 @@ def test_no_raw_card_number_reaches_the_decisions(policy):
     output = "\n".join(d.to_json() for d in replay(policy))
     for number in numbers:
         assert number not in output
+
+
+def test_every_decision_of_the_demo_conforms_to_the_decision_schema(policy):
+    from engine.schemas import BASE, default_schemas
+    schemas = default_schemas()
+    for decision in replay(policy):
+        assert schemas.problems(decision.as_dict(), BASE + "decision.schema.json") == [], decision.event_id
