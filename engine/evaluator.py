@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from . import canonical
+from .compiler import EVENT_LEVEL
 from .errors import Problem
 from .model import Condition, Policy, PolicyVersion, Rule
 from .schemas import SchemaSet, default_schemas
@@ -81,10 +82,10 @@ def _field(event: Any, name: str) -> Any:
     return value if isinstance(value, str) else None
 
 
-def rejected(event: Any, problems: list[Problem], version: str | None = None) -> Decision:
+def rejected(event: Any, problems: list[Problem]) -> Decision:
     """The decision for an event that cannot be evaluated: its errors, nothing changed."""
     return Decision(_field(event, "id"), _field(event, "source"), _field(event, "type"),
-                    _field(event, "time"), version, "rejected",
+                    _field(event, "time"), None, "rejected",
                     errors=tuple(p.as_event_error() for p in problems))
 
 
@@ -118,7 +119,7 @@ def _derived(profile: dict, moment: datetime) -> dict:
 def _facts(version: PolicyVersion, base: dict) -> list[dict]:
     """The event as one fact, plus one fact per element of each list a rule iterates; each
     carries the computed conditions (``_cmp``) that rules able to match it depend on."""
-    facts = [dict(base, _each="-")]
+    facts = [dict(base, _each=EVENT_LEVEL)]
     for path in version.matcher.list_paths(base["type"]):
         items = lookup(base, path)
         if isinstance(items, list):

@@ -15,7 +15,7 @@ import threading
 
 from durable import engine as durable_engine
 
-from .compiler import compile_rules
+from .compiler import EVENT_LEVEL, compile_rules
 
 _SID = "0"
 _names = itertools.count(1)
@@ -50,7 +50,7 @@ class Matcher:
         #: (event type or "*", ``_each`` marker) -> computed conditions to evaluate per fact
         self.computed: dict[tuple[str, str], list] = {}
         for rule in version.rules:
-            each = rule.for_each or "-"
+            each = rule.for_each or EVENT_LEVEL
             for kind in rule.events:
                 if rule.for_each and rule.for_each not in self.fanout.get(kind, ()):
                     self.fanout[kind] = tuple(sorted(self.fanout.get(kind, ()) + (rule.for_each,)))

@@ -7,6 +7,7 @@ days in UTC; "one year" is the same calendar date and time a year later (29 Febr
 
 from __future__ import annotations
 
+import calendar
 import re
 from datetime import date, datetime, timedelta, timezone
 
@@ -61,15 +62,10 @@ def add_years(moment: datetime, years: int) -> datetime:
 
 def add_months(moment: datetime, months: int) -> datetime:
     """Same day and time ``months`` later (negative goes back), clamped to the month's end."""
-    index = moment.year * 12 + (moment.month - 1) + months
-    year, month = divmod(index, 12)
+    year, month = divmod(moment.year * 12 + moment.month - 1 + months, 12)
     month += 1
-    for day in (moment.day, 30, 29, 28):
-        try:
-            return moment.replace(year=year, month=month, day=min(moment.day, day))
-        except ValueError:
-            continue
-    raise ValueError("unreachable")
+    return moment.replace(year=year, month=month,
+                          day=min(moment.day, calendar.monthrange(year, month)[1]))
 
 
 def age_on(birth: date, moment: datetime) -> int:

@@ -33,13 +33,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from .. import canonical
-from ..evaluator import OPEN, Decision
+from ..evaluator import GLOBAL, OPEN, Decision
 from ..timeutil import parse_time
 from ..redact import Redactor
 from .tables import decisions, documents, events, obligations, subjects
 
-#: The global record's subject id (see engine.evaluator.GLOBAL).
-GLOBAL = "*"
 _RETRIES = 50
 
 
