@@ -4,12 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install clean bench
+.PHONY: demo test install clean bench constraints
 
-$(STAMP): pyproject.toml
+# Editable install of clauseline with the PostgreSQL driver and the test tools, at the exact
+# versions of constraints.txt (pyproject.toml only declares ranges).
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,postgres]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -45,6 +47,18 @@ bench: $(STAMP)
 	$(BIN)/python bench/replay_bench.py
 	$(BIN)/python bench/store_bench.py
 	$(BIN)/python bench/matcher_memory.py
+
+# Re-resolve the newest versions inside pyproject.toml's ranges and pin them in constraints.txt.
+constraints:
+	rm -rf out/lock-venv
+	$(PYTHON) -m venv out/lock-venv
+	out/lock-venv/bin/pip install --quiet --upgrade pip
+	out/lock-venv/bin/pip install --quiet '.[test,postgres]'
+	{ sed -n '1,/^$$/p' constraints.txt | grep '^#'; \
+	  out/lock-venv/bin/pip freeze --exclude-editable | grep -iv '^clauseline' \
+	  | sed 's/^durable_rules==/durable-rules==/'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf out/lock-venv build
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from engine import load_policy
-from engine.evaluator import _facts, _memory
+from clauseline import load_policy
+from clauseline.evaluation.facts import facts_for, memory_view
 from replay_bench import make_log
 
 
@@ -31,9 +31,9 @@ def main() -> None:
         for event in events:
             base = {"id": event["id"], "source": event["source"], "type": event["type"],
                     "subject": event["subject"], "time": event["time"], "data": event["data"],
-                    "profile": {}, "memory": _memory({}, event["subject"], event["data"]),
+                    "profile": {}, "memory": memory_view({}, event["subject"], event["data"]),
                     "facility": {"exempt_user_types": ["attorney"]}, "policy": {}}
-            version.matcher.match(_facts(version, base))
+            version.matcher.match(facts_for(version, base))
         print(f"after {round_ * args.events:>7} events ({args.events} subjects each round): "
               f"RSS {rss_kb() / 1024:.1f} MB", flush=True)
 

@@ -14,8 +14,7 @@ import resource
 import statistics
 import time
 
-from engine import Session, load_policy
-from engine.schemas import default_schemas
+from clauseline import Session, load_policy
 
 CATEGORIES = ["name", "email", "phone", "voice", "video", "ssn", "location", "call_details",
               "credit_card", "account_info"]
@@ -74,7 +73,7 @@ def main() -> None:
     load_s = time.perf_counter() - started
     lines = make_log(args.events, args.subjects)
     events = [json.loads(line) for line in lines]
-    schemas = default_schemas()
+    schemas = policy.schemas
     version = policy.latest
 
     def replay():
@@ -85,15 +84,15 @@ def main() -> None:
         for event in events:
             schemas.event_problems(event)
 
-    from engine.evaluator import _facts, _memory
+    from clauseline.evaluation.facts import facts_for, memory_view
 
     def match():
         for event in events:
             base = {"id": event["id"], "source": event["source"], "type": event["type"],
                     "subject": event["subject"], "time": event["time"], "data": event["data"],
-                    "profile": {}, "memory": _memory({}, event["subject"], event["data"]),
+                    "profile": {}, "memory": memory_view({}, event["subject"], event["data"]),
                     "facility": {}, "policy": {}}
-            version.matcher.match(_facts(version, base))
+            version.matcher.match(facts_for(version, base))
 
     total = best_of(args.runs, replay)
     valid = best_of(args.runs, validate)

@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from engine import load_policy  # noqa: E402
-from engine.session import MemoryStore, Session  # noqa: E402
-from engine.store import open_store  # noqa: E402
+from clauseline import load_policy  # noqa: E402
+from clauseline.session import MemoryStore, Session  # noqa: E402
+from clauseline.store import open_store  # noqa: E402
 from replay_bench import make_log  # noqa: E402
 
 

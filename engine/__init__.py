@@ -1,21 +1,37 @@
-"""clauseline's engine: load a policy, evaluate events, get decisions.
+"""clauseline: a privacy policy as declarative rules; CloudEvents in, decisions out.
 
-    from engine import load_policy, evaluate, empty_state
-    policy = load_policy()                       # the shipped securus-2019-05-04 rules
-    decision, state = evaluate(policy, empty_state(), event)
+    import clauseline
+    policy = clauseline.load_policy()               # the shipped securus-2019-05-04 rules
+    decision, state = clauseline.evaluate(policy, clauseline.empty_state(), event)
 
-The evaluation is deterministic and does no I/O of its own.
+The evaluation is deterministic and does no I/O of its own. The pipeline, by stage (each a
+subpackage or module that imports only the stages before it):
+
+- ``clauseline.events``: parse raw bytes into an event; validate it against the JSON Schemas.
+- ``clauseline.policy``: read and check rule files, compile them to durable_rules, match facts.
+- ``clauseline.evaluation``: facts, computed conditions, combining, state: ``evaluate``.
+- ``clauseline.decision``: the decision model every later stage shares.
+- ``clauseline.explain``: one renderer of decisions as text, with the sentences behind them.
+- ``clauseline.session``: the loop that every entry point shares (idempotency, state).
+- ``clauseline.store``, ``clauseline.cli``, ``clauseline.testing``: adapters around the core.
 """
 
+from importlib.metadata import PackageNotFoundError, version as _version
+
+from .decision import Decision
 from .errors import ClauselineError, EventError, PolicyLoadError, Problem
-from .evaluator import Decision, empty_state, evaluate
-from .events import parse_event
-from .loader import load_policy
-from .model import Clause, Interpretation, Policy, PolicyVersion, Rule
+from .evaluation import empty_state, evaluate
+from .events import SchemaSet, parse_event
+from .policy import Clause, Interpretation, Policy, PolicyVersion, Rule, load_policy
 from .session import MemoryStore, Session
+
+try:
+    __version__ = _version("clauseline")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "Clause", "ClauselineError", "Decision", "EventError", "Interpretation", "MemoryStore",
-    "Policy", "PolicyLoadError", "PolicyVersion", "Problem", "Rule", "Session", "empty_state",
-    "evaluate", "load_policy", "parse_event",
+    "Policy", "PolicyLoadError", "PolicyVersion", "Problem", "Rule", "SchemaSet", "Session",
+    "__version__", "empty_state", "evaluate", "load_policy", "parse_event",
 ]

@@ -13,11 +13,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from . import canonical
+from . import __version__, canonical
+from .decision import Decision, rejected
 from .errors import ClauselineError, PolicyLoadError, Problem
-from .evaluator import Decision, empty_state, evaluate, rejected
+from .evaluation import empty_state, evaluate
 from .events import parse_event
-from .loader import load_policy
+from .explain import describe
+from .policy import load_policy
 from .session import Session
 
 DESCRIPTION = """\
@@ -80,7 +82,7 @@ def cmd_evaluate(args) -> int:
         return 1
     if args.db:
         from .store import open_store
-        store = open_store(args.db, policy)
+        store = open_store(args.db)
         try:
             decision = Session(policy, store).submit_text(raw)
         finally:
@@ -95,51 +97,12 @@ def cmd_evaluate(args) -> int:
     return 1 if decision.status == "rejected" else 0
 
 
-def describe(decision: Decision, policy=None) -> str:
-    """One readable line (and indented outcome lines) for a decision; given the policy, each
-    outcome is followed by the sentence its rule enforces and the interpretations it relies on."""
-    head = (f"{decision.time or '-':<25} {decision.event_type or '?':<26} "
-            f"{decision.event_id or '-':<14} {decision.status}")
-    lines = [head]
-    for e in decision.errors:
-        lines.append(f"    error {e['path'] or '/'}: {e['message']}")
-    for o in decision.outcomes:
-        kind = o["kind"]
-        if kind == "disclosure":
-            what = f"{o['effect']} {o['recipient']} ({o['purpose']}): {', '.join(o['data_categories'])}"
-        elif kind == "retention":
-            what = f"{o['action']} {o['target']} by {o['due_by']}"
-        elif kind == "notice":
-            what = f"{o['notice']} to {o['to']} via {o['channel']} by {o['due_by']}"
-        elif kind == "obligation":
-            what = f"{o['obligation']} {o['ref']} {o['status']} due {o['due_by']}"
-        else:
-            what = f"{o['violation']} {o['ref']}: {o['detail']}"
-        lines.append(f"    {kind:<10} {what}  [{o['rule']}]")
-        if policy is not None:
-            lines.extend(_explain(policy, decision, o))
-    return "\n".join(lines)
-
-
-def _explain(policy, decision: Decision, outcome: dict) -> list[str]:
-    version = next((v for v in policy.versions if v.version == decision.policy_version), None)
-    if version is None:
-        return []
-    out = []
-    for rule_id in [b["rule"] for b in outcome.get("basis", [])] or [outcome["rule"]]:
-        rule = version.rule(rule_id)
-        out.append(f"        {rule.id} (clause {rule.clause}): \"{rule.quote}\"")
-        for name in rule.interpretations:
-            out.append(f"          reading {name}: {version.interpretations[name].reading}")
-    return out
-
-
 def cmd_replay(args) -> int:
     policy = _policy(args)
     store = None
     if args.db:
         from .store import open_store
-        store = open_store(args.db, policy)
+        store = open_store(args.db)
     session = Session(policy, store)
     try:
         source = sys.stdin if args.log == "-" else open(args.log, encoding="utf-8", errors="surrogateescape")
@@ -180,7 +143,7 @@ def cmd_replay(args) -> int:
 
 def cmd_due(args) -> int:
     from .store import open_store
-    from .timeutil import parse_time
+    from .eventtime import parse_time
     try:
         parse_time(args.at)
     except ValueError:
@@ -288,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="policy rules folder (default: the shipped securus-2019-05-04)")
     parser.add_argument("--rules", metavar="DIR", default=None,
                         help="policy rules folder (default: the shipped securus-2019-05-04)")
+    parser.add_argument("--version", action="version", version=f"clauseline {__version__}",
+                        help="print the installed clauseline version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("evaluate", parents=[common], help="evaluate one event (JSON file, or - for stdin)",

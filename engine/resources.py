@@ -8,9 +8,9 @@ from pathlib import Path
 
 def schemas_dir() -> Path:
     """The folder of ``*.schema.json`` files shipped with clauseline."""
-    return Path(str(resources.files("clauseline_schemas")))
+    return Path(str(resources.files("clauseline.schemas")))
 
 
 def rules_dir() -> Path:
     """The folder holding one sub-folder per shipped policy version."""
-    return Path(str(resources.files("clauseline_rules")))
+    return Path(str(resources.files("clauseline.rules")))

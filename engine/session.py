@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Iterator, Protocol
 
+from .decision import Decision, rejected
 from .errors import Problem
-from .evaluator import Decision, empty_state, evaluate, rejected
+from .evaluation import empty_state, evaluate
 from .events import parse_event
-from .model import Policy
+from .policy.model import Policy
 
 
 class Store(Protocol):
-    """Where a session keeps what it has seen. ``engine.store`` has durable implementations."""
+    """Where a session keeps what it has seen. ``clauseline.store`` has durable implementations."""
 
     def decision_for(self, source: str, event_id: str) -> Decision | None:
         """The decision already made for this (source, id), if any."""

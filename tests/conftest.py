@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from engine import load_policy
+from clauseline import load_policy
 
 _ids = itertools.count(1)
 

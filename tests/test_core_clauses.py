@@ -2,7 +2,7 @@
 
 import pytest
 
-from engine import empty_state, evaluate
+from clauseline import empty_state, evaluate
 from helpers import disclosures, request
 
 

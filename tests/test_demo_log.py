@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from engine import Session, empty_state, evaluate, parse_event
+from clauseline import Session, empty_state, evaluate, parse_event
 
 LOG = Path(__file__).resolve().parents[1] / "examples" / "demo-log.jsonl"
 
@@ -52,7 +52,7 @@ def test_no_raw_card_number_reaches_the_decisions(policy):
 
 
 def test_every_decision_of_the_demo_conforms_to_the_decision_schema(policy):
-    from engine.schemas import BASE, default_schemas
-    schemas = default_schemas()
+    from clauseline.events.validation import BASE
+    schemas = policy.schemas
     for decision in replay(policy):
         assert schemas.problems(decision.as_dict(), BASE + "decision.schema.json") == [], decision.event_id

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from engine import Session, empty_state, evaluate, parse_event
-from engine.events import MAX_DEPTH, MAX_EVENT_BYTES
+from clauseline import Session, empty_state, evaluate, parse_event
+from clauseline.events import MAX_DEPTH, MAX_EVENT_BYTES
 
 
 def good(**over):

@@ -19,7 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "integrator"
 #: What a source distribution of clauseline is built from.
-SOURCES = ["pyproject.toml", "README.md", "LICENSE", "engine", "rules", "schemas"]
+SOURCES = ["pyproject.toml", "README.md", "LICENSE", "constraints.txt", "engine", "rules", "schemas"]
 
 
 def run(args: list, cwd: Path, env: dict) -> subprocess.CompletedProcess:
@@ -53,7 +53,7 @@ def test_the_integrator_example_passes_in_a_fresh_virtual_environment(tmp_path):
     python = home / "bin" / "python"
     run([python, "-m", "pip", "install", "--quiet", source, f"pytest=={pytest.__version__}"], tmp_path, env)
 
-    where = run([python, "-c", "import engine; print(engine.__file__)"], project, env).stdout.strip()
+    where = run([python, "-c", "import clauseline; print(clauseline.__file__)"], project, env).stdout.strip()
     assert Path(where).is_relative_to(home), where
 
     result = run([python, "-m", "pytest", "-v", "-p", "no:cacheprovider", "--clauseline-coverage"],

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import PolicyLoadError, load_policy
-from engine.resources import rules_dir
+from clauseline import PolicyLoadError, load_policy
+from clauseline.resources import rules_dir
 
 GOOD_RULE = """\
 clause: C
@@ -138,7 +138,7 @@ def test_facility_profiles_are_validated(rules):
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "clauseline", *args], capture_output=True, text=True)
 
 
 def test_rules_check_command_locates_errors_and_fails(rules):

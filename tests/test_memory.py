@@ -4,7 +4,7 @@ obligations and wildcard rules, independent of the shipped rules."""
 
 import pytest
 
-from engine import Session, load_policy
+from clauseline import Session, load_policy
 
 SOURCE = """\
 # Tiny policy
@@ -258,7 +258,7 @@ def test_remember_set_append_delete_and_the_global_record(tiny):
 
 
 def test_filters_accept_dates_and_render_non_times_as_absent():
-    from engine.templates import render
+    from clauseline.evaluation.templates import render
     fact = {"data": {"birth_date": "2006-07-02", "name": "x"}}
     assert render("{data.birth_date|add_years:13}", fact) == "2019-07-02T00:00:00Z"
     assert render("{data.name|add_days:1}", fact) is None
@@ -283,8 +283,8 @@ def test_obligation_tracking_keeps_what_rules_remembered_beside_it(tiny):
     (None, False),
 ])
 def test_some_have_and_none_have_look_across_a_list(people, some):
-    from engine.evaluator import computed
-    from engine.model import Condition
+    from clauseline.evaluation.conditions import computed
+    from clauseline.policy.model import Condition
     fact = {"data": {"participants": people} if people is not None else {},
             "facility": {"exempt_user_types": ["attorney"]}}
     spec = {"user_type": "{facility.exempt_user_types}"}

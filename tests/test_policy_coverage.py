@@ -12,7 +12,7 @@ LETTERS = [chr(c) for c in range(ord("A"), ord("W") + 1)]
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "clauseline", *args], capture_output=True,
                           text=True, cwd=ROOT)
 
 
@@ -45,7 +45,7 @@ def test_clauses_command_counts_firings_over_a_log():
 
 def test_clauses_command_flags_an_operative_clause_without_rules(tmp_path):
     import shutil
-    from engine.resources import rules_dir
+    from clauseline.resources import rules_dir
     rules = tmp_path / "rules"
     shutil.copytree(rules_dir(), rules, ignore=shutil.ignore_patterns("__pycache__", "__init__.py"))
     (rules / "securus-2019-05-04" / "clauses" / "S.yaml").unlink()

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engine import Session, empty_state, evaluate
+from clauseline import Session, empty_state, evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +28,7 @@ def log_lines(n_subjects=3, per_subject=4):
 
 
 def run_cli(*args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "clauseline", *args], capture_output=True,
                           text=True, input=stdin, cwd=ROOT)
 
 

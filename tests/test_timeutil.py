@@ -2,7 +2,7 @@
 
 import pytest
 
-from engine.timeutil import add_days, add_months, add_years, age_on, format_time, parse_date, parse_time
+from clauseline.eventtime import add_days, add_months, add_years, age_on, format_time, parse_date, parse_time
 
 
 @pytest.mark.parametrize("start, months, expected", [

@@ -4,8 +4,8 @@ import shutil
 
 import pytest
 
-from engine import Session, load_policy
-from engine.resources import rules_dir
+from clauseline import Session, load_policy
+from clauseline.resources import rules_dir
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Durable stores: SQLite (the embedded default) and PostgreSQL, chosen by URL.
 
 ``open_store(url)`` connects, runs the versioned migrations (Alembic, ``migrations/``) and returns
-a :class:`SqlStore` that a :class:`engine.session.Session` uses. URL forms:
+a :class:`SqlStore` that a :class:`clauseline.session.Session` uses. URL forms:
 
 - ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, or a bare path ending in
   ``.db``, ``.sqlite`` or ``.sqlite3``: SQLite in WAL mode, one writer at a time.
@@ -144,9 +144,8 @@ def _redaction_key(engine: sa.Engine, url: str) -> bytes:
                             .where(redaction_keys.c.id == 1)).scalar_one().encode()
 
 
-def open_store(url: str, policy=None) -> SqlStore:
-    """Open (creating and migrating as needed) the store at ``url``. ``policy`` is accepted for
-    the CLI's call shape; the store does not depend on it."""
+def open_store(url: str) -> SqlStore:
+    """Open (creating and migrating as needed) the store at ``url``."""
     target = engine_url(url)
     engine = _sqlite_engine(target) if target.startswith("sqlite") else _postgres_engine(target)
     try:

@@ -33,8 +33,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from .. import canonical
-from ..evaluator import GLOBAL, OPEN, Decision
-from ..timeutil import parse_time
+from ..decision import GLOBAL, OPEN, Decision
+from ..eventtime import parse_time
 from ..redact import Redactor
 from .tables import decisions, documents, events, obligations, subjects
 
@@ -142,7 +142,7 @@ class _Handed:
 
 
 class SqlStore:
-    """A durable :class:`engine.session.Store` over SQLAlchemy (SQLite or PostgreSQL)."""
+    """A durable :class:`clauseline.session.Store` over SQLAlchemy (SQLite or PostgreSQL)."""
 
     def __init__(self, engine: sa.Engine, redactor: Redactor, url: str):
         self.engine = engine

@@ -1,7 +1,7 @@
 import pytest
 
-from engine import Session
-from engine.schemas import BASE, default_schemas
+from clauseline import Session
+from clauseline.events.validation import BASE
 
 DECISION = BASE + "decision.schema.json"
 
@@ -19,7 +19,7 @@ def run(request, policy, event):
     def submit(kind, data, subject=default_subject, time=default_time):
         decision = session.submit(event(kind, data, subject=subject, time=time))
         assert decision.status == "accepted", decision.errors
-        assert default_schemas().problems(decision.as_dict(), DECISION) == []
+        assert policy.schemas.problems(decision.as_dict(), DECISION) == []
         return decision
 
     return submit

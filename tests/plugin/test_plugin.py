@@ -176,7 +176,7 @@ def test_scenario_folders_are_configured_and_other_yaml_is_left_alone(pytester):
 
 FIXTURE_TESTS = """
 import pytest
-from engine.testing import (assert_denies, assert_nothing, assert_permits, assert_retention,
+from clauseline.testing import (assert_denies, assert_nothing, assert_permits, assert_retention,
                             assert_violation)
 
 REQUEST = {"request_id": "r-1", "recipient": {"kind": "law_enforcement", "name": "PD"},
@@ -273,7 +273,7 @@ def test_without_the_option_there_is_no_report(project):
 
 
 def test_a_project_rules_folder_replaces_the_shipped_policy(pytester):
-    from engine.resources import rules_dir
+    from clauseline.resources import rules_dir
 
     shutil.copytree(rules_dir(), pytester.path / "myrules",
                     ignore=shutil.ignore_patterns("__pycache__", "*.py"))

@@ -1,4 +1,4 @@
-"""engine.testing without pytest fixtures: the clock, the timeline and the outcome matching."""
+"""clauseline.testing without pytest fixtures: the clock, the timeline and the outcome matching."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from engine.testing import (Clock, OutcomeMismatch, Timeline, assert_denies, assert_no_outcome,
+from clauseline.testing import (Clock, OutcomeMismatch, Timeline, assert_denies, assert_no_outcome,
                             assert_outcome, assert_permits, assert_retention, assert_status,
                             outcome_differences, parse_duration)
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from engine.session import MemoryStore, Session
-from engine.store import engine_url, migrate, open_store, schema_version, StoreError
-from engine.redact import Redactor, luhn_ok
-from engine.store.tables import metadata
+from clauseline.session import MemoryStore, Session
+from clauseline.store import engine_url, migrate, open_store, schema_version, StoreError
+from clauseline.redact import Redactor, luhn_ok
+from clauseline.store.tables import metadata
 
 from .logs import START, envelope, mixed_log, payment, stamp
 
@@ -102,7 +102,7 @@ def _obligation(ref, status, due_by, missed=False):
 
 def _write(store, event, records):
     """Record an event with hand-made subject records (the store API without the evaluator)."""
-    from engine.evaluator import Decision
+    from clauseline.decision import Decision
 
     state = store.state_for(event)
     subjects = dict(state["subjects"])
@@ -147,7 +147,7 @@ def test_obligations_are_indexed_and_due_lists_them(store):
 
 def cli(capsys, *args):
     """Run the clauseline CLI in this process: (exit code, stdout, stderr)."""
-    from engine.cli import main
+    from clauseline.cli import main
 
     try:
         code = main(list(args))
@@ -191,7 +191,7 @@ def test_migrations_are_versioned_and_rerunning_is_a_noop(policy, store):
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
-    from engine.store import MIGRATIONS
+    from clauseline.store import MIGRATIONS
 
     from alembic.config import Config
     config = Config()
@@ -309,7 +309,7 @@ def test_generated_redaction_key_is_kept_once(policy, store_url, monkeypatch):
 
 def run_cli(*args, **kw):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "clauseline", *args], capture_output=True,
                           text=True, cwd=ROOT, env=env, timeout=120, **kw)
 
 
@@ -318,7 +318,7 @@ def test_sigkill_during_replay_loses_nothing_and_applies_nothing_twice(policy, s
     log = tmp_path / "log.jsonl"
     log.write_text("\n".join(lines) + "\n")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    command = [sys.executable, "-m", "engine.cli", "replay", str(log), "--db", store_url]
+    command = [sys.executable, "-m", "clauseline", "replay", str(log), "--db", store_url]
     rng = random.Random(5)
     kills = []
     for _ in range(3):
@@ -388,7 +388,7 @@ def test_four_writers_on_shared_subjects_equal_a_serial_run(policy, backend, sto
         path.write_text("\n".join(lines) + "\n")
         parts.append(path)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    processes = [subprocess.Popen([sys.executable, "-m", "engine.cli", "replay", str(p), "--db",
+    processes = [subprocess.Popen([sys.executable, "-m", "clauseline", "replay", str(p), "--db",
                                    store_url, "--out", os.devnull], cwd=ROOT, env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                  for p in parts]

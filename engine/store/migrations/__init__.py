@@ -1,1 +1,1 @@
-"""Alembic migrations of the store (run by ``engine.store.migrate`` on every open)."""
+"""Alembic migrations of the store (run by ``clauseline.store.migrate`` on every open)."""

@@ -1,6 +1,6 @@
 """Alembic environment of the clauseline store.
 
-Migrations run in code (``engine.store.migrate``), which passes an open connection inside a
+Migrations run in code (``clauseline.store.migrate``), which passes an open connection inside a
 transaction as ``config.attributes["connection"]``. For ``alembic`` on the command line, set
 ``sqlalchemy.url`` (e.g. ``alembic -x url=sqlite:///clauseline.db upgrade head`` with the
 ``alembic.ini`` of this folder).
@@ -9,7 +9,7 @@ transaction as ``config.attributes["connection"]``. For ``alembic`` on the comma
 from alembic import context
 from sqlalchemy import create_engine
 
-from engine.store.tables import metadata
+from clauseline.store.tables import metadata
 
 config = context.config
 
@@ -23,7 +23,7 @@ def run() -> None:
             context.run_migrations()
         return
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
-    from engine.store import engine_url
+    from clauseline.store import engine_url
     engine = create_engine(engine_url(url))
     with engine.begin() as conn:
         context.configure(connection=conn, target_metadata=metadata,

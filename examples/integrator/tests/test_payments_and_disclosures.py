@@ -6,7 +6,7 @@ shipped policy, an empty state and a test clock.
 
 import pytest
 
-from engine.testing import (assert_denies, assert_nothing, assert_permits, assert_retention,
+from clauseline.testing import (assert_denies, assert_nothing, assert_permits, assert_retention,
                             assert_violation)
 
 

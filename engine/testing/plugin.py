@@ -3,16 +3,16 @@ clauseline is enough to get it.
 
 Fixtures:
 
-- ``clauseline``: a fresh :class:`engine.testing.Timeline` (engine, state, test clock) on the
+- ``clauseline``: a fresh :class:`clauseline.testing.Timeline` (engine, state, test clock) on the
   project's policy; ``clauseline.send(type, data, subject=...)``, ``.tick("P46D")``, ``.feed(...)``.
 - ``clauseline_policy``: the loaded policy (cached per rules folder for the whole session).
-- ``clauseline_clock``: the timeline's :class:`engine.testing.Clock`.
+- ``clauseline_clock``: the timeline's :class:`clauseline.testing.Clock`.
 - ``clauseline_timeline``: a factory, ``clauseline_timeline(rules=..., version=..., start=...)``.
 
 Which policy: ``@pytest.mark.clauseline(rules=..., version=..., start=..., subject=...,
 source=...)`` on a test, else the ``clauseline_rules`` ini option, else the shipped rules.
 
-Scenario files (``engine.scenarios``) are collected from the folders or globs listed in the
+Scenario files (:mod:`clauseline.testing.scenarios`) are collected from the folders or globs listed in the
 ``clauseline_scenarios`` ini option, one test per scenario with its name as the test id.
 
 ``--clauseline-coverage`` reports the rules and clauses that the decisions made through the
@@ -28,10 +28,13 @@ from typing import Any
 
 import pytest
 
-from .errors import ClauselineError
-from .model import Policy
+from ..errors import ClauselineError
+from ..events.validation import SchemaSet
+from ..policy.model import Policy
+from .clock import Clock
+from .coverage import RuleCoverage
 from .scenarios import Scenario, ScenarioError, load_scenarios
-from .testing import Clock, RuleCoverage, Timeline, cached_policy
+from .timeline import Timeline, cached_policy
 
 _GLOB = set("*?[")
 
@@ -43,6 +46,8 @@ class _RunState:
     rules: Path | None
     scenario_paths: list[str]
     coverage: RuleCoverage = field(default_factory=RuleCoverage)
+    #: The schema set scenario files of this run are checked against (read once per run).
+    schemas: SchemaSet | None = None
     report: bool = False
     minimum: float | None = None
     under: bool = False
@@ -172,7 +177,10 @@ class ScenarioFile(pytest.File):
             shown = str(self.path.relative_to(self.config.rootpath))
         except ValueError:
             shown = str(self.path)
-        for scenario in load_scenarios(self.path, shown):
+        state = _state(self.config)
+        if state.schemas is None:
+            state.schemas = SchemaSet()
+        for scenario in load_scenarios(self.path, shown, state.schemas):
             yield ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
 
     def repr_failure(self, excinfo, style=None):

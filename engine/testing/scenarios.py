@@ -3,7 +3,7 @@
 A scenario file is YAML validated against ``schemas/scenario.schema.json``; every problem names
 the file, the line and the key, like a rule file's (the same located-error machinery). Loading
 reports every problem of a file at once; a scenario that expects nothing is one of them. Running
-a scenario feeds its events to a :class:`engine.testing.Timeline` and returns each unmet
+a scenario feeds its events to a :class:`clauseline.testing.Timeline` and returns each unmet
 expectation as readable text naming the step's line.
 """
 
@@ -15,11 +15,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import ClauselineError, Problem
-from .loader import line_of, plain, read_yaml, schema_problems
-from .schemas import BASE, SchemaSet, default_schemas
-from .testing import Timeline, expectation_failures
-from .timeutil import format_time
+from ..errors import ClauselineError, Problem
+from ..events.validation import BASE, SchemaSet
+from ..eventtime import format_time
+from ..policy.reading import line_of, plain, read_yaml, schema_problems
+from .assertions import expectation_failures
+from .timeline import Timeline
 
 SCENARIO = BASE + "scenario.schema.json"
 #: Fields a step that writes a shorthand event may carry besides ``type``.
@@ -238,7 +239,7 @@ def load_scenarios(path: str | Path, display: str | None = None,
     if problems:
         raise ScenarioError(problems)
     _textual_times(doc)
-    problems = schema_problems(schemas or default_schemas(), SCENARIO, doc, display)
+    problems = schema_problems(schemas or SchemaSet(), SCENARIO, doc, display)
     if problems:
         raise ScenarioError(problems)
     loader = _FileLoader(path, display, doc)

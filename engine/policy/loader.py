@@ -13,18 +13,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from jsonschema.exceptions import ValidationError, best_match
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
-
-from .errors import PolicyLoadError, Problem
+from ..errors import PolicyLoadError, Problem
+from ..events.validation import BASE, SchemaSet
+from ..eventtime import parse_time
+from ..resources import rules_dir
 from .model import (COMPUTED_OPS, DEFAULT_EXEMPT_USER_TYPES, Clause, Condition, Facility, Interpretation, Policy,
                     PolicyVersion, Rule)
-from .resources import rules_dir
-from .schemas import BASE, SchemaSet, default_schemas
+from .reading import dotted_key, line_of, plain, read_checked
 from .templates import parse_placeholder, placeholders
-from .timeutil import parse_time
 
 RULE_FILE = BASE + "rule-file.schema.json"
 POLICY_INDEX = BASE + "policy-index.schema.json"
@@ -35,106 +31,6 @@ FACILITIES = BASE + "facilities.schema.json"
 FACT_ROOTS = {"id", "source", "type", "subject", "time", "data", "item", "profile", "memory",
               "facility", "policy"}
 _HEADING = re.compile(r"^#{2,6}\s+([A-Z])\)\s*(.+?)\s*$", re.M)
-
-
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
-    return yaml
-
-
-def read_yaml(path: Path, display: str) -> tuple[Any, list[Problem]]:
-    """Parse one YAML file keeping line numbers; syntax and duplicate-key errors are located."""
-    try:
-        with path.open(encoding="utf-8") as handle:
-            return _yaml().load(handle), []
-    except MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark else None
-        code = "duplicate_key" if "duplicate key" in str(error.problem) else "yaml_syntax"
-        return None, [Problem(code, str(error.problem).strip(), file=display, line=line)]
-    except OSError as error:
-        return None, [Problem("unreadable_file", str(error), file=display)]
-
-
-def read_checked(path: Path, display: str, schemas: SchemaSet, schema_id: str) -> tuple[Any, list[Problem]]:
-    """Read a YAML file and check it against a schema: ``(doc, [])`` or ``(None, problems)``."""
-    doc, problems = read_yaml(path, display)
-    if doc is None:
-        return None, problems
-    problems = schema_problems(schemas, schema_id, doc, display)
-    return (None if problems else doc), problems
-
-
-def plain(node: Any) -> Any:
-    """A YAML document as plain dicts, lists and scalars (for schema validation and the model)."""
-    if isinstance(node, dict):
-        return {str(k): plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [plain(v) for v in node]
-    return node
-
-
-def line_of(root: Any, path: list, key: str | None = None) -> int | None:
-    """The 1-based line of the node at ``path`` (or of ``key`` inside it)."""
-    node, line = root, None
-    for step in path:
-        if isinstance(node, CommentedMap) and step in node:
-            line = node.lc.key(step)[0] + 1
-            node = node[step]
-        elif isinstance(node, CommentedSeq) and isinstance(step, int) and step < len(node):
-            line = node.lc.item(step)[0] + 1
-            node = node[step]
-        else:
-            break
-    if key is not None and isinstance(node, CommentedMap) and key in node:
-        return node.lc.key(key)[0] + 1
-    if line is None and hasattr(node, "lc"):
-        line = node.lc.line + 1
-    return line
-
-
-def _dotted(path: list) -> str:
-    out = ""
-    for step in path:
-        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
-    return out
-
-
-def schema_problems(schemas: SchemaSet, schema_id: str, doc: Any, display: str) -> list[Problem]:
-    """Every schema error of a document read by :func:`read_yaml`, with file, line and key."""
-    out = []
-    for error in schemas.validator(schema_id).iter_errors(plain(doc)):
-        out.extend(_explain(error, doc, display))
-    out.sort(key=lambda p: (p.line or 0, p.key or "", p.code))
-    return out
-
-
-def _explain(error: ValidationError, doc: Any, display: str) -> list[Problem]:
-    path = list(error.absolute_path)
-    if error.validator in ("additionalProperties", "unevaluatedProperties"):
-        known = set(error.schema.get("properties", {}))
-        extras = sorted(k for k in error.instance if k not in known)
-        return [Problem("unknown_field",
-                        f"unknown key {k!r}; expected one of: {', '.join(sorted(known))}",
-                        file=display, line=line_of(doc, path, k), key=_dotted(path + [k]))
-                for k in extras]
-    if error.validator == "required":
-        missing = [k for k in error.validator_value if k not in error.instance]
-        return [Problem("missing_field", f"required key {k!r} is missing", file=display,
-                        line=line_of(doc, path), key=_dotted(path + [k])) for k in missing]
-    if error.validator == "oneOf" and error.context:
-        in_match = "match" in path or "match_any" in path
-        deepest = best_match(error.context)
-        if in_match:
-            message = ("a condition is a scalar (equality) or one of {in: [..]}, {not_in: [..]}, "
-                       "{ne: x}, {exists: true|false}, {lt|lte|gt|gte: x}; got "
-                       + repr(plain(error.instance)))
-            return [Problem("bad_condition", message, file=display, line=line_of(doc, path),
-                            key=_dotted(path))]
-        return _explain(deepest, doc, display)
-    code = "bad_condition" if "match" in path else "invalid_value"
-    return [Problem(code, error.message, file=display, line=line_of(doc, path), key=_dotted(path))]
 
 
 def _normal(text: str) -> str:
@@ -305,7 +201,7 @@ class _VersionLoader:
             key_path = ["rules", i, *path]
             self.problems.append(Problem(code, message, file=shown,
                                          line=line_of(doc, key_path[:-1], key_path[-1]),
-                                         key=_dotted(key_path)))
+                                         key=dotted_key(key_path)))
 
         if not raw["id"].startswith(letter + "."):
             problem("rule_id_clause_mismatch", f"rule id {raw['id']!r} must start with "
@@ -409,7 +305,7 @@ def load_policy(root: str | Path | None = None, schemas: SchemaSet | None = None
     from .matcher import Matcher
 
     root = Path(root) if root is not None else rules_dir()
-    schemas = schemas or default_schemas()
+    schemas = schemas or SchemaSet()
     if (root / "policy.yaml").exists():
         folders = [root]
     else:
@@ -435,5 +331,5 @@ def load_policy(root: str | Path | None = None, schemas: SchemaSet | None = None
     versions.sort(key=lambda v: v.effective_from)
     for version in versions:
         version.matcher = Matcher(version)
-    return Policy(tuple(versions), profiles)
+    return Policy(tuple(versions), profiles, schemas)
 

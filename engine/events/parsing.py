@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .errors import Problem
+from ..errors import Problem
 
 #: Largest event accepted, in bytes of UTF-8 JSON.
 MAX_EVENT_BYTES = 256 * 1024

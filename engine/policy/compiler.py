@@ -8,29 +8,35 @@ the evaluator asserts each fact, collects every rule that fired, and retracts th
 
 from __future__ import annotations
 
-from .model import Condition, Rule
+from .model import COMPUTED_OPS, Condition, Rule
 
+#: The ``_each`` marker of the fact that is the event itself (not an element of one of its lists).
 EVENT_LEVEL = "-"
-_ORDER = {"lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
+
+#: Operators durable_rules tests directly against a constant: operator -> expression builder.
+DIRECT = {
+    "eq": lambda path, value: {path: value},
+    "ne": lambda path, value: {"$neq": {path: value}},
+    "in": lambda path, value: ({"$or": [{path: v} for v in value]} if len(value) > 1
+                               else {path: value[0]}),
+    "not_in": lambda path, value: {"$and": [{"$neq": {path: v}} for v in value]},
+    "exists": lambda path, value: {"$ex" if value else "$nex": {path: 1}},
+    "lt": lambda path, value: {"$lt": {path: value}},
+    "lte": lambda path, value: {"$lte": {path: value}},
+    "gt": lambda path, value: {"$gt": {path: value}},
+    "gte": lambda path, value: {"$gte": {path: value}},
+}
+#: Every operator a condition may use: the direct ones, then the computed ones.
+OPERATORS = tuple(DIRECT) + COMPUTED_OPS
 
 
 def condition(c: Condition) -> dict:
     """One condition as a durable_rules expression (a computed one tests its precomputed flag)."""
     if c.computed:
         return {f"_cmp.{c.key}": True}
-    if c.op == "eq":
-        return {c.path: c.value}
-    if c.op == "ne":
-        return {"$neq": {c.path: c.value}}
-    if c.op == "in":
-        return {"$or": [{c.path: v} for v in c.value]} if len(c.value) > 1 else {c.path: c.value[0]}
-    if c.op == "not_in":
-        return {"$and": [{"$neq": {c.path: v}} for v in c.value]}
-    if c.op == "exists":
-        return {"$ex" if c.value else "$nex": {c.path: 1}}
-    if c.op in _ORDER:
-        return {_ORDER[c.op]: {c.path: c.value}}
-    raise ValueError(f"unknown operator {c.op!r}")
+    if c.op not in DIRECT:
+        raise ValueError(f"unknown operator {c.op!r} (known: {', '.join(OPERATORS)})")
+    return DIRECT[c.op](c.path, c.value)
 
 
 def _any_of(expressions: list[dict]) -> dict:

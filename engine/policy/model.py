@@ -18,8 +18,6 @@ class Clause:
     reason: str | None = None
 
 
-#: Operators durable_rules evaluates directly against a constant.
-STATIC_OPS = ("eq", "in", "not_in", "ne", "exists", "lt", "lte", "gt", "gte")
 #: Operators whose right side is a template rendered per fact (another field, a shifted time,
 #: a list): the evaluator computes them into a boolean that durable_rules then tests.
 COMPUTED_OPS = ("before", "after", "not_before", "not_after", "same_as", "differs_from",
@@ -28,7 +26,7 @@ COMPUTED_OPS = ("before", "after", "not_before", "not_after", "same_as", "differ
 
 @dataclass(frozen=True)
 class Condition:
-    """One field test of a rule. ``op`` is one of STATIC_OPS or COMPUTED_OPS; ``key`` names
+    """One field test of a rule. ``op`` is an operator of :data:`clauseline.policy.compiler.OPERATORS`; ``key`` names
     the boolean a computed condition is stored under in the fact (``_cmp.<key>``)."""
 
     path: str
@@ -96,7 +94,7 @@ class PolicyVersion:
     contact: dict[str, str] = field(default_factory=dict)
     interpretations: dict[str, Interpretation] = field(default_factory=dict)
     folder: str = ""
-    matcher: Any = None  # engine.matcher.Matcher, compiled from ``rules``
+    matcher: Any = None  # clauseline.policy.matcher.Matcher, compiled from ``rules``
 
     def rule(self, rule_id: str) -> Rule:
         """The rule with this id (KeyError if none)."""
@@ -123,10 +121,13 @@ DEFAULT_EXEMPT_USER_TYPES = ("attorney",)
 @dataclass
 class Policy:
     """Every loaded version of a policy, oldest first; evaluation picks the one in force.
-    ``facilities`` is configuration beside the policy, keyed by facility id."""
+    ``facilities`` is configuration beside the policy, keyed by facility id; ``schemas`` the
+    schema set its files and events are checked against (the policy owns it: no global)."""
 
     versions: tuple[PolicyVersion, ...]
     facilities: dict[str, Facility] = field(default_factory=dict)
+    #: The JSON Schema set the policy was loaded with; events are validated against it.
+    schemas: Any = None  # clauseline.events.validation.SchemaSet
 
     def facility(self, facility_id: str | None) -> Facility:
         """The configured facility, or one that exempts the default user types."""

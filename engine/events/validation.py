@@ -1,6 +1,8 @@
 """JSON Schema registry and validation with located, complete error lists.
 
-All schemas in ``schemas/`` are loaded into one ``referencing`` registry by their ``$id``. An
+All schemas in ``schemas/`` (installed as ``clauseline.schemas``) are loaded into one
+``referencing`` registry by their ``$id``. There is no process-wide instance: a loaded policy
+owns the set it was checked with (``Policy.schemas``). An
 event is checked against the CloudEvents envelope, then its ``data`` against the schema of its
 ``type`` (dispatching on type gives clearer errors than one ``oneOf`` over every type).
 """
@@ -16,9 +18,9 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
-from .errors import Problem
-from .redact import mask_numbers
-from .resources import schemas_dir
+from ..errors import Problem
+from ..redact import mask_numbers
+from ..resources import schemas_dir
 
 BASE = "https://clauseline.dev/schemas/"
 _REQUIRED = re.compile(r"^('.*'|\".*\") is a required property$")
@@ -121,13 +123,3 @@ class SchemaSet:
             out.extend(self.problems(event["data"], f"{BASE}events/{kind}.schema.json", ("data",)))
         return out
 
-
-_default: SchemaSet | None = None
-
-
-def default_schemas() -> SchemaSet:
-    """The schemas shipped with clauseline, loaded once per process."""
-    global _default
-    if _default is None:
-        _default = SchemaSet()
-    return _default

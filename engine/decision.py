@@ -1,0 +1,88 @@
+"""The decision model: what evaluating one event decided, in the contract's JSON shape.
+
+Plain data shared by every stage after evaluation (the session, the store, the explanation
+renderer, the test tooling) without importing the evaluator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from . import canonical
+from .errors import Problem
+
+#: The subject id of the global record, and of outcomes that concern no single subject.
+GLOBAL = "*"
+
+#: Obligation statuses that still owe something.
+OPEN = ("open", "extended")
+
+#: Outcome kinds in the order a decision lists them.
+KIND_ORDER = {"disclosure": 0, "retention": 1, "notice": 2, "obligation": 3, "violation": 4}
+
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What evaluating one event decided. ``as_dict()`` is the contract's JSON shape."""
+
+    event_id: str | None
+    event_source: str | None
+    event_type: str | None
+    time: str | None
+    policy_version: str | None
+    status: str
+    outcomes: tuple[dict, ...] = ()
+    trace: tuple[str, ...] = ()
+    errors: tuple[dict, ...] = field(default_factory=tuple)
+
+    def as_dict(self) -> dict:
+        """The decision as plain JSON data (``errors`` only when rejected)."""
+        out = {
+            "event_id": self.event_id, "event_source": self.event_source,
+            "event_type": self.event_type, "time": self.time,
+            "policy_version": self.policy_version, "status": self.status,
+            "outcomes": [dict(o) for o in self.outcomes], "trace": list(self.trace),
+        }
+        if self.status == "rejected":
+            out["errors"] = [dict(e) for e in self.errors]
+        return out
+
+    def to_json(self) -> str:
+        """Canonical JSON text of the decision (byte-stable)."""
+        return canonical.dumps(self.as_dict())
+
+    def as_duplicate(self) -> "Decision":
+        """The same decision, marked as the answer to a repeated event."""
+        return replace(self, status="duplicate")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Decision":
+        """Rebuild a decision from ``as_dict()`` output (for stores and replays)."""
+        return cls(data.get("event_id"), data.get("event_source"), data.get("event_type"),
+                   data.get("time"), data.get("policy_version"), data["status"],
+                   tuple(data.get("outcomes", ())), tuple(data.get("trace", ())),
+                   tuple(data.get("errors", ())))
+
+
+
+def outcome_sort_key(outcome: dict) -> tuple:
+    """The documented order: kind, clause, rule, subject, then the canonical text."""
+    return (KIND_ORDER[outcome["kind"]], outcome["clause"], outcome["rule"],
+            outcome.get("subject") or "", canonical.dumps(outcome))
+
+
+
+def _field(event: Any, name: str) -> Any:
+    value = event.get(name) if isinstance(event, dict) else None
+    return value if isinstance(value, str) else None
+
+
+
+def rejected(event: Any, problems: list[Problem]) -> Decision:
+    """The decision for an event that cannot be evaluated: its errors, nothing changed."""
+    return Decision(_field(event, "id"), _field(event, "source"), _field(event, "type"),
+                    _field(event, "time"), None, "rejected",
+                    errors=tuple(p.as_event_error() for p in problems))
+

@@ -1,0 +1,85 @@
+"""The pure evaluator: ``evaluate(policy, state, event) -> (decision, new_state)``.
+
+No I/O, no wall clock, no globals that change: the event's ``time`` is the only clock, the state
+goes in and a new state comes out (the input is never mutated), and the same inputs always give
+the same decision. See docs/decisions.md for the order of outcomes and the combining of
+disclosure votes.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .. import canonical
+from ..decision import Decision, outcome_sort_key, rejected
+from ..errors import Problem
+from ..events.validation import SchemaSet
+from ..eventtime import parse_time
+from ..policy.model import Policy
+from .combining import combine_disclosures, rule_outcomes, settle_retention
+from .facts import facts_for, memory_view, profile_after, profile_view
+from .state import StateChanges
+
+
+def evaluate(policy: Policy, state: dict, event: Any,
+             schemas: SchemaSet | None = None) -> tuple[Decision, dict]:
+    """Evaluate one parsed event against ``state``; return the decision and the new state.
+
+    A rejected event leaves the state as it was (the same object is returned). Events are
+    validated with the policy's own schema set unless ``schemas`` is given.
+    """
+    schemas = schemas or policy.schemas
+    problems = schemas.event_problems(event)
+    if problems:
+        return rejected(event, problems), state
+    moment = parse_time(event["time"])
+    version = policy.version_at(moment)
+    if version is None:
+        first = policy.versions[0]
+        return rejected(event, [Problem(
+            "event.no_policy_in_force", f"no policy version is in force at {event['time']}; "
+            f"{first.version} takes effect at {first.effective_from.isoformat()}", "/time")]), state
+
+    subject = event.get("subject")
+    subjects = state.get("subjects", {})
+    record = subjects.get(subject, {}) if subject else {}
+    profile = profile_after(record.get("profile"), event) if subject else {}
+    facility = policy.facility(event["data"].get("facility_id"))
+    base = {"id": event["id"], "source": event["source"], "type": event["type"],
+            "subject": subject, "time": event["time"], "data": event["data"],
+            "profile": profile_view(profile, moment),
+            "memory": memory_view(subjects, subject, event["data"]),
+            "facility": {"id": facility.id, "exempt_user_types": list(facility.exempt_user_types)},
+            "policy": {"version": version.version, "contact": dict(version.contact)}}
+    facts = facts_for(version, base)
+
+    changes = StateChanges(subjects)
+    if subject and profile != record.get("profile", {}):
+        changes.record(subject)["profile"] = copy.deepcopy(profile)
+    fired: set[str] = set()  # fallback rules join the trace only where they decided something
+    votes, others = [], {}
+    matches = sorted(version.matcher.match(facts), key=lambda m: (version.rule(m[0]).sort_key, m[1]))
+    for rule_id, index in matches:
+        rule = version.rule(rule_id)
+        if not rule.fallback:
+            fired.add(rule_id)
+        for outcome in rule_outcomes(rule, facts[index]):
+            if outcome["kind"] == "disclosure":
+                votes.append((outcome, rule))
+            else:
+                others.setdefault(canonical.dumps(outcome), outcome)
+        for op in rule.remember:
+            changes.apply(op, facts[index])
+    combined = combine_disclosures(votes)
+    fired.update(b["rule"] for o in combined for b in o["basis"])
+    outcomes = combined + settle_retention(list(others.values()))
+    outcomes.sort(key=outcome_sort_key)
+    for outcome in outcomes:
+        if outcome["kind"] == "obligation" and isinstance(outcome.get("ref"), str):
+            changes.track(outcome, event["time"])
+    trace = tuple(sorted(fired, key=lambda r: version.rule(r).sort_key))
+    decision = Decision(event["id"], event["source"], event["type"], event["time"],
+                        version.version, "accepted", tuple(outcomes), trace)
+    return decision, changes.state(state)
+

@@ -1,0 +1,122 @@
+"""Decisions as text a person reads: the one renderer the CLI and the test tooling share.
+
+Two views of a decision, built from the same pieces:
+
+- :func:`describe`: one line per decision and one per outcome (``clauseline replay --format
+  text``); given the policy, each outcome is followed by the sentence its rule enforces and the
+  readings (interpretations) it relies on (``--explain``).
+- :func:`report`: the event, its status and errors, every outcome with all its fields, and the
+  rules that fired with their clause, title and file (the test tooling's failure messages).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Callable
+
+from .decision import Decision
+from .eventtime import format_time
+from .policy.model import Policy, Rule
+
+#: Finds a rule by id, preferring the given policy version: ``(rule_id, version) -> Rule | None``.
+RuleLookup = Callable[[str, "str | None"], "Rule | None"]
+
+
+def show_value(value: Any) -> str:
+    """A value as compact text: lists in brackets, strings bare, times in UTC."""
+    if isinstance(value, list):
+        return "[" + ", ".join(show_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {show_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, datetime):
+        return format_time(value)
+    return str(value) if isinstance(value, str) else json.dumps(value)
+
+
+def outcome_summary(outcome: dict) -> str:
+    """What an outcome says, in the words of its kind (``permit law_enforcement (...): voice``)."""
+    kind = outcome["kind"]
+    if kind == "disclosure":
+        return (f"{outcome['effect']} {outcome['recipient']} ({outcome['purpose']}): "
+                f"{', '.join(outcome['data_categories'])}")
+    if kind == "retention":
+        return f"{outcome['action']} {outcome['target']} by {outcome['due_by']}"
+    if kind == "notice":
+        return f"{outcome['notice']} to {outcome['to']} via {outcome['channel']} by {outcome['due_by']}"
+    if kind == "obligation":
+        return f"{outcome['obligation']} {outcome['ref']} {outcome['status']} due {outcome['due_by']}"
+    return f"{outcome['violation']} {outcome['ref']}: {outcome['detail']}"
+
+
+def outcome_fields(outcome: dict) -> str:
+    """Every field of an outcome as ``name=value``, then the rule and clause that emitted it."""
+    shown = [outcome.get("kind", "?")]
+    for name, value in outcome.items():
+        if name in ("kind", "clause", "rule", "subject", "detail", "text"):
+            continue
+        if name == "basis" and isinstance(value, list):
+            value = [b.get("rule") for b in value if isinstance(b, dict)]
+            if value == [outcome.get("rule")]:
+                continue
+        shown.append(f"{name}={show_value(value)}")
+    if outcome.get("subject") not in (None, "*"):
+        shown.append(f"subject={outcome['subject']}")
+    return " ".join(shown) + f"   <- {outcome.get('rule')} (clause {outcome.get('clause')})"
+
+
+def rule_line(rule_id: str, rule: Rule | None) -> str:
+    """One line naming a rule, its clause, its title and where it is written."""
+    if rule is None:
+        return f"{rule_id}  clause {rule_id.split('.')[0]}"
+    return f"{rule.id}  clause {rule.clause}: {rule.title}  ({rule.file}:{rule.line})"
+
+
+def reasons(policy: Policy, decision: Decision, outcome: dict) -> list[str]:
+    """The sentence each deciding rule of an outcome enforces, and the readings it relies on."""
+    version = next((v for v in policy.versions if v.version == decision.policy_version), None)
+    if version is None:
+        return []
+    out = []
+    for rule_id in [b["rule"] for b in outcome.get("basis", [])] or [outcome["rule"]]:
+        rule = version.rule(rule_id)
+        out.append(f"        {rule.id} (clause {rule.clause}): \"{rule.quote}\"")
+        for name in rule.interpretations:
+            out.append(f"          reading {name}: {version.interpretations[name].reading}")
+    return out
+
+
+def describe(decision: Decision, policy: Policy | None = None) -> str:
+    """One readable line (and indented outcome lines) for a decision; given the policy, each
+    outcome is followed by the sentence its rule enforces and the interpretations it relies on."""
+    head = (f"{decision.time or '-':<25} {decision.event_type or '?':<26} "
+            f"{decision.event_id or '-':<14} {decision.status}")
+    lines = [head]
+    for e in decision.errors:
+        lines.append(f"    error {e['path'] or '/'}: {e['message']}")
+    for o in decision.outcomes:
+        lines.append(f"    {o['kind']:<10} {outcome_summary(o)}  [{o['rule']}]")
+        if policy is not None:
+            lines.extend(reasons(policy, decision, o))
+    return "\n".join(lines)
+
+
+def report(decision: Decision, find_rule: RuleLookup | None = None, outcomes: bool = True) -> str:
+    """The decision in a few readable lines: event, status, errors, outcomes (with all their
+    fields, unless ``outcomes`` is false and there are some), and the rules that fired."""
+    head = (f"decision for event {decision.event_id} ({decision.event_type} at {decision.time}): "
+            f"{decision.status}")
+    lines = [head]
+    if decision.status == "rejected":
+        lines += [f"  error {e.get('path') or '/'}: {e.get('message')}" for e in decision.errors]
+    if outcomes or not decision.outcomes:
+        lines.append("outcomes:" if decision.outcomes else "outcomes: none")
+        lines += [f"  - {outcome_fields(o)}" for o in decision.outcomes]
+    lines.append("rules fired:" if decision.trace else "rules fired: none")
+    find = find_rule or (lambda rule_id, version: None)
+    lines += [f"  - {rule_line(r, find(r, decision.policy_version))}" for r in decision.trace]
+    return "\n".join(lines)
+
+
+__all__ = ["RuleLookup", "describe", "outcome_fields", "outcome_summary", "reasons", "report",
+           "rule_line", "show_value"]

@@ -1,0 +1,69 @@
+"""Rule coverage: which rules of which policies the decisions of a test run made fire."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..decision import Decision
+from ..policy.model import Policy, Rule
+
+
+@dataclass
+class RuleCoverage:
+    """Which rules of which policies the decisions made fire, counted per (version, rule)."""
+
+    fired: dict[tuple[str, str], int] = field(default_factory=dict)
+    policies: dict[int, Policy] = field(default_factory=dict)
+
+    def record(self, policy: Policy, decision: Decision) -> None:
+        """Count the rules of one decision (duplicates and rejections fire nothing new)."""
+        self.policies[id(policy)] = policy
+        if decision.status != "accepted":
+            return
+        for rule_id in decision.trace:
+            key = (decision.policy_version or "", rule_id)
+            self.fired[key] = self.fired.get(key, 0) + 1
+
+    def add_policy(self, policy: Policy) -> None:
+        """Count the rules of a policy even if no decision used it."""
+        self.policies[id(policy)] = policy
+
+    def rules(self) -> list[tuple[str, Rule]]:
+        """(version, rule) for every rule of every policy seen, without repeats."""
+        seen, out = set(), []
+        for policy in self.policies.values():
+            for version in policy.versions:
+                for rule in version.rules:
+                    if (version.version, rule.id) not in seen:
+                        seen.add((version.version, rule.id))
+                        out.append((version.version, rule))
+        return out
+
+    @property
+    def percent(self) -> float:
+        """Rules fired out of all rules, in percent (100 when there are no rules)."""
+        rules = self.rules()
+        if not rules:
+            return 100.0
+        hit = sum(1 for v, r in rules if (v, r.id) in self.fired)
+        return 100.0 * hit / len(rules)
+
+    def report(self) -> list[str]:
+        """The coverage report: per clause, the total, and every rule never fired."""
+        rules = self.rules()
+        lines = []
+        for version in sorted({v for v, _ in rules}):
+            mine = [r for v, r in rules if v == version]
+            lines.append(f"policy {version}: rules fired by clause")
+            for clause in sorted({r.clause for r in mine}):
+                of = [r for r in mine if r.clause == clause]
+                hit = sum(1 for r in of if (version, r.id) in self.fired)
+                lines.append(f"  clause {clause}: {hit}/{len(of)} rules")
+            never = [r for r in mine if (version, r.id) not in self.fired]
+            if never:
+                lines.append("  never fired:")
+                lines += [f"    {r.id}  ({r.file}:{r.line})" for r in never]
+        hit = sum(1 for v, r in rules if (v, r.id) in self.fired)
+        lines.append(f"rule coverage: {hit}/{len(rules)} rules fired ({self.percent:.1f}%)")
+        return lines
+
