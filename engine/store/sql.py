@@ -11,7 +11,7 @@ How a submit runs (``Session.submit`` calls :meth:`SqlStore.atomically`):
    Events of different subjects run in parallel.
 2. Inside the lock, the session re-checks the (source, id) idempotency index, loads the state,
    evaluates, and :meth:`record` writes the event, its decision, the changed subject records,
-   their obligation rows and the global document, then commits: all or nothing.
+   and their obligation rows, then commits: all or nothing.
 3. Subject rows carry a version: an update that finds another version (a rule wrote a subject the
    event does not name, and another writer got there first) raises a conflict, and the whole
    submit is retried from step 1. So is a PostgreSQL deadlock or serialization failure. A unique
@@ -36,7 +36,7 @@ from .. import canonical
 from ..decision import GLOBAL, OPEN, Decision
 from ..eventtime import parse_time
 from ..redact import Redactor
-from .tables import decisions, documents, events, obligations, subjects
+from .tables import decisions, events, obligations, subjects
 
 _RETRIES = 50
 
@@ -65,7 +65,6 @@ _LOCK_SHARED = sa.select(sa.func.pg_advisory_xact_lock_shared(_P("key", type_=sa
 _DECISION_FOR = (sa.select(decisions.c.decision)
                  .select_from(events.join(decisions, decisions.c.seq == events.c.seq))
                  .where(events.c.source == _P("source"), events.c.event_id == _P("event_id")))
-_DOCUMENT = sa.select(documents.c.document, documents.c.version).where(documents.c.name == "state")
 _INSERT_EVENT = events.insert().returning(events.c.seq)
 _INSERT_DECISION = decisions.insert()
 _DUE_SUBJECTS = (sa.select(obligations.c.subject_id).distinct()
@@ -134,11 +133,10 @@ class _Tx:
 
 class _Handed:
     """What the last ``state_for`` of this thread handed out: each record (compared by identity
-    in ``record``) with the version it had, and the global document with its version."""
+    in ``record``) with the version it had."""
 
     def __init__(self):
         self.subjects: dict[str, tuple[Any, int]] = {}
-        self.document: tuple[dict, int] = ({}, 0)
 
 
 class SqlStore:
@@ -240,9 +238,6 @@ class SqlStore:
                 loaded[sid] = record
             for sid in wanted - set(loaded):
                 handed.subjects[sid] = (None, 0)
-            row = conn.execute(_DOCUMENT).first()
-            document = json.loads(row[0]) if row else {}
-            handed.document = (document, row[1] if row else 0)
 
         def load_more(sid: str) -> dict | None:
             if sid in handed.subjects:
@@ -252,9 +247,7 @@ class SqlStore:
             handed.subjects[sid] = found if found else (None, 0)
             return found[0] if found else None
 
-        state = dict(document)
-        state["subjects"] = _Subjects(loaded, load_more)
-        return state
+        return {"subjects": _Subjects(loaded, load_more)}
 
     def record(self, event: dict, decision: Decision, state: dict) -> None:
         handed = self._handed
@@ -274,11 +267,8 @@ class SqlStore:
                     continue
                 self._write_subject(conn, sid, record, version, seq)
                 written.append((sid, record, version + 1))
-            document = self._write_document(conn, handed, state)
         for sid, record, version in written:
             handed.subjects[sid] = (record, version)
-        if document is not None:
-            handed.document = document
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -329,25 +319,6 @@ class SqlStore:
         if rows:
             conn.execute(_INSERT_OBLIGATIONS, self.redactor.scrub(rows))
 
-    def _write_document(self, conn, handed: _Handed, state: dict) -> tuple[dict, int] | None:
-        before, version = handed.document
-        after = {k: v for k, v in state.items() if k != "subjects"}
-        if after.keys() == before.keys() and all(after[k] is before[k] for k in after):
-            return None
-        text = canonical.dumps(self.redactor.scrub(after))
-        if version == 0:
-            try:
-                conn.execute(documents.insert().values(name="state", document=text, version=1))
-            except IntegrityError as error:
-                raise Conflict("state") from error
-        else:
-            done = conn.execute(documents.update()
-                                .where(documents.c.name == "state", documents.c.version == version)
-                                .values(document=text, version=version + 1))
-            if done.rowcount != 1:
-                raise Conflict("state")
-        return after, version + 1
-
     # -- queries -----------------------------------------------------------------------------
 
     def due(self, at: str) -> list[dict]:
@@ -374,12 +345,7 @@ class SqlStore:
         with self._connection() as tx:
             rows = tx.conn.execute(sa.select(subjects.c.subject_id, subjects.c.record)
                                    .order_by(subjects.c.subject_id))
-            out = {"subjects": {sid: json.loads(rec) for sid, rec in rows}}
-            row = tx.conn.execute(sa.select(documents.c.document)
-                                  .where(documents.c.name == "state")).first()
-        if row:
-            out.update(json.loads(row[0]))
-        return out
+            return {"subjects": {sid: json.loads(rec) for sid, rec in rows}}
 
     def decisions(self) -> list[tuple[str, str, str]]:
         """(source, id, decision JSON) of every accepted event, in acceptance order."""

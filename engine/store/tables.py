@@ -71,19 +71,9 @@ obligations = sa.Table(
 sa.Index("ix_obligations_missed_due_at", obligations.c.missed, obligations.c.due_at)
 sa.Index("ix_obligations_due_at", obligations.c.due_at)
 
-#: Top-level state keys other than ``subjects``, as one JSON document (name ``state``).
-documents = sa.Table(
-    "documents", metadata,
-    sa.Column("name", sa.Text, primary_key=True),
-    sa.Column("document", sa.Text, nullable=False),
-    sa.Column("version", sa.Integer, nullable=False),
-)
-
 #: The generated HMAC key of a PostgreSQL store without CLAUSELINE_REDACTION_KEY (one row).
 redaction_keys = sa.Table(
     "redaction_keys", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("key_hex", sa.Text, nullable=False),
 )
-
-TABLES = (events, decisions, subjects, obligations, documents, redaction_keys)

@@ -21,7 +21,7 @@ from clauseline.store.tables import metadata
 from .logs import START, envelope, mixed_log, payment, stamp
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAD = "0001"
+HEAD = "0002"
 
 
 @pytest.fixture
@@ -197,7 +197,9 @@ def test_migrations_are_versioned_and_rerunning_is_a_noop(policy, store):
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     revisions = list(ScriptDirectory.from_config(config).walk_revisions())
-    assert [r.revision for r in revisions][-1] == HEAD and len({r.revision for r in revisions}) == len(revisions)
+    # walk_revisions goes from the head down to the base: one line of history, ending at HEAD
+    assert revisions[0].revision == HEAD and revisions[-1].down_revision is None
+    assert len({r.revision for r in revisions}) == len(revisions)
     assert schema_version(store.engine) == ScriptDirectory.from_config(config).get_current_head()
 
     Session(policy, store).submit(profile_event("e-1"))
@@ -209,6 +211,42 @@ def test_migrations_are_versioned_and_rerunning_is_a_noop(policy, store):
         assert conn.execute(sa.text("select count(*) from alembic_version")).scalar_one() == 1
         # The tables the migrations built are the ones the code queries (tables.py).
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+def test_a_store_made_by_the_first_release_upgrades_in_place_keeping_its_events(policy, tmp_path):
+    from alembic import command
+    from alembic.config import Config
+    from clauseline.store import MIGRATIONS
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = sa.create_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with old.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+    event = profile_event("e-1")
+    decision = Session(policy).submit(event)
+    with old.begin() as conn:
+        assert "documents" in sa.inspect(conn).get_table_names()
+        conn.execute(sa.text("insert into events (source, event_id, type, subject, time, event) "
+                             "values (:source, :id, :type, :subject, :time, :event)"),
+                     dict(event, event=json.dumps(event)))
+        conn.execute(sa.text("insert into decisions (seq, status, policy_version, decision) "
+                             "values (1, 'accepted', :version, :decision)"),
+                     {"version": decision.policy_version, "decision": decision.to_json()})
+    old.dispose()
+
+    store = open_store(url)
+    try:
+        assert schema_version(store.engine) == HEAD
+        with store.engine.connect() as conn:
+            assert "documents" not in sa.inspect(conn).get_table_names()
+        again = Session(policy, store).submit(event)
+        assert again.status == "duplicate" and again.outcomes == decision.outcomes
+        assert Session(policy, store).submit(profile_event("e-2")).status == "accepted"
+    finally:
+        store.close()
 
 
 def test_store_urls():
