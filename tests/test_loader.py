@@ -90,6 +90,19 @@ def test_each_mistake_is_refused_with_its_place(rules, broken, code, line, key):
         assert found[0].key == key, str(found[0])
 
 
+def test_an_unknown_operator_is_answered_with_every_operator_the_language_has(rules):
+    from clauseline.policy.compiler import OPERATORS
+
+    write_rule_file(rules, "C_extra.yaml", GOOD_RULE.replace("data.status: completed",
+                                                              "data.status: {inn: [completed]}"))
+    [problem] = [p for p in problems_of(rules) if p.code == "bad_condition"]
+    listed = problem.message.split("one operator of: ")[1].split("; got")[0].split(", ")
+    # equality is written as a bare scalar; every other operator is listed by name
+    assert problem.message.startswith("a condition is a scalar (equality)")
+    assert sorted(listed + ["eq"]) == sorted(OPERATORS) and len(OPERATORS) == 20
+    assert "{'inn': ['completed']}" in problem.message
+
+
 def test_every_problem_is_reported_not_only_the_first(rules):
     write_rule_file(rules, "C_extra.yaml", GOOD_RULE.replace("    when:", "    wehn:"))
     write_rule_file(rules, "Z.yaml", GOOD_RULE.replace("clause: C", "clause: Z").replace("C.extra", "Z.extra"))
