@@ -49,7 +49,9 @@ class Step:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A named scenario: steps, or a log with expectations keyed by event id."""
+    """A named scenario: steps, or a log with expectations keyed by event id
+    (``log_expect``) or by the log's line number (``log_lines``); each expectation is kept
+    with the line of the scenario file that states it."""
 
     name: str
     file: Path
@@ -61,6 +63,7 @@ class Scenario:
     steps: tuple[Step, ...] = ()
     log: Path | None = None
     log_expect: dict[str, tuple[int, dict]] = field(default_factory=dict)
+    log_lines: dict[int, tuple[int, dict]] = field(default_factory=dict)
 
     def timeline(self, rules: str | Path | None = None, observer=None) -> Timeline:
         """A fresh timeline for this scenario: its own ``rules`` first, then ``rules``."""
@@ -73,14 +76,19 @@ class Scenario:
         failures = []
         if self.log is not None:
             decisions: dict[str, Any] = {}
-            for decision in timeline.feed(self.log):
+            by_line: dict[int, Any] = {}
+            for number, decision in timeline.replay(self.log):
                 decisions.setdefault(decision.event_id, decision)
+                by_line[number] = decision
             for event_id, (line, expect) in self.log_expect.items():
                 where = f"{self.display}:{line}: event {event_id}"
                 if event_id not in decisions:
                     failures.append(f"{where}: no decision for this event id in {self.log.name}")
                     continue
                 failures += [f"{where}: {f}" for f in expectation_failures(decisions[event_id], expect)]
+            for number, (line, expect) in self.log_lines.items():
+                where = f"{self.display}:{line}: {self.log.name} line {number}"
+                failures += [f"{where}: {f}" for f in expectation_failures(by_line[number], expect)]
             return failures
         for number, step in enumerate(self.steps, start=1):
             if step.tick:
@@ -115,9 +123,9 @@ def _textual_times(node: Any) -> Any:
     return node
 
 
-def _log_ids(path: Path) -> set[str]:
+def _log_ids(lines: list[str]) -> set[str]:
     ids = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in lines:
         try:
             event = json.loads(line) if line.strip() else None
         except ValueError:
@@ -125,6 +133,12 @@ def _log_ids(path: Path) -> set[str]:
         if isinstance(event, dict) and isinstance(event.get("id"), str):
             ids.add(event["id"])
     return ids
+
+
+def _log_lines(path: Path) -> list[str]:
+    """The log's lines, numbered as ``clauseline replay`` numbers them (universal newlines)."""
+    with path.open(encoding="utf-8") as handle:
+        return [line.rstrip("\r\n") for line in handle]
 
 
 class _FileLoader:
@@ -167,30 +181,40 @@ class _FileLoader:
             self.problem("no_events" if not has_events else "bad_scenario",
                          "a scenario has either `events` or a `log`" + ("" if not has_events else ", not both"),
                          at, "name")
-        if "expect" in raw and not has_log:
-            self.problem("bad_scenario", "a scenario-level `expect` (keyed by event id) goes with "
-                         "`log`; put each step's `expect` on the step", at, "expect")
+        for key, what in (("expect", "event id"), ("expect_lines", "line number")):
+            if key in raw and not has_log:
+                self.problem("bad_scenario", f"a scenario-level `{key}` (keyed by {what}) goes with "
+                             "`log`; put each step's `expect` on the step", at, key)
         steps = [self.step(at + ["events", i], s) for i, s in enumerate(raw.get("events") or [])]
-        log, log_expect = None, {}
+        log, log_expect, log_lines = None, {}, {}
         if has_log:
             log = (self.path.parent / str(raw["log"])).resolve()
             if not log.is_file():
                 self.problem("missing_file", f"log file {raw['log']!r} not found next to the scenario",
                              at, "log")
             else:
-                ids = _log_ids(log)
+                lines = _log_lines(log)
+                ids = _log_ids(lines)
                 for event_id, expect in (raw.get("expect") or {}).items():
                     if event_id not in ids:
                         self.problem("unknown_event_id", f"no event with id {event_id!r} in "
                                      f"{raw['log']}", at + ["expect"], event_id)
                     log_expect[str(event_id)] = (line_of(self.doc, at + ["expect"], event_id) or 0,
                                                  plain(expect))
+                for key, expect in (raw.get("expect_lines") or {}).items():
+                    number = int(key)
+                    if number > len(lines) or not lines[number - 1].strip():
+                        where = "is blank" if number <= len(lines) else f"is past its end ({len(lines)} lines)"
+                        self.problem("unknown_line", f"line {number} of {raw['log']} {where}: no "
+                                     "event there to expect anything of", at + ["expect_lines"], key)
+                        continue
+                    log_lines[number] = (line_of(self.doc, at + ["expect_lines"], key) or 0, plain(expect))
         rules = None
         if "rules" in raw:
             rules = (self.path.parent / str(raw["rules"])).resolve()
             if not rules.exists():
                 self.problem("missing_file", f"rules folder {raw['rules']!r} not found", at, "rules")
-        expects = any(s is not None and s.expect is not None for s in steps) or log_expect
+        expects = any(s is not None and s.expect is not None for s in steps) or log_expect or log_lines
         if not expects and len(self.problems) == before:
             self.problem("no_expectations", f"scenario {name!r} expects nothing: give a step an "
                          "`expect` (status, outcomes, absent, ...)", at, "name")
@@ -198,7 +222,7 @@ class _FileLoader:
             return None
         return Scenario(name, self.path, self.display, line_of(self.doc, at) or 1,
                         str(raw.get("description", "")).strip(), {**shared, **plain(raw.get("defaults") or {})},
-                        rules, tuple(steps), log, log_expect)
+                        rules, tuple(steps), log, log_expect, log_lines)
 
     def step(self, at: list, raw: dict) -> Step | None:
         line = line_of(self.doc, at) or 0

@@ -116,6 +116,12 @@ class Timeline:
             self.clock.advance(duration)
         return self.submit({"type": "clock.tick", "data": {}})
 
+    def replay(self, log: str | Path) -> list[tuple[int, Decision]]:
+        """Replay a JSON Lines log as ``clauseline replay`` does (events as they are, no clock
+        defaults): ``(line number, decision)`` for each non-blank line, in order."""
+        with Path(log).open(encoding="utf-8") as lines:
+            return [(number, self._decided(d)) for number, d in self.session.replay(lines)]
+
     def feed(self, events: dict | Iterable[dict] | str | Path) -> list[Decision]:
         """Evaluate events: a dict, a list of dicts, or a file (``.jsonl`` lines are replayed
         as they are, like ``clauseline replay``; ``.json`` holds one event or a list)."""
@@ -124,8 +130,7 @@ class Timeline:
         if isinstance(events, (str, Path)):
             path = Path(events)
             if path.suffix == ".jsonl":
-                with path.open(encoding="utf-8") as lines:
-                    return [self._decided(d) for _, d in self.session.replay(lines)]
+                return [d for _, d in self.replay(path)]
             loaded = json.loads(path.read_text(encoding="utf-8"))
             return self.feed(loaded if isinstance(loaded, list) else [loaded])
         return [self.submit(e) for e in events]

@@ -165,6 +165,71 @@ def test_several_scenarios_per_file_share_defaults_and_a_log_keys_expectations_b
     lines(result, ["*::replayed log PASSED*", "*::clock ticks are accepted PASSED*"])
 
 
+def sdk_log(project) -> list[str]:
+    """A log as a CloudEvents SDK writes it: random UUID ids; then a blank line and a torn line."""
+    import uuid
+    ids = [str(uuid.uuid4()) for _ in range(2)]
+    payment = ('{"specversion": "1.0", "id": "%s", "source": "/calls", "type": "payment.made", '
+               '"time": "2019-07-01T09:00:00+00:00", "subject": "acct-1", "data": {"transaction_id": '
+               '"t-%d", "amount": 1, "currency": "USD", "instrument": "debit_card", "status": "completed", '
+               '"encrypted_in_transit": %s, "product": "calls"}}')
+    (project.path / "scenarios" / "sdk.jsonl").write_text(
+        payment % (ids[0], 1, "false") + "\n" + payment % (ids[1], 2, "true") + "\n\n"
+        + '{"specversion": "1.0", "id": \n', encoding="utf-8")
+    return ids
+
+
+def test_a_log_scenario_addresses_events_by_line_number(project):
+    sdk_log(project)
+    scenario(project, "sdk.yaml", """\
+        name: events by line
+        log: sdk.jsonl
+        expect_lines:
+          1:
+            outcomes: [{kind: violation, clause: C}, {kind: retention, action: purge, target: "payment:t-1"}]
+          2:
+            absent: [{kind: violation}]
+          4:
+            status: rejected
+            errors: [{code: event.invalid_json}]
+        """)
+    result = project.runpytest("-v")
+    result.assert_outcomes(passed=1)
+    lines(result, ["*sdk.yaml::events by line PASSED*"])
+
+
+def test_a_line_expectation_that_fails_names_the_log_line_and_the_scenario_line(project):
+    sdk_log(project)
+    scenario(project, "sdk.yaml", """\
+        name: events by line
+        log: sdk.jsonl
+        expect_lines:
+          2:
+            outcomes: [{kind: violation, clause: C}]
+        """)
+    result = project.runpytest()
+    result.assert_outcomes(failed=1)
+    lines(result, ["scenarios/sdk.yaml:4: sdk.jsonl line 2: expected outcome not found: "
+                   "{kind: violation, clause: C}"])
+
+
+@pytest.mark.parametrize("line, why", [(3, "is blank"), (9, "is past its end (4 lines)")])
+def test_a_line_that_holds_no_event_is_a_located_collection_error(project, line, why):
+    sdk_log(project)
+    scenario(project, "sdk.yaml", f"""\
+        name: events by line
+        log: sdk.jsonl
+        expect_lines:
+          1: {{status: accepted}}
+          {line}: {{status: accepted}}
+        """)
+    result = project.runpytest()
+    result.assert_outcomes(errors=1)
+    lines(result, ["invalid scenario file:",
+                   f"scenarios/sdk.yaml:5: expect_lines[{line}]: unknown_line: line {line} of sdk.jsonl "
+                   f"{why}: no event there to expect anything of"])
+
+
 def test_scenario_folders_are_configured_and_other_yaml_is_left_alone(pytester):
     pytester.makeini("[pytest]\nclauseline_scenarios = cases/*/*.yaml\n")
     (pytester.path / "cases" / "E").mkdir(parents=True)

@@ -8,8 +8,9 @@ from datetime import datetime, timezone
 import pytest
 
 from clauseline.testing import (Clock, OutcomeMismatch, Timeline, assert_denies, assert_no_outcome,
-                            assert_outcome, assert_permits, assert_retention, assert_status,
-                            outcome_differences, parse_duration)
+                                assert_nothing, assert_obligation, assert_outcome, assert_permits,
+                                assert_rejected, assert_retention, assert_status, assert_violation,
+                                outcome_differences, parse_duration)
 
 PAYMENT = {"transaction_id": "t-1", "amount": 1, "currency": "USD", "instrument": "credit_card",
            "status": "completed", "encrypted_in_transit": True, "product": "calls"}
@@ -85,3 +86,41 @@ def test_helpers_return_the_outcome_and_explain_failures():
         assert_no_outcome(d, kind="disclosure")
     with pytest.raises(OutcomeMismatch, match="outcomes:\n  - disclosure effect=permit"):
         assert_retention(d, "purge")
+
+
+def typo_payment(timeline):
+    """A payment whose data carries a misspelt field: the schema rejects it."""
+    return timeline.send("payment.made", dict(PAYMENT, encrypted_in_transitt=True))
+
+
+@pytest.mark.parametrize("assertion", [
+    lambda d: assert_nothing(d, "violation"),
+    lambda d: assert_nothing(d),
+    lambda d: assert_no_outcome(d, kind="retention"),
+    lambda d: assert_permits(d, ["voice"], "law_enforcement"),
+    lambda d: assert_denies(d, ["ssn"]),
+    lambda d: assert_retention(d, "purge"),
+    lambda d: assert_obligation(d, "ccpa.respond"),
+    lambda d: assert_violation(d, "C"),
+    lambda d: assert_outcome(d, kind="notice"),
+], ids=["nothing-of-kind", "nothing", "no-outcome", "permits", "denies", "retention",
+        "obligation", "violation", "outcome"])
+def test_outcome_assertions_fail_on_a_rejected_event_and_say_so(assertion):
+    decision = typo_payment(Timeline.for_rules(subject="acct-1"))
+    assert decision.status == "rejected"
+    with pytest.raises(OutcomeMismatch, match=r"(?s)the event was rejected.*assert_rejected.*"
+                                              r"error /data: unknown properties"):
+        assertion(decision)
+
+
+def test_a_test_that_expects_the_rejection_says_so():
+    decision = typo_payment(Timeline.for_rules(subject="acct-1"))
+    assert assert_rejected(decision) is decision
+    assert_rejected(decision, path="/data", code="schema.unevaluatedProperties")
+    assert_status(decision, "rejected")
+    with pytest.raises(OutcomeMismatch, match="expected an error {path: /data/amount}"):
+        assert_rejected(decision, path="/data/amount")
+    accepted = Timeline.for_rules(subject="acct-1").send("payment.made", PAYMENT)
+    with pytest.raises(OutcomeMismatch, match="expected status rejected, got accepted"):
+        assert_rejected(accepted)
+    assert_nothing(accepted, "violation")  # accepted, and indeed no violation: passes
