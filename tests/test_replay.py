@@ -119,8 +119,16 @@ def test_evaluate_command_exit_codes(tmp_path):
 def test_help_explains_every_command():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("evaluate", "replay", "rules", "clauses", "interpretations"):
+    for command in ("evaluate", "replay", "rules", "clauses", "interpretations", "--version"):
         assert command in result.stdout
+
+
+def test_version_is_the_one_pyproject_declares():
+    import tomllib
+    declared = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["version"]
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"clauseline {declared}"
 
 
 def test_explain_quotes_the_sentence_behind_each_outcome(tmp_path):

@@ -129,6 +129,11 @@ class Policy:
     #: The JSON Schema set the policy was loaded with; events are validated against it.
     schemas: Any = None  # clauseline.events.validation.SchemaSet
 
+    def __post_init__(self):
+        if self.schemas is None:  # a policy built by hand validates with the shipped schemas
+            from ..events.validation import SchemaSet
+            self.schemas = SchemaSet()
+
     def facility(self, facility_id: str | None) -> Facility:
         """The configured facility, or one that exempts the default user types."""
         found = self.facilities.get(facility_id or "")
