@@ -242,7 +242,7 @@ def test_scenario_folders_are_configured_and_other_yaml_is_left_alone(pytester):
 FIXTURE_TESTS = """
 import pytest
 from clauseline.testing import (assert_denies, assert_nothing, assert_permits, assert_retention,
-                            assert_violation)
+                                assert_violation)
 
 REQUEST = {"request_id": "r-1", "recipient": {"kind": "law_enforcement", "name": "PD"},
            "purpose": "law_enforcement_activity", "data_categories": ["voice", "ssn"]}

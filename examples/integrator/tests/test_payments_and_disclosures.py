@@ -7,7 +7,7 @@ shipped policy, an empty state and a test clock.
 import pytest
 
 from clauseline.testing import (assert_denies, assert_nothing, assert_permits, assert_retention,
-                            assert_violation)
+                                assert_violation)
 
 
 def payment(status="completed", encrypted=True):
