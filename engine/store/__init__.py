@@ -83,7 +83,16 @@ def _sqlite_engine(url: str) -> sa.Engine:
 
 
 def _postgres_engine(url: str) -> sa.Engine:
-    return sa.create_engine(url, pool_size=2, max_overflow=8)
+    # SQLAlchemy imports the DBAPI module in create_engine (not at the first connect): without
+    # the postgres extra that is ModuleNotFoundError("No module named 'psycopg'"); an installed
+    # psycopg that finds neither psycopg-binary nor libpq raises ImportError from its own import.
+    try:
+        return sa.create_engine(url, pool_size=2, max_overflow=8)
+    except ImportError as error:
+        raise StoreError("the PostgreSQL store needs its driver, psycopg, which is not importable "
+                         f"({error}): install clauseline with its postgres extra "
+                         "(pip install '/path/to/clauseline[postgres]'), or the driver alone "
+                         "(pip install 'psycopg[binary]>=3.1')") from None
 
 
 def migrate(engine: sa.Engine) -> None:
