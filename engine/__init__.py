@@ -16,8 +16,6 @@ subpackage or module that imports only the stages before it):
 - ``clauseline.store``, ``clauseline.cli``, ``clauseline.testing``: adapters around the core.
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
-
 from .decision import Decision
 from .errors import ClauselineError, EventError, PolicyLoadError, Problem
 from .evaluation import empty_state, evaluate
@@ -25,10 +23,17 @@ from .events import SchemaSet, parse_event
 from .policy import Clause, Interpretation, Policy, PolicyVersion, Rule, load_policy
 from .session import MemoryStore, Session
 
-try:
-    __version__ = _version("clauseline")
-except PackageNotFoundError:  # imported from a source tree that was never installed
-    __version__ = "0+unknown"
+
+def __getattr__(name: str):
+    # ``__version__`` is read from the installed metadata on first use only: the lookup costs
+    # about 20 ms, which every CLI start would otherwise pay.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            return version("clauseline")
+        except PackageNotFoundError:  # imported from a source tree that was never installed
+            return "0+unknown"
+    raise AttributeError(f"module 'clauseline' has no attribute {name!r}")
 
 __all__ = [
     "Clause", "ClauselineError", "Decision", "EventError", "Interpretation", "MemoryStore",

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from . import __version__, canonical
+from . import canonical
 from .decision import Decision, rejected
 from .errors import ClauselineError, PolicyLoadError, Problem
 from .evaluation import empty_state, evaluate
@@ -241,6 +241,18 @@ def cmd_clauses(args) -> int:
     return 0
 
 
+class _Version(argparse.Action):
+    """``--version``: looks the installed version up only when asked (the lookup is not free)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from . import __version__
+        print(f"clauseline {__version__}")  # stdout, as argparse's own version action does
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``clauseline`` argument parser (one sub-command per ``cmd_*`` function)."""
     parser = argparse.ArgumentParser(prog="clauseline", description=DESCRIPTION, epilog=EPILOG,
@@ -251,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="policy rules folder (default: the shipped securus-2019-05-04)")
     parser.add_argument("--rules", metavar="DIR", default=None,
                         help="policy rules folder (default: the shipped securus-2019-05-04)")
-    parser.add_argument("--version", action="version", version=f"clauseline {__version__}",
+    parser.add_argument("--version", action=_Version,
                         help="print the installed clauseline version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
