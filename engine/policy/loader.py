@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import re
 from pathlib import Path
-from typing import Any
 
 from ..errors import PolicyLoadError, Problem
 from ..events.validation import BASE, SchemaSet

@@ -7,6 +7,7 @@ error reported at once.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from jsonschema.exceptions import ValidationError, best_match

@@ -10,6 +10,7 @@ The loader checks every placeholder with :func:`parse_placeholder`; rendering ag
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from ..eventtime import add_days, add_months, add_years
 
