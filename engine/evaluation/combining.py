@@ -11,6 +11,8 @@ from .templates import render
 
 
 def rule_outcomes(rule: Rule, fact: dict) -> list[dict]:
+    """The outcomes a fired rule emits for one fact: its templates rendered, the subject
+    defaulting to the fact's (or ``*``), and the rule's clause and id attached."""
     out = []
     for template in rule.emit:
         outcome = {"kind": template["kind"]}

@@ -21,11 +21,14 @@ class StateChanges:
         self.after: dict[str, dict] = {}
 
     def record(self, subject: str) -> dict:
+        """The subject's record to edit: a deep copy made on first use, kept for later edits."""
         if subject not in self.after:
             self.after[subject] = copy.deepcopy(self.before.get(subject, {}))
         return self.after[subject]
 
     def apply(self, op: dict, fact: dict) -> None:
+        """Carry out one ``remember`` operation (set, append or delete at a path) of a rule
+        that fired on ``fact``; its subject is the op's ``subject`` or the fact's."""
         subject = render(op["subject"], fact) if "subject" in op else fact.get("subject")
         if not isinstance(subject, str):
             return
@@ -60,6 +63,8 @@ class StateChanges:
             opened_at=prior.get("opened_at", moment), missed=prior.get("missed", False))
 
     def state(self, state: dict) -> dict:
+        """The new state: ``state`` itself when nothing changed, else a copy with the edited
+        records (the others are shared, not copied)."""
         if not self.after:
             return state
         subjects = dict(self.before)
