@@ -22,7 +22,6 @@ OPEN = ("open", "extended")
 KIND_ORDER = {"disclosure": 0, "retention": 1, "notice": 2, "obligation": 3, "violation": 4}
 
 
-
 @dataclass(frozen=True)
 class Decision:
     """What evaluating one event decided. ``as_dict()`` is the contract's JSON shape."""
@@ -66,12 +65,10 @@ class Decision:
                    tuple(data.get("errors", ())))
 
 
-
 def outcome_sort_key(outcome: dict) -> tuple:
     """The documented order: kind, clause, rule, subject, then the canonical text."""
     return (KIND_ORDER[outcome["kind"]], outcome["clause"], outcome["rule"],
             outcome.get("subject") or "", canonical.dumps(outcome))
-
 
 
 def _field(event: Any, name: str) -> Any:
@@ -79,10 +76,8 @@ def _field(event: Any, name: str) -> Any:
     return value if isinstance(value, str) else None
 
 
-
 def rejected(event: Any, problems: list[Problem]) -> Decision:
     """The decision for an event that cannot be evaluated: its errors, nothing changed."""
     return Decision(_field(event, "id"), _field(event, "source"), _field(event, "type"),
                     _field(event, "time"), None, "rejected",
                     errors=tuple(p.as_event_error() for p in problems))
-

@@ -72,4 +72,3 @@ def settle_retention(outcomes: list[dict]) -> list[dict]:
             if o["kind"] == "retention" and o["action"] in ("delete", "purge")}
     return [o for o in outcomes if not (o["kind"] == "retention" and o["action"] == "retain"
                                         and o["target"] in gone)]
-

@@ -48,4 +48,3 @@ def computed(condition: Condition, fact: dict) -> bool:
     if a is None or b is None:
         return False
     return {"before": a < b, "after": a > b, "not_before": a >= b, "not_after": a <= b}[op]
-

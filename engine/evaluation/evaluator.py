@@ -82,4 +82,3 @@ def evaluate(policy: Policy, state: dict, event: Any,
     decision = Decision(event["id"], event["source"], event["type"], event["time"],
                         version.version, "accepted", tuple(outcomes), trace)
     return decision, changes.state(state)
-

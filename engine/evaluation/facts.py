@@ -75,4 +75,3 @@ def facts_for(version: PolicyVersion, base: dict) -> list[dict]:
         fact["_cmp"] = {c.key: computed(c, fact)
                         for c in version.matcher.computed_for(base["type"], fact["_each"])}
     return facts
-

@@ -70,4 +70,3 @@ class StateChanges:
         subjects = dict(self.before)
         subjects.update(self.after)
         return dict(state, subjects=subjects)
-

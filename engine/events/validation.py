@@ -2,9 +2,9 @@
 
 All schemas in ``schemas/`` (installed as ``clauseline.schemas``) are loaded into one
 ``referencing`` registry by their ``$id``. There is no process-wide instance: a loaded policy
-owns the set it was checked with (``Policy.schemas``). An
-event is checked against the CloudEvents envelope, then its ``data`` against the schema of its
-``type`` (dispatching on type gives clearer errors than one ``oneOf`` over every type).
+owns the set it was checked with (``Policy.schemas``). An event is checked against the
+CloudEvents envelope, then its ``data`` against the schema of its ``type`` (dispatching on type
+gives clearer errors than one ``oneOf`` over every type).
 """
 
 from __future__ import annotations
@@ -122,4 +122,3 @@ class SchemaSet:
         elif isinstance(kind, str) and isinstance(event.get("data"), dict):
             out.extend(self.problems(event["data"], f"{BASE}events/{kind}.schema.json", ("data",)))
         return out
-

@@ -331,4 +331,3 @@ def load_policy(root: str | Path | None = None, schemas: SchemaSet | None = None
     for version in versions:
         version.matcher = Matcher(version)
     return Policy(tuple(versions), profiles, schemas)
-

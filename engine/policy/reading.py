@@ -125,4 +125,3 @@ def _explain(error: ValidationError, doc: Any, display: str) -> list[Problem]:
         return _explain(deepest, doc, display)
     code = "bad_condition" if "match" in path else "invalid_value"
     return [Problem(code, error.message, file=display, line=line_of(doc, path), key=dotted_key(path))]
-

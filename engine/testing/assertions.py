@@ -17,17 +17,15 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from ..decision import Decision
-from ..eventtime import parse_time
 from ..explain import outcome_fields, report, rule_line, show_value
-from .clock import _moment
+from .clock import utc_instant
 from .timeline import find_rule
 
 
 def _instant(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return _moment(value)
+    """The instant an expected or actual value names, or None when it names none."""
     try:
-        return parse_time(value) if isinstance(value, str) else None
+        return utc_instant(value) if isinstance(value, (str, datetime)) else None
     except ValueError:
         return None
 
@@ -290,4 +288,3 @@ def expectation_failures(decision: Decision, expect: dict) -> list[str]:
         if not any(all(e.get(k) == v for k, v in partial.items()) for e in decision.errors):
             failures.append(f"expected an error {show_value(partial)}\n{explain(decision)}")
     return failures
-

@@ -19,7 +19,6 @@ _DURATION = re.compile(
     r"(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
 
 
-
 def parse_duration(text: str | timedelta) -> Callable[[datetime], datetime]:
     """An ISO 8601 duration (``P3D``, ``PT2H``, ``P1Y2M``, ``P2W``) as a function that moves a
     moment forward: years and months are calendar steps (as the policy's "one year"), the rest
@@ -38,9 +37,9 @@ def parse_duration(text: str | timedelta) -> Callable[[datetime], datetime]:
     return move
 
 
-def _moment(value: str | datetime) -> datetime:
+def utc_instant(value: str | datetime) -> datetime:
+    """An RFC 3339 string or a datetime as an aware UTC datetime (ValueError if it is neither)."""
     return parse_time(value) if isinstance(value, str) else parse_time(format_time(value))
-
 
 
 class Clock:
@@ -51,7 +50,7 @@ class Clock:
     """
 
     def __init__(self, start: str | datetime = "2019-07-01T09:00:00Z", source: str = DEFAULT_SOURCE):
-        self.now = _moment(start)
+        self.now = utc_instant(start)
         self.source = source
         self._ids = itertools.count(1)
 
@@ -67,7 +66,7 @@ class Clock:
 
     def set(self, moment: str | datetime) -> None:
         """Set the clock to a moment (an event with an explicit ``time`` does this)."""
-        self.now = _moment(moment)
+        self.now = utc_instant(moment)
 
     def next_id(self) -> str:
         """A fresh event id, unique for this clock."""
@@ -96,4 +95,3 @@ class Clock:
             out["id"] = self.next_id()
         out.setdefault("data", {})
         return {k: v for k, v in out.items() if v is not None or k in event}
-

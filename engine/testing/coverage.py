@@ -66,4 +66,3 @@ class RuleCoverage:
         hit = sum(1 for v, r in rules if (v, r.id) in self.fired)
         lines.append(f"rule coverage: {hit}/{len(rules)} rules fired ({self.percent:.1f}%)")
         return lines
-

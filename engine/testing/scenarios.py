@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import ClauselineError, Problem
 from ..events.validation import BASE, SchemaSet
 from ..eventtime import format_time
-from ..policy.reading import line_of, plain, read_yaml, schema_problems
+from ..policy.reading import dotted_key, line_of, plain, read_yaml, schema_problems
 from .assertions import expectation_failures
 from .timeline import Timeline
 
@@ -147,9 +147,7 @@ class _FileLoader:
         self.problems: list[Problem] = []
 
     def problem(self, code: str, message: str, path: list, key: str | None = None) -> None:
-        dotted = ""
-        for step in path + ([key] if key else []):
-            dotted += f"[{step}]" if isinstance(step, int) else (f".{step}" if dotted else str(step))
+        dotted = dotted_key(path + ([key] if key else []))
         self.problems.append(Problem(code, message, file=self.display,
                                      line=line_of(self.doc, path, key), key=dotted or None))
 

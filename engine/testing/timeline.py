@@ -18,7 +18,6 @@ from .clock import DEFAULT_SOURCE, Clock
 _policies: dict[str, Policy] = {}
 
 
-
 def cached_policy(rules: str | Path | None = None, version: str | None = None) -> Policy:
     """The policy under ``rules`` (default: the shipped rules), loaded once per process.
 
@@ -34,7 +33,6 @@ def cached_policy(rules: str | Path | None = None, version: str | None = None) -
     return _policies[key]
 
 
-
 def find_rule(rule_id: str, version: str | None = None) -> Rule | None:
     """The rule with this id in a policy loaded by :func:`cached_policy` (``version`` first)."""
     versions = [v for p in _policies.values() for v in p.versions]
@@ -45,7 +43,6 @@ def find_rule(rule_id: str, version: str | None = None) -> Rule | None:
         except KeyError:
             continue
     return None
-
 
 
 class Timeline:
@@ -134,4 +131,3 @@ class Timeline:
             loaded = json.loads(path.read_text(encoding="utf-8"))
             return self.feed(loaded if isinstance(loaded, list) else [loaded])
         return [self.submit(e) for e in events]
-
