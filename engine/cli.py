@@ -143,9 +143,12 @@ def cmd_replay(args) -> int:
 
 def cmd_due(args) -> int:
     from .store import open_store
-    from .eventtime import parse_time
+    from .eventtime import TimePrecisionError, parse_time
     try:
         parse_time(args.at)
+    except TimePrecisionError as error:
+        _print(f"clauseline due: --at {error}", sys.stderr)
+        return 2
     except ValueError:
         _print(f"clauseline due: --at {args.at!r} is not an RFC 3339 time with offset, "
                "e.g. 2019-08-15T00:00:00Z", sys.stderr)

@@ -12,20 +12,50 @@ import re
 from datetime import date, datetime, timedelta, timezone
 
 _RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.(?P<fraction>[0-9]+))?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
+
+#: Fractional-second digits clauseline keeps: time is kept to the microsecond (``datetime``).
+FRACTION_DIGITS = 6
+
+
+class TimePrecisionError(ValueError):
+    """A time finer than a microsecond: a fractional-second digit after the 6th that is not 0.
+
+    Such a time cannot be kept without losing part of it, so it is refused rather than cut. The
+    message is the one event errors carry (``schema.format``, see docs/errors.md).
+    """
 
 
 def parse_time(text: str) -> datetime:
-    """Parse an RFC 3339 timestamp with offset into an aware UTC datetime."""
-    if not isinstance(text, str) or not _RFC3339.match(text):
+    """Parse an RFC 3339 timestamp with offset into an aware UTC datetime.
+
+    Fractional seconds may have any number of digits, but those after the 6th must be 0
+    (``09:00:00.123456000Z`` is exactly ``09:00:00.123456Z``): a finer time raises
+    :class:`TimePrecisionError` (a ``ValueError``) instead of being silently truncated.
+    """
+    match = _RFC3339.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
         raise ValueError(f"not an RFC 3339 date-time with offset: {text!r}")
+    fraction = match.group("fraction")
+    if fraction is not None:
+        if fraction[FRACTION_DIGITS:].strip("0"):
+            raise TimePrecisionError(
+                f"{text!r} is finer than a microsecond: clauseline keeps time to the microsecond, "
+                f"so the fractional-second digits after the {FRACTION_DIGITS}th must all be 0")
+        # only zeros are dropped: the datetime is exactly the time written
+        start, end = match.span("fraction")
+        text = text[:start] + fraction[:FRACTION_DIGITS] + text[end:]
     normal = text.replace("t", "T").replace(" ", "T").replace("z", "Z").replace("Z", "+00:00")
     return datetime.fromisoformat(normal).astimezone(timezone.utc)
 
 
 def parse_instant(value) -> datetime | None:
-    """An RFC 3339 date-time, or a calendar date taken as its midnight UTC; None otherwise."""
+    """An RFC 3339 date-time, or a calendar date taken as its midnight UTC; None otherwise.
+
+    A time finer than a microsecond is not an instant here either (None), never a truncated one.
+    """
     if not isinstance(value, str):
         return None
     try:

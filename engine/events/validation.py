@@ -5,6 +5,12 @@ All schemas in ``schemas/`` (installed as ``clauseline.schemas``) are loaded int
 owns the set it was checked with (``Policy.schemas``). An event is checked against the
 CloudEvents envelope, then its ``data`` against the schema of its ``type`` (dispatching on type
 gives clearer errors than one ``oneOf`` over every type).
+
+Every validator checks formats with :data:`FORMAT_CHECKER`: the standard checks of draft
+2020-12, except that a ``date-time`` must also be one :func:`clauseline.eventtime.parse_time`
+reads exactly. That is the one check of every date-time (the envelope's ``time`` and each
+``format: date-time`` field of the data schemas): a time finer than a microsecond is refused,
+never truncated.
 """
 
 from __future__ import annotations
@@ -14,11 +20,12 @@ import re
 from functools import cached_property
 from pathlib import Path
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import FormatError, ValidationError
 from referencing import Registry, Resource
 
 from ..errors import Problem
+from ..eventtime import TimePrecisionError, parse_time
 from ..redact import mask_numbers
 from ..resources import schemas_dir
 
@@ -31,6 +38,26 @@ ENVELOPE = BASE + "cloudevent.schema.json"
 _NO_TRAILER = "(?![\\s\\S])"
 _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object",
                list: "array", type(None): "null"}
+
+
+class _ClauselineFormats(FormatChecker):
+    """Draft 2020-12's format checks; a ``date-time`` must also be exactly representable."""
+
+    def check(self, instance, format: str) -> None:
+        super().check(instance, format)  # the standard RFC 3339 check first
+        if format == "date-time" and isinstance(instance, str):
+            try:
+                parse_time(instance)
+            except TimePrecisionError as error:
+                # finer than a microsecond: say so in words (docs/errors.md, schema.format)
+                raise FormatError(str(error), cause=error) from None
+            except ValueError as error:
+                raise FormatError(f"{instance!r} is not a 'date-time'", cause=error) from None
+
+
+#: The format checker of every validator a :class:`SchemaSet` builds.
+FORMAT_CHECKER = _ClauselineFormats(formats=())
+FORMAT_CHECKER.checkers = dict(Draft202012Validator.FORMAT_CHECKER.checkers)
 
 
 def _pointer(parts) -> str:
@@ -77,7 +104,7 @@ class SchemaSet:
         if found is None:
             schema = self.registry.contents(schema_id)
             found = Draft202012Validator(
-                schema, registry=self.registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
+                schema, registry=self.registry, format_checker=FORMAT_CHECKER)
             self._validators[schema_id] = found
         return found
 

@@ -10,6 +10,7 @@ expectation as readable text naming the step's line.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 from ..errors import ClauselineError, Problem
 from ..events.validation import BASE, SchemaSet
-from ..eventtime import format_time
+from ..eventtime import FRACTION_DIGITS, format_time
 from ..policy.reading import dotted_key, line_of, plain, read_yaml, schema_problems
 from .assertions import expectation_failures
 from .timeline import Timeline
@@ -104,15 +105,46 @@ class Scenario:
         return failures
 
 
-def _textual_times(node: Any) -> Any:
-    """YAML reads unquoted timestamps and dates as objects; events carry them as text."""
+#: An unquoted YAML timestamp as written (YAML 1.1's form), from its first character.
+_YAML_TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}"
+    r"(?:\.(?P<fraction>[0-9]*))?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::?[0-9]{2})?))?")
+
+
+def _position(node: Any, key: Any) -> tuple[int, int] | None:
+    """(line, column), counted from 0, of a YAML mapping's value or sequence's item."""
+    try:
+        return node.lc.value(key) if isinstance(node, dict) else node.lc.item(key)
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return None
+
+
+def _finer_than_microsecond(lines: list[str], where: tuple[int, int] | None) -> str | None:
+    """The timestamp as written at ``where`` if YAML had to round it to the microsecond."""
+    if where is None or where[0] >= len(lines):
+        return None
+    written = _YAML_TIMESTAMP.match(lines[where[0]], where[1])
+    if written and (written.group("fraction") or "")[FRACTION_DIGITS:].strip("0"):
+        return written.group(0)
+    return None
+
+
+def _textual_times(node: Any, lines: list[str] = (), where: tuple[int, int] | None = None) -> Any:
+    """YAML reads unquoted timestamps and dates as objects; events carry them as text.
+
+    ``lines`` (the file's text) lets a timestamp finer than a microsecond, which YAML rounds,
+    be kept as written so that the schema refuses it with its line, never silently rounded.
+    """
     if isinstance(node, dict):
         for key in list(node):
-            node[key] = _textual_times(node[key])
+            node[key] = _textual_times(node[key], lines, _position(node, key))
     elif isinstance(node, list):
         for index, value in enumerate(node):
-            node[index] = _textual_times(value)
+            node[index] = _textual_times(value, lines, _position(node, index))
     elif isinstance(node, datetime):
+        written = _finer_than_microsecond(lines, where)
+        if written is not None:
+            return written
         if node.tzinfo is None:
             return node.isoformat()  # no offset: the schema refuses it, with its line
         text = node.isoformat()
@@ -260,7 +292,7 @@ def load_scenarios(path: str | Path, display: str | None = None,
         problems = [Problem("empty_file", "the scenario file is empty", file=display, line=1)]
     if problems:
         raise ScenarioError(problems)
-    _textual_times(doc)
+    _textual_times(doc, path.read_text(encoding="utf-8").split("\n"))
     problems = schema_problems(schemas or SchemaSet(), SCENARIO, doc, display)
     if problems:
         raise ScenarioError(problems)
