@@ -146,7 +146,7 @@ def test_call_recorded_yields_its_permitted_disclosures(policy, event):
             "collected": ["voice", "call_details", "phone", "location"]}
     d = decide(policy, event("call.recorded", data))
     recipients = {o["recipient"]: o for o in d.outcomes}
-    assert set(recipients) == {"law_enforcement", "correctional_facility"}
+    assert set(recipients) == {"law_enforcement", "correctional_facility", "anti_terrorism_agency"}
     for o in recipients.values():
         assert o["effect"] == "permit"
         assert o["data_categories"] == ["call_details", "location", "voice"]
@@ -178,10 +178,11 @@ def test_regulator_investigating_illegal_activity(policy, event):
     assert {b["rule"] for b in permit["basis"]} == {"P.fraud-and-illegal-activity", "P.regulator-investigation"}
 
 
-def test_fraud_claim_by_a_commercial_company_is_not_enough(policy, event):
+def test_a_commercial_company_may_receive_what_a_fraud_investigation_needs(policy, event):
+    # p.investigation-disclosure-any-recipient: P names a purpose, not a recipient
     d = decide(policy, event("disclosure.requested",
                              request("commercial_third_party", "fraud_investigation", ["ssn"])))
-    assert disclosures(d) == {"deny": (["ssn"], "E.no-other-transfer")}
+    assert disclosures(d) == {"permit": (["ssn"], "P.fraud-and-illegal-activity")}
 
 
 def test_the_fallback_is_traced_only_where_it_decided(policy, event):

@@ -33,13 +33,21 @@ def test_svv_session_and_payment_data_go_to_law_enforcement(run, kind):
 def test_anti_terrorism_agency_gets_svv_voice_and_video(run):
     d = run("disclosure.requested", request("anti_terrorism_agency", "illegal_activity_investigation",
                                             ["voice", "video"], **SVV_USER))
-    assert disclosures(d) == {"permit": (["video", "voice"], "K.law-enforcement-access-to-svv-data")}
+    [permit] = d.outcomes
+    assert (permit["effect"], permit["data_categories"]) == ("permit", ["video", "voice"])
+    # K permits them as SVV data; G does too, anti-terrorism agencies being law enforcement
+    # personnel (g.law-enforcement-includes-anti-terrorism-agencies); so does P's investigation
+    assert {b["rule"] for b in permit["basis"]} == {"K.law-enforcement-access-to-svv-data",
+                                                    "G.law-enforcement-disclosure",
+                                                    "P.fraud-and-illegal-activity"}
 
 
 def test_k_needs_svv_data(run):
-    """A subject who is not an SVV user and names no SVV recording of theirs gets nothing from K."""
-    d = run("disclosure.requested", request("anti_terrorism_agency", "law_enforcement_activity", ["voice"]))
-    assert disclosures(d) == {"deny": (["voice"], "E.no-other-transfer")}
+    """A subject who is not an SVV user and names no SVV recording of theirs gets nothing from K
+    (payment data and IP addresses are K's, not G's; a call's voice would be G's)."""
+    d = run("disclosure.requested", request("anti_terrorism_agency", "law_enforcement_activity",
+                                            ["money_transfer", "ip_address"]))
+    assert disclosures(d) == {"deny": (["ip_address", "money_transfer"], "E.no-other-transfer")}
     assert not any(r.startswith("K.") for r in d.trace)
 
 

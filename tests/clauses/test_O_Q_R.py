@@ -140,7 +140,8 @@ def test_exempt_attorney_on_a_call_overrides_g_and_deletes_the_recording(run):
     d = run("call.recorded", call([("det-1", "detainee"), ("att-1", "attorney")]))
     disclosures = {o["recipient"]: (o["effect"], o["rule"]) for o in d.outcomes if o["kind"] == "disclosure"}
     assert disclosures == {"law_enforcement": ("deny", "R.exempt-call-party-not-recorded"),
-                           "correctional_facility": ("deny", "R.exempt-call-party-not-recorded")}
+                           "correctional_facility": ("deny", "R.exempt-call-party-not-recorded"),
+                           "anti_terrorism_agency": ("deny", "R.exempt-call-party-not-recorded")}
     [delete] = [o for o in d.outcomes if o["kind"] == "retention"]
     assert (delete["subject"], delete["action"], delete["target"]) == ("att-1", "delete", "recording:rec-c")
     [violation] = [o for o in d.outcomes if o["kind"] == "violation"]
