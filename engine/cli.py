@@ -20,6 +20,7 @@ from .evaluation import empty_state, evaluate
 from .events import parse_event
 from .explain import describe
 from .policy import load_policy
+from .policy.model import Rule
 from .session import Session
 
 DESCRIPTION = """\
@@ -113,7 +114,7 @@ def cmd_replay(args) -> int:
     statuses, kinds, rules = Counter(), Counter(), Counter()
     started = time.perf_counter()
     try:
-        for _, decision in session.replay(source):
+        for _, decision in session.replay(source, order=args.order):
             statuses[decision.status] += 1
             for outcome in decision.outcomes:
                 kinds[outcome["kind"]] += 1
@@ -172,7 +173,8 @@ def cmd_rules_check(args) -> int:
         return 1
     for version in policy.versions:
         clauses = sorted({r.clause for r in version.rules})
-        _print(f"{version.version}: {len(version.rules)} rules over clauses {''.join(clauses)}, "
+        overrides = f" and {len(version.overrides)} override(s)" if version.overrides else ""
+        _print(f"{version.version}: {len(version.rules)} rules{overrides} over clauses {''.join(clauses)}, "
                f"{len(version.interpretations)} interpretations, in force from "
                f"{version.effective_from.isoformat()}: ok")
     return 0
@@ -181,8 +183,9 @@ def cmd_rules_check(args) -> int:
 def cmd_rules_list(args) -> int:
     policy = _policy(args)
     for version in policy.versions:
-        for rule in version.rules:
-            _print(f"{rule.id:<48} {','.join(rule.events):<24} {rule.title}")
+        for rule in version.enforcing:
+            events = ",".join(rule.events) if isinstance(rule, Rule) else "(override)"
+            _print(f"{rule.id:<48} {events:<24} {rule.title}")
     return 0
 
 
@@ -192,13 +195,13 @@ def cmd_interpretations(args) -> int:
         entries = sorted(version.interpretations.values(), key=lambda i: (i.clause, i.id))
         if args.format == "json":
             for i in entries:
-                cited = sorted(r.id for r in version.rules if i.id in r.interpretations)
+                cited = sorted(r.id for r in version.enforcing if i.id in r.interpretations)
                 _print(canonical.dumps({"id": i.id, "clause": i.clause, "sentence": i.sentence,
                                         "reading": i.reading, "why": i.why, "rules": cited,
                                         "policy_version": version.version}))
             continue
         for i in entries:
-            cited = [r.id for r in version.rules if i.id in r.interpretations]
+            cited = [r.id for r in version.enforcing if i.id in r.interpretations]
             _print(f"{i.id}  (clause {i.clause})")
             _print(f"  sentence: \"{i.sentence}\"")
             _print(f"  reading:  {i.reading}")
@@ -221,7 +224,7 @@ def cmd_clauses(args) -> int:
     for version in policy.versions:
         _print(f"{version.version} ({version.title})")
         for letter, clause in sorted(version.clauses.items()):
-            rules = [r for r in version.rules if r.clause == letter]
+            rules = [r for r in version.enforcing if r.clause == letter]
             notes = [i.id for i in version.interpretations.values() if i.clause == letter]
             if clause.operative and rules:
                 status = f"operative, {len(rules)} rule(s)"
@@ -300,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summary", action="store_true", help="also list how often each rule fired")
     p.add_argument("--explain", action="store_true",
                    help="with --format text: quote the sentence behind each outcome")
+    p.add_argument("--order", choices=["input", "time"], default="input",
+                   help="input (default): evaluate and print the events in the log's order; "
+                   "time: sort them stably by event time first (for logs ordered by ingestion), "
+                   "and print the decisions in that order. Either way memory is read as of each "
+                   "event's time; an event earlier than its subject's latest is marked "
+                   "out_of_order in its decision")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("clauses", parents=[common], help="table of clauses A to W with their rules",
@@ -321,7 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "whose due time is at or before --at: one JSON line each (subject, ref, "
                        "obligation, status, due_by, opened_at, missed, overdue), sorted by due "
                        "time, then subject, then ref. 'overdue' is true when the due time is "
-                       "strictly before --at; 'missed' when a clock.tick already reported it. "
+                       "strictly before --at; 'missed' (also the status) when an event after the due time "
+                       "already marked it missed: it is still owed. "
                        "Exit 0, also when nothing is due.")
     p.add_argument("--db", metavar="URL", required=True,
                    help="the store (sqlite:///file.db, a path ending .db, or postgresql://...)")

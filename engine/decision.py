@@ -15,8 +15,11 @@ from .errors import Problem
 #: The subject id of the global record, and of outcomes that concern no single subject.
 GLOBAL = "*"
 
-#: Obligation statuses that still owe something.
+#: Obligation statuses that still owe something and have not yet passed their due instant.
 OPEN = ("open", "extended")
+#: Obligation statuses that still owe something: ``missed`` is set by the engine at the first
+#: event after the due instant (an obligation outcome never carries it).
+OWED = OPEN + ("missed",)
 
 #: Outcome kinds in the order a decision lists them.
 KIND_ORDER = {"disclosure": 0, "retention": 1, "notice": 2, "obligation": 3, "violation": 4}
@@ -35,6 +38,9 @@ class Decision:
     outcomes: tuple[dict, ...] = ()
     trace: tuple[str, ...] = ()
     errors: tuple[dict, ...] = field(default_factory=tuple)
+    #: Set when the event is earlier than the latest event already applied for its subject:
+    #: ``{"latest": time}``. The event is evaluated against memory as of its own time.
+    out_of_order: dict | None = None
 
     def as_dict(self) -> dict:
         """The decision as plain JSON data (``errors`` only when rejected)."""
@@ -46,6 +52,8 @@ class Decision:
         }
         if self.status == "rejected":
             out["errors"] = [dict(e) for e in self.errors]
+        if self.out_of_order is not None:
+            out["out_of_order"] = dict(self.out_of_order)
         return out
 
     def to_json(self) -> str:
@@ -62,7 +70,7 @@ class Decision:
         return cls(data.get("event_id"), data.get("event_source"), data.get("event_type"),
                    data.get("time"), data.get("policy_version"), data["status"],
                    tuple(data.get("outcomes", ())), tuple(data.get("trace", ())),
-                   tuple(data.get("errors", ())))
+                   tuple(data.get("errors", ())), data.get("out_of_order"))
 
 
 def outcome_sort_key(outcome: dict) -> tuple:

@@ -92,10 +92,18 @@ def describe(decision: Decision, policy: Policy | None = None) -> str:
     head = (f"{decision.time or '-':<25} {decision.event_type or '?':<26} "
             f"{decision.event_id or '-':<14} {decision.status}")
     lines = [head]
+    if decision.out_of_order:
+        lines.append(f"    out of order: earlier than {decision.out_of_order['latest']}, the latest "
+                     "event of its subject already applied; memory read as of its own time")
     for e in decision.errors:
         lines.append(f"    error {e['path'] or '/'}: {e['message']}")
     for o in decision.outcomes:
         lines.append(f"    {o['kind']:<10} {outcome_summary(o)}  [{o['rule']}]")
+        for replaced in o.get("overrides") or []:
+            what = replaced.get("effect") or replaced.get("action")
+            cats = replaced.get("data_categories")
+            lines.append(f"        overrides {what} of {replaced['rule']}"
+                         + (f": {', '.join(cats)}" if cats else ""))
         if policy is not None:
             lines.extend(reasons(policy, decision, o))
     return "\n".join(lines)
@@ -107,6 +115,8 @@ def report(decision: Decision, find_rule: RuleLookup | None = None, outcomes: bo
     head = (f"decision for event {decision.event_id} ({decision.event_type} at {decision.time}): "
             f"{decision.status}")
     lines = [head]
+    if decision.out_of_order:
+        lines.append(f"  out of order: earlier than {decision.out_of_order['latest']}")
     if decision.status == "rejected":
         lines += [f"  error {e.get('path') or '/'}: {e.get('message')}" for e in decision.errors]
     if outcomes or not decision.outcomes:

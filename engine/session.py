@@ -13,6 +13,7 @@ from typing import Any, Iterable, Iterator, Protocol
 from .decision import Decision, rejected
 from .errors import Problem
 from .evaluation import empty_state, evaluate
+from .evaluation.memory import instant_key
 from .events import parse_event
 from .policy.model import Policy
 
@@ -94,15 +95,31 @@ class Session:
             return rejected(None, problems)
         return self.submit(event)
 
-    def replay(self, lines: Iterable[str]) -> Iterator[tuple[int, Decision]]:
-        """(line number, decision) for each non-blank line of a JSON Lines log, in order."""
-        for number, line in enumerate(lines, start=1):
+    def replay(self, lines: Iterable[str], order: str = "input") -> Iterator[tuple[int, Decision]]:
+        """(line number, decision) for each non-blank line of a JSON Lines log, evaluated in
+        input order, or with ``order="time"`` sorted stably by event time (lines without a
+        valid time first, in input order: they are rejected and change nothing)."""
+        numbered: Iterable[tuple[int, str]] = enumerate(lines, start=1)
+        if order == "time":
+            numbered = sorted(numbered, key=lambda pair: _time_key(pair[1]))
+        elif order != "input":
+            raise ValueError(f"order must be 'input' or 'time', not {order!r}")
+        for number, line in numbered:
             if not line.strip():
                 continue
             decision = self.submit_text(line.rstrip("\r\n"))
             if decision.status == "rejected" and decision.event_id is None:
                 decision = _with_line(decision, number)
             yield number, decision
+
+
+def _time_key(line: str) -> str:
+    """The instant of a log line's event, as sortable text ("" when it has no valid time)."""
+    event, problems = parse_event(line.rstrip("\r\n")) if line.strip() else (None, ["blank"])
+    try:
+        return instant_key(event["time"]) if not problems and isinstance(event, dict) else ""
+    except (KeyError, TypeError, ValueError):
+        return ""
 
 
 def _with_line(decision: Decision, number: int) -> Decision:

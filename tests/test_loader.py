@@ -99,7 +99,7 @@ def test_an_unknown_operator_is_answered_with_every_operator_the_language_has(ru
     listed = problem.message.split("one operator of: ")[1].split("; got")[0].split(", ")
     # equality is written as a bare scalar; every other operator is listed by name
     assert problem.message.startswith("a condition is a scalar (equality)")
-    assert sorted(listed + ["eq"]) == sorted(OPERATORS) and len(OPERATORS) == 20
+    assert sorted(listed + ["eq"]) == sorted(OPERATORS) and len(OPERATORS) == 21
     assert "{'inn': ['completed']}" in problem.message
 
 

@@ -26,6 +26,10 @@ source: source.md
 clauses:
   A: {title: Requests, operative: true}
   B: {title: Opt-outs, operative: true}
+memory:
+  requests: "requests counted in the monthly limit: {id, at}"
+  opt_outs.*: when the subject opted out of a channel
+  log: on the global record, every channel opted out of
 """
 
 RULES_A = """\
@@ -68,7 +72,7 @@ rules:
     when:
       event: ccpa.response.delivered
       match:
-        memory.request.status: open
+        memory.request.status: {in: [open, missed]}
     emit:
       - kind: obligation
         obligation: answer
@@ -94,19 +98,13 @@ rules:
     quote: We answer each request within 10 days.
     when:
       event: "*"
-      for_each: memory.open_obligations
-      match:
-        item.due_by: {before: "{time}"}
+      for_each: memory.overdue_obligations
     emit:
       - kind: violation
         subject: "{item.subject}"
         violation: missed
         ref: "{item.ref}"
         detail: "due {item.due_by}"
-    remember:
-      - set: "obligations.{item.ref}.missed"
-        value: true
-        subject: "{item.subject}"
 """
 
 RULES_B = """\

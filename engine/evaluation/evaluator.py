@@ -8,18 +8,19 @@ disclosure votes.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from .. import canonical
-from ..decision import Decision, outcome_sort_key, rejected
+from ..decision import GLOBAL, OPEN, Decision, outcome_sort_key, rejected
 from ..errors import Problem
 from ..events.validation import SchemaSet
-from ..eventtime import parse_time
+from ..eventtime import format_time, parse_time
 from ..policy.model import Policy
-from .combining import combine_disclosures, rule_outcomes, settle_retention
-from .facts import facts_for, memory_view, profile_after, profile_view
-from .state import StateChanges
+from . import memory
+from .combining import apply_overrides, combine_disclosures, rule_outcomes, settle_retention
+from .facts import facts_for, memory_view, profile_after, profile_changes, profile_view
+from .memory import instant_key
+from .state import StateChanges, due_index, overdue
 
 
 def evaluate(policy: Policy, state: dict, event: Any,
@@ -42,21 +43,30 @@ def evaluate(policy: Policy, state: dict, event: Any,
             f"{first.version} takes effect at {first.effective_from.isoformat()}", "/time")]), state
 
     subject = event.get("subject")
+    at = instant_key(event["time"])
     subjects = state.get("subjects", {})
-    record = subjects.get(subject, {}) if subject else {}
-    profile = profile_after(record.get("profile"), event) if subject else {}
+    record = subjects.get(subject) if subject else None
+    view = memory.view_at(record, at)
+    profile = profile_after(view.get("profile"), event) if subject else {}
+    latest = memory.latest(record)
+    overdue = _overdue(subjects, due_index(state), at)
     facility = policy.facility(event["data"].get("facility_id"))
     base = {"id": event["id"], "source": event["source"], "type": event["type"],
             "subject": subject, "time": event["time"], "data": event["data"],
             "profile": profile_view(profile, moment),
-            "memory": memory_view(subjects, subject, event["data"]),
+            "memory": memory_view(view, event["data"], overdue,
+                                  memory.first_seen(record, at) if subject else None,
+                                  memory.view_at(subjects.get(GLOBAL), at)),
             "facility": {"id": facility.id, "exempt_user_types": list(facility.exempt_user_types)},
             "policy": {"version": version.version, "contact": dict(version.contact)}}
     facts = facts_for(version, base)
 
-    changes = StateChanges(subjects)
-    if subject and profile != record.get("profile", {}):
-        changes.record(subject)["profile"] = copy.deepcopy(profile)
+    changes = StateChanges(subjects, at, event["time"])
+    if subject:
+        changes.saw(subject)
+        for path, value in profile_changes(event):
+            if memory.lookup_path(view, path) != value:
+                changes.write(subject, "set", path, value)
     fired: set[str] = set()  # fallback rules join the trace only where they decided something
     votes, others = [], {}
     matches = sorted(version.matcher.match(facts), key=lambda m: (version.rule(m[0]).sort_key, m[1]))
@@ -71,14 +81,38 @@ def evaluate(policy: Policy, state: dict, event: Any,
                 others.setdefault(canonical.dumps(outcome), outcome)
         for op in rule.remember:
             changes.apply(op, facts[index])
+    for o in overdue:  # the engine owns the missed status; rules report it
+        changes.miss(o["subject"], o["ref"])
+    others = list(others.values())
+    for outcome in sorted(others, key=outcome_sort_key):
+        if outcome["kind"] == "obligation" and isinstance(outcome.get("ref"), str):
+            changes.track(outcome)
+    votes, others, overridden = apply_overrides(version.overrides, changes, votes, others)
+    fired.update(overridden)
     combined = combine_disclosures(votes)
     fired.update(b["rule"] for o in combined for b in o["basis"])
-    outcomes = combined + settle_retention(list(others.values()))
+    outcomes = combined + settle_retention(others)
     outcomes.sort(key=outcome_sort_key)
-    for outcome in outcomes:
-        if outcome["kind"] == "obligation" and isinstance(outcome.get("ref"), str):
-            changes.track(outcome, event["time"])
     trace = tuple(sorted(fired, key=lambda r: version.rule(r).sort_key))
     decision = Decision(event["id"], event["source"], event["type"], event["time"],
-                        version.version, "accepted", tuple(outcomes), trace)
+                        version.version, "accepted", tuple(outcomes), trace,
+                        out_of_order=_out_of_order(latest, at))
     return decision, changes.state(state)
+
+
+def _overdue(subjects: dict, index: list, at: str) -> list[dict]:
+    """The obligations still owed whose due instant is before ``at``, whatever their subject,
+    each as its record (as of ``at``) with its ``subject``; sorted by due instant."""
+    out = []
+    for _, sid, ref in overdue(index, at):
+        obligation = (memory.view_at(subjects.get(sid), at).get("obligations") or {}).get(ref)
+        if isinstance(obligation, dict) and obligation.get("status") in OPEN:
+            out.append(dict(obligation, subject=sid))
+    return out
+
+
+def _out_of_order(latest: str | None, at: str) -> dict | None:
+    """The decision's marker for an event earlier than the latest applied for its subject."""
+    if latest is None or latest <= at:
+        return None
+    return {"latest": format_time(parse_time(latest))}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from datetime import datetime
 
-from ..decision import GLOBAL, OPEN
+from ..decision import OPEN
 from ..eventtime import age_on, parse_date
 from ..policy.compiler import EVENT_LEVEL
 from ..policy.model import PolicyVersion
@@ -17,18 +17,30 @@ from .conditions import computed
 from .templates import lookup
 
 
-def profile_after(stored: dict | None, event: dict) -> dict:
-    """The subject's profile after this event: account.opened replaces, a patch merges, and
-    child.identified sets ``birth_date`` and ``parental_consent_verified``."""
+def profile_changes(event: dict) -> list[tuple[list[str], object]]:
+    """What the event says of the subject's profile, as (path, value) sets in order:
+    account.opened replaces it, an inline ``data.profile`` patches it, and child.identified sets
+    ``birth_date`` and ``parental_consent_verified`` (the report is the newest knowledge)."""
     data = event["data"]
     if event["type"] == "account.opened":
-        return dict(data["profile"])
-    profile = dict(stored or {})
+        return [(["profile"], dict(data["profile"]))]
+    out = []
     if isinstance(data.get("profile"), dict):
-        profile.update(data["profile"])
+        out += [(["profile", k], v) for k, v in data["profile"].items()]
     if event["type"] == "child.identified":
         # the report is the newest knowledge of two profile fields (clause T decides on them)
-        profile.update({k: data[k] for k in ("birth_date", "parental_consent_verified")})
+        out += [(["profile", k], data[k]) for k in ("birth_date", "parental_consent_verified")]
+    return out
+
+
+def profile_after(stored: dict | None, event: dict) -> dict:
+    """The subject's profile after this event (see :func:`profile_changes`)."""
+    profile = dict(stored or {})
+    for path, value in profile_changes(event):
+        if len(path) == 1:
+            profile = dict(value)
+        else:
+            profile[path[1]] = value
     return profile
 
 
@@ -44,22 +56,24 @@ def profile_view(profile: dict, moment: datetime) -> dict:
     return view
 
 
-def memory_view(subjects: dict, subject: str | None, data: dict) -> dict:
-    """What rules see under ``memory``: the subject's record (without the profile), its open
-    obligations (for an event without subject, every subject's), the obligation the event's
-    ``request_id`` refers to, and the global record."""
-    record = subjects.get(subject, {}) if subject else {}
-    memory = {k: copy.deepcopy(v) for k, v in record.items() if k != "profile"}
-    considered = [(subject, record)] if subject else sorted(subjects.items())
+def memory_view(view: dict, data: dict, overdue: list[dict], first_seen: str | None,
+                global_view: dict) -> dict:
+    """What rules see under ``memory``: the subject's record as of the event's time (without the
+    profile), its open obligations, the obligations overdue at this event whatever their
+    subject, the obligation the event's ``request_id`` refers to, the time of the subject's
+    first event, and the global record."""
+    memory = {k: copy.deepcopy(v) for k, v in view.items() if k != "profile"}
+    obligations = view.get("obligations") or {}
     memory["open_obligations"] = sorted(
-        (dict(o, subject=sid) for sid, rec in considered
-         for o in (rec.get("obligations") or {}).values()
-         if o.get("status") in OPEN and not o.get("missed")),
-        key=lambda o: (o["due_by"], o["subject"], o["ref"]))
+        (dict(o) for o in obligations.values() if isinstance(o, dict) and o.get("status") in OPEN),
+        key=lambda o: (str(o.get("due_by")), str(o.get("ref"))))
+    memory["overdue_obligations"] = overdue
     request_id = data.get("request_id")
-    if isinstance(request_id, str) and request_id in (record.get("obligations") or {}):
-        memory["request"] = copy.deepcopy(record["obligations"][request_id])
-    memory["global"] = copy.deepcopy(subjects.get(GLOBAL, {}))
+    if isinstance(request_id, str) and isinstance(obligations.get(request_id), dict):
+        memory["request"] = copy.deepcopy(obligations[request_id])
+    if first_seen is not None:
+        memory["first_seen_at"] = first_seen
+    memory["global"] = copy.deepcopy(global_view)
     return memory
 
 

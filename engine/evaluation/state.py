@@ -1,30 +1,67 @@
-"""The evaluator's state: subject records, changed copy-on-write."""
+"""The evaluator's state: subject records, changed copy-on-write, and the index of due instants.
+
+``state["subjects"]`` maps each subject id to its record (:mod:`.memory`). ``state["due"]`` is
+one index across subjects: a sorted list of ``(due instant, subject, ref)`` of every open or
+extended obligation, so that the obligations overdue at an event's time are found without
+looking at every subject. A store may hand the evaluator only the entries due before the
+event's time (the SQL stores keep the index as a table); a state without the key (built by
+hand) has it derived from its records.
+"""
 
 from __future__ import annotations
 
-import copy
+import bisect
 
 from ..policy.templates import split_path
+from . import memory
 from .templates import render
 
 
 def empty_state() -> dict:
     """The state of a system that has seen no event."""
-    return {"subjects": {}}
+    return {"subjects": {}, "due": []}
+
+
+def due_index(state: dict) -> list[tuple[str, str, str]]:
+    """The state's index of due instants (derived from the records when it has none)."""
+    if "due" in state:
+        return state["due"]
+    subjects = state.get("subjects") or {}
+    return sorted(e for sid in subjects for e in memory.due_entries(sid, subjects[sid]))
+
+
+def overdue(index: list, at: str) -> list[tuple[str, str, str]]:
+    """Index entries whose due instant is strictly before ``at``."""
+    return index[:bisect.bisect_left(index, (at,))]
 
 
 class StateChanges:
-    """Copy-on-write edits to subject records: untouched records stay the same objects."""
+    """Copy-on-write edits to subject records, all at one event's instant: untouched records
+    stay the same objects."""
 
-    def __init__(self, subjects: dict):
+    def __init__(self, subjects: dict, at: str, time: str):
         self.before = subjects
+        self.at, self.time = at, time
         self.after: dict[str, dict] = {}
 
     def record(self, subject: str) -> dict:
-        """The subject's record to edit: a deep copy made on first use, kept for later edits."""
+        """The subject's record to edit: a private copy made on first use, kept for later edits."""
         if subject not in self.after:
-            self.after[subject] = copy.deepcopy(self.before.get(subject, {}))
+            self.after[subject] = memory.editable(self.before.get(subject))
         return self.after[subject]
+
+    def view(self, subject: str) -> dict:
+        """The subject's record as this event sees it after the changes made so far."""
+        record = self.after[subject] if subject in self.after else self.before.get(subject)
+        return memory.view_at(record, self.at)
+
+    def write(self, subject: str, verb: str, path: list[str], value=None) -> None:
+        """One change to a subject's record at this event's instant."""
+        memory.write(self.record(subject), self.at, verb, path, value)
+
+    def saw(self, subject: str) -> None:
+        """The event concerned this subject."""
+        memory.saw(self.record(subject), self.at)
 
     def apply(self, op: dict, fact: dict) -> None:
         """Carry out one ``remember`` operation (set, append or delete at a path) of a rule
@@ -34,39 +71,45 @@ class StateChanges:
             return
         verb = next(v for v in ("set", "append", "delete") if v in op)
         path = [str(render(seg, fact)) for seg in split_path(op[verb])]
-        node = self.record(subject)
-        for step in path[:-1]:
-            child = node.get(step)
-            if not isinstance(child, dict):
-                if verb == "delete":
-                    return
-                child = node[step] = {}
-            node = child
-        last = path[-1]
-        if verb == "set":
-            node[last] = render(op["value"], fact)
-        elif verb == "append":
-            if not isinstance(node.get(last), list):
-                node[last] = []
-            node[last].append(render(op["value"], fact))
-        else:
-            node.pop(last, None)
+        self.write(subject, verb, path, render(op["value"], fact) if verb != "delete" else None)
 
-    def track(self, outcome: dict, moment: str) -> None:
+    def track(self, outcome: dict) -> None:
         """An obligation outcome opens, extends or closes the subject's obligation."""
-        record = self.record(outcome["subject"])
-        obligations = record.setdefault("obligations", {})
-        prior = obligations.get(outcome["ref"], {})
-        obligations[outcome["ref"]] = dict(
-            prior, obligation=outcome["obligation"], ref=outcome["ref"], status=outcome["status"],
-            due_by=outcome.get("due_by") or prior.get("due_by"),
-            opened_at=prior.get("opened_at", moment), missed=prior.get("missed", False))
+        subject, where = outcome["subject"], ["obligations", outcome["ref"]]
+        fields = {"obligation": outcome["obligation"], "ref": outcome["ref"],
+                  "status": outcome["status"]}
+        if outcome.get("due_by"):
+            fields["due_by"] = outcome["due_by"]
+        for name, value in fields.items():
+            self.write(subject, "set", where + [name], value)
+        self.write(subject, "default", where + ["opened_at"], self.time)
+        if outcome["status"] == "extended":
+            self.write(subject, "set", where + ["extended_at"], self.time)
+
+    def miss(self, subject: str, ref: str) -> None:
+        """The engine's own change: an obligation still owed after its due instant is missed."""
+        self.write(subject, "miss", ["obligations", ref], self.time)
 
     def state(self, state: dict) -> dict:
         """The new state: ``state`` itself when nothing changed, else a copy with the edited
-        records (the others are shared, not copied)."""
+        records (the others are shared, not copied) and the index of due instants updated."""
         if not self.after:
             return state
         subjects = dict(self.before)
         subjects.update(self.after)
-        return dict(state, subjects=subjects)
+        index = due_index(state)
+        changed = False
+        for sid, record in self.after.items():
+            old = memory.due_entries(sid, self.before.get(sid))
+            new = memory.due_entries(sid, record)
+            if old == new:
+                continue
+            if not changed:
+                index, changed = list(index), True
+            for entry in old:
+                at = bisect.bisect_left(index, entry)
+                if at < len(index) and index[at] == entry:
+                    del index[at]
+            for entry in new:
+                bisect.insort(index, entry)
+        return dict(state, subjects=subjects, due=index)

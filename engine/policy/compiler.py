@@ -21,6 +21,7 @@ DIRECT = {
                                else {path: value[0]}),
     "not_in": lambda path, value: {"$and": [{"$neq": {path: v}} for v in value]},
     "exists": lambda path, value: {"$ex" if value else "$nex": {path: 1}},
+    "is_not": lambda path, value: {"$or": [{"$nex": {path: 1}}, {"$neq": {path: value}}]},
     "lt": lambda path, value: {"$lt": {path: value}},
     "lte": lambda path, value: {"$lte": {path: value}},
     "gt": lambda path, value: {"$gt": {path: value}},

@@ -16,10 +16,10 @@ from ..errors import PolicyLoadError, Problem
 from ..events.validation import BASE, SchemaSet
 from ..eventtime import parse_time
 from ..resources import rules_dir
-from .model import (COMPUTED_OPS, DEFAULT_EXEMPT_USER_TYPES, Clause, Condition, Facility, Interpretation, Policy,
-                    PolicyVersion, Rule)
+from .model import (COMPUTED_OPS, DEFAULT_EXEMPT_USER_TYPES, Clause, Condition, Facility, Interpretation,
+                    Override, Policy, PolicyVersion, Rule)
 from .reading import dotted_key, line_of, plain, read_checked
-from .templates import parse_placeholder, placeholders
+from .templates import parse_placeholder, placeholders, split_path
 
 RULE_FILE = BASE + "rule-file.schema.json"
 POLICY_INDEX = BASE + "policy-index.schema.json"
@@ -29,6 +29,15 @@ FACILITIES = BASE + "facilities.schema.json"
 #: Roots a condition or template path may start with (see docs/rule-format.md).
 FACT_ROOTS = {"id", "source", "type", "subject", "time", "data", "item", "profile", "memory",
               "facility", "policy"}
+#: What the engine itself provides under ``memory`` (see docs/rule-format.md): rules read these
+#: but never write them. ``request`` and each ``obligations.<ref>`` hold OBLIGATION_FIELDS.
+ENGINE_MEMORY = ("open_obligations", "overdue_obligations", "request", "obligations",
+                 "first_seen_at", "global")
+OBLIGATION_FIELDS = ("obligation", "ref", "status", "due_by", "opened_at", "extended_at",
+                     "missed_at")
+#: Record keys a ``remember`` may not write: the profile and the obligations are the engine's.
+ENGINE_WRITTEN = ("profile", "obligations")
+_SET_REF = re.compile(r"\{sets\.([a-z_][a-z0-9_]*)\}")
 _HEADING = re.compile(r"^#{2,6}\s+([A-Z])\)\s*(.+?)\s*$", re.M)
 
 
@@ -49,18 +58,78 @@ def parse_clauses(text: str) -> dict[str, tuple[str, str]]:
     return out
 
 
+def _tests(test) -> list[tuple[str, object]]:
+    """The (operator, value) pairs of one path's test: a scalar is equality; a mapping may hold
+    several operators, all of which must hold (``{gte: 13, lt: 18}``)."""
+    return list(test.items()) if isinstance(test, dict) else [("eq", test)]
+
+
 def _conditions(raw: dict, keys) -> tuple[Condition, ...]:
     out = []
     for path, test in raw.items():
-        if isinstance(test, dict):
-            (op, value), = test.items()
-        else:
-            op, value = "eq", test
-        condition = Condition(path, op, plain(value))
-        if condition.computed:
-            condition = Condition(path, op, condition.value, f"k{next(keys)}")
-        out.append(condition)
+        for op, value in _tests(test):
+            condition = Condition(path, op, plain(value))
+            if condition.computed:
+                condition = Condition(path, op, condition.value, f"k{next(keys)}")
+            out.append(condition)
     return tuple(out)
+
+
+def _covered(used: list[str], declared: dict[str, str]) -> bool:
+    """Whether a memory path (``*`` for a segment computed per fact) is declared: some declared
+    path agrees with it segment by segment as far as both go (``*`` agrees with anything)."""
+    for pattern in declared:
+        parts = pattern.split(".")
+        if all(a == b or "*" in (a, b) for a, b in zip(parts, used)):
+            return True
+    return False
+
+
+def memory_problem(path: str, declared: dict[str, str]) -> str | None:
+    """Why a path under ``memory.`` is not one a rule may read (None when it is)."""
+    parts = path.split(".")
+    if parts[0] == "global" and len(parts) > 1:
+        parts = parts[1:]
+    elif parts[0] in ("request", "obligations"):
+        rest = parts[1:] if parts[0] == "request" else parts[2:]
+        if rest and rest[0] not in OBLIGATION_FIELDS:
+            return (f"an obligation has no field {rest[0]!r} (it has "
+                    f"{', '.join(OBLIGATION_FIELDS)})")
+        return None
+    elif parts[0] in ENGINE_MEMORY:
+        return None
+    if _covered(parts, declared):
+        return None
+    return (f"memory path {path!r} is not declared in policy.yaml `memory` (declared: "
+            f"{', '.join(sorted(declared)) or 'none'}; the engine provides "
+            f"{', '.join(ENGINE_MEMORY)})")
+
+
+def resolve_sets(node, sets: dict[str, tuple], unknown: list[str]):
+    """``{sets.NAME}`` replaced by the named set: a string that is exactly one becomes the
+    list (flattened into an enclosing list), one inside longer text becomes the names joined
+    with commas. Names not in ``sets`` are appended to ``unknown`` and left as they are."""
+    if isinstance(node, dict):
+        return {k: resolve_sets(v, sets, unknown) for k, v in node.items()}
+    if isinstance(node, list):
+        out = []
+        for item in node:
+            value = resolve_sets(item, sets, unknown)
+            if isinstance(item, str) and isinstance(value, list):
+                out.extend(value)
+            else:
+                out.append(value)
+        return out
+    if not isinstance(node, str) or "{sets." not in node:
+        return node
+    for name in _SET_REF.findall(node):
+        if name not in sets:
+            unknown.append(name)
+    whole = _SET_REF.fullmatch(node)
+    if whole and whole.group(1) in sets:
+        return list(sets[whole.group(1)])
+    return _SET_REF.sub(lambda m: ", ".join(map(str, sets[m.group(1)])) if m.group(1) in sets
+                        else m.group(0), node)
 
 
 def _templates_of(condition_value) -> list:
@@ -99,7 +168,16 @@ class _VersionLoader:
             return None
         clauses = self._clauses(index, source, shown)
         interpretations = self._interpretations(clauses)
-        rules = self._rules(clauses, interpretations)
+        self.sets = self._sets(index, shown)
+        self.memory = {str(k): plain(v).strip() if isinstance(v, str) else ""
+                       for k, v in (index.get("memory") or {}).items()}
+        for name in self.memory:
+            if name.split(".")[0] in ENGINE_MEMORY + ENGINE_WRITTEN or name.startswith("_"):
+                self.problems.append(Problem(
+                    "engine_owned_memory", f"memory path {name!r} is the engine's own (it "
+                    f"provides {', '.join(ENGINE_MEMORY)} and writes {', '.join(ENGINE_WRITTEN)})",
+                    file=shown, line=line_of(index, ["memory"], name), key=f"memory.{name}"))
+        rules, overrides = self._rules(clauses, interpretations)
         if self.problems:
             return None
         return PolicyVersion(
@@ -107,7 +185,31 @@ class _VersionLoader:
             effective_from=parse_time(str(index["effective_from"])), clauses=clauses,
             rules=tuple(sorted(rules, key=lambda r: r.sort_key)),
             contact={str(k): str(v) for k, v in (index.get("contact") or {}).items()},
-            interpretations=interpretations, folder=str(self.folder))
+            interpretations=interpretations, folder=str(self.folder),
+            overrides=tuple(sorted(overrides, key=lambda o: o.sort_key)), sets=self.sets,
+            memory=self.memory)
+
+    def _sets(self, index: dict, shown: str) -> dict[str, tuple]:
+        """Named sets: a list of constants, or ``{schema: "file#/pointer"}`` taking the enum of
+        a schema of the vocabulary (e.g. every data category)."""
+        out = {}
+        for name, spec in (index.get("sets") or {}).items():
+            spec = plain(spec)
+            if isinstance(spec, list):
+                out[str(name)] = tuple(spec)
+                continue
+            try:
+                values = self.schemas.registry.resolver().lookup(BASE + spec["schema"]).contents["enum"]
+                if not isinstance(values, list):
+                    raise ValueError("its enum is not a list")
+            except (KeyError, LookupError, ValueError, TypeError) as error:
+                self.problems.append(Problem(
+                    "bad_set", f"set {name!r}: {spec['schema']!r} is not an enum of the "
+                    f"shipped schemas ({error})", file=shown,
+                    line=line_of(index, ["sets"], name), key=f"sets.{name}"))
+                continue
+            out[str(name)] = tuple(values)
+        return out
 
     def _clauses(self, index: dict, source: dict, shown: str) -> dict[str, Clause]:
         clauses = {}
@@ -157,10 +259,11 @@ class _VersionLoader:
             out[entry["id"]] = Interpretation(entry["id"], entry["clause"], _normal(entry["sentence"]),
                                               entry["reading"].strip(), entry["why"].strip())
 
-    def _rules(self, clauses: dict[str, Clause], interpretations: dict) -> list[Rule]:
+    def _rules(self, clauses: dict[str, Clause], interpretations: dict) -> tuple[list[Rule], list[Override]]:
         folder = self.folder / "clauses"
         files = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
         rules: list[Rule] = []
+        overrides: list[Override] = []
         seen: dict[str, str] = {}
         for path in files:
             shown = self.display(path)
@@ -175,7 +278,7 @@ class _VersionLoader:
                     "unknown_clause", f"clause {letter!r} is not a clause of this policy "
                     f"(it has {min(clauses)} to {max(clauses)})", **where))
                 continue
-            if not clauses[letter].operative and doc["rules"]:
+            if not clauses[letter].operative and (doc["rules"] or doc.get("overrides")):
                 self.problems.append(Problem(
                     "informative_clause_has_rules", f"clause {letter} is informative in "
                     "policy.yaml and cannot carry rules", **where))
@@ -191,17 +294,21 @@ class _VersionLoader:
                     continue
                 seen[rule.id] = shown
                 rules.append(rule)
-        return rules
+            for i, raw in enumerate(doc.get("overrides") or []):
+                override = self._override(raw, letter, clauses[letter], interpretations, doc, i, shown)
+                if override is None:
+                    continue
+                if override.id in seen:
+                    self.problems.append(Problem("duplicate_rule_id", f"rule id {override.id!r} is "
+                                                 f"already used in {seen[override.id]}", file=shown,
+                                                 line=override.line, key=f"overrides[{i}].id"))
+                    continue
+                seen[override.id] = shown
+                overrides.append(override)
+        return rules, overrides
 
-    def _rule(self, raw, letter, clause, interpretations, doc, i, shown) -> Rule | None:
-        before = len(self.problems)
-
-        def problem(code: str, message: str, *path) -> None:
-            key_path = ["rules", i, *path]
-            self.problems.append(Problem(code, message, file=shown,
-                                         line=line_of(doc, key_path[:-1], key_path[-1]),
-                                         key=dotted_key(key_path)))
-
+    def _checked_text(self, raw, letter, clause, interpretations, problem) -> None:
+        """The id, quote and interpretations every rule and override must get right."""
         if not raw["id"].startswith(letter + "."):
             problem("rule_id_clause_mismatch", f"rule id {raw['id']!r} must start with "
                     f"'{letter}.', the clause of this file", "id")
@@ -212,6 +319,45 @@ class _VersionLoader:
             if name not in interpretations:
                 problem("unknown_interpretation", f"no interpretation {name!r} in "
                         "interpretations.yaml", "interpretations")
+
+    def _problem_at(self, doc, shown: str, section: str, i: int):
+        def problem(code: str, message: str, *path) -> None:
+            key_path = [section, i, *path]
+            self.problems.append(Problem(code, message, file=shown,
+                                         line=line_of(doc, key_path[:-1], key_path[-1]),
+                                         key=dotted_key(key_path)))
+        return problem
+
+    def _override(self, raw, letter, clause, interpretations, doc, i, shown) -> Override | None:
+        before = len(self.problems)
+        problem = self._problem_at(doc, shown, "overrides", i)
+        self._checked_text(raw, letter, clause, interpretations, problem)
+        holds = raw["while"]
+        if not holds.startswith("memory."):
+            problem("bad_condition", f"while {holds!r} must be a memory path (memory.<path>)", "while")
+        else:
+            why = memory_problem(holds[len("memory."):], self.memory)
+            if why:
+                problem("unknown_memory_path", why, "while")
+        if len(self.problems) > before:
+            return None
+        return Override(
+            id=raw["id"], clause=letter, title=str(raw["title"]).strip(), quote=_normal(raw["quote"]),
+            holds=holds[len("memory."):], disclosure=raw.get("disclosure"), retain=raw.get("retain"),
+            interpretations=tuple(raw.get("interpretations", [])), file=shown,
+            line=line_of(doc, ["overrides", i]) or 0)
+
+    def _rule(self, raw, letter, clause, interpretations, doc, i, shown) -> Rule | None:
+        before = len(self.problems)
+        problem = self._problem_at(doc, shown, "rules", i)
+        self._checked_text(raw, letter, clause, interpretations, problem)
+        unknown: list[str] = []
+        raw = dict(raw, when=resolve_sets(plain(raw["when"]), self.sets, unknown),
+                   emit=resolve_sets(plain(raw["emit"]), self.sets, unknown),
+                   remember=resolve_sets(plain(raw.get("remember", [])), self.sets, unknown))
+        for name in sorted(set(unknown)):
+            problem("unknown_set", f"no set {name!r} in policy.yaml `sets` (it has "
+                    f"{', '.join(sorted(self.sets)) or 'none'})", "id")
         when = raw["when"]
         events = [when["event"]] if isinstance(when["event"], str) else list(when["event"])
         for name in events:
@@ -236,8 +382,7 @@ class _VersionLoader:
         templates = [(("emit", j, name), t) for j, o in enumerate(raw["emit"]) for name, t in o.items()]
         for where, group in groups:
             for path, test in group.items():
-                if isinstance(test, dict) and len(test) == 1:
-                    (op, value), = test.items()
+                for op, value in _tests(test):
                     if op in COMPUTED_OPS:
                         at = ("when", *(where if isinstance(where, tuple) else (where,)), path)
                         templates += [(at, t) for t in _templates_of(plain(value))]
@@ -245,6 +390,9 @@ class _VersionLoader:
             for name in ("set", "append", "delete", "value", "subject"):
                 if name in op:
                     templates.append((("remember", j, name), plain(op[name])))
+        read = [(("when", "for_each"), when["for_each"])] if "for_each" in when else []
+        read += [(("when", *(w if isinstance(w, tuple) else (w,)), path), path)
+                 for w, group in groups for path in group]
         for at, template in templates:
             for body in _all_placeholders(template):
                 try:
@@ -255,6 +403,23 @@ class _VersionLoader:
                 if path.split(".")[0] not in roots:
                     problem("bad_template", f"placeholder path {path!r} must start with one "
                             f"of {', '.join(sorted(roots))}", *at)
+                read.append((at, path))
+        for at, path in read:
+            if path.startswith("memory."):
+                why = memory_problem(path[len("memory."):], self.memory)
+                if why:
+                    problem("unknown_memory_path", why, *at)
+        for j, op in enumerate(raw.get("remember", [])):
+            verb = next(v for v in ("set", "append", "delete") if v in op)
+            parts = ["*" if "{" in seg else seg for seg in split_path(op[verb])]
+            if parts[0] in ENGINE_WRITTEN or parts[0].startswith("_"):
+                problem("engine_owned_memory", f"{op[verb]!r}: the engine keeps "
+                        f"{', '.join(ENGINE_WRITTEN)} itself; rules do not write them",
+                        "remember", j, verb)
+            elif not _covered(parts, self.memory):
+                problem("unknown_memory_path", f"remember path {op[verb]!r} is not declared in "
+                        f"policy.yaml `memory` (declared: {', '.join(sorted(self.memory)) or 'none'})",
+                        "remember", j, verb)
         if raw.get("fallback") and any(o["kind"] != "disclosure" for o in raw["emit"]):
             problem("bad_fallback", "only disclosure rules can be fallbacks", "fallback")
         if len(self.problems) > before:
@@ -264,9 +429,9 @@ class _VersionLoader:
             events=tuple(events), for_each=when.get("for_each"),
             match=_conditions(when.get("match", {}), self.keys),
             match_any=tuple(_conditions(g, self.keys) for g in when.get("match_any", [])),
-            emit=tuple(plain(o) for o in raw["emit"]), fallback=bool(raw.get("fallback", False)),
+            emit=tuple(raw["emit"]), fallback=bool(raw.get("fallback", False)),
             interpretations=tuple(raw.get("interpretations", [])),
-            remember=tuple(plain(op) for op in raw.get("remember", [])), file=shown,
+            remember=tuple(raw.get("remember", [])), file=shown,
             line=line_of(doc, ["rules", i]) or 0)
 
 

@@ -72,6 +72,30 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Override:
+    """A policy-level override: while a subject's memory holds ``holds`` (a memory path, read
+    as of the event's time after the event's own changes), every disclosure concerning the
+    subject is denied (``disclosure: deny``) and every ``retain`` of its data becomes a
+    ``delete`` due at the event's time (``retain: delete``), each citing the override."""
+
+    id: str
+    clause: str
+    title: str
+    quote: str
+    holds: str
+    disclosure: str | None = None
+    retain: str | None = None
+    interpretations: tuple[str, ...] = ()
+    file: str = ""
+    line: int = 0
+    fallback: bool = False
+
+    @property
+    def sort_key(self) -> tuple[str, str]:
+        return (self.clause, self.id)
+
+
+@dataclass(frozen=True)
 class Interpretation:
     """A reading chosen for an ambiguous sentence, and why."""
 
@@ -95,13 +119,23 @@ class PolicyVersion:
     interpretations: dict[str, Interpretation] = field(default_factory=dict)
     folder: str = ""
     matcher: Any = None  # clauseline.policy.matcher.Matcher, compiled from ``rules``
+    overrides: tuple[Override, ...] = ()
+    #: Named constant sets (``{sets.NAME}``), resolved into the rules at load.
+    sets: dict[str, tuple] = field(default_factory=dict)
+    #: The memory paths rules may read and write (``*`` is any one segment), with what each holds.
+    memory: dict[str, str] = field(default_factory=dict)
 
-    def rule(self, rule_id: str) -> Rule:
-        """The rule with this id (KeyError if none)."""
+    def rule(self, rule_id: str) -> Rule | Override:
+        """The rule or override with this id (KeyError if none)."""
         return self._by_id[rule_id]
 
+    @property
+    def enforcing(self) -> tuple[Rule | Override, ...]:
+        """Every rule and override, in the documented order (clause, then id)."""
+        return tuple(sorted(self.rules + self.overrides, key=lambda r: r.sort_key))
+
     def __post_init__(self):
-        self._by_id = {r.id: r for r in self.rules}
+        self._by_id = {r.id: r for r in self.rules + self.overrides}
 
 
 @dataclass(frozen=True)

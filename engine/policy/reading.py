@@ -117,7 +117,8 @@ def _explain(error: ValidationError, doc: Any, display: str) -> list[Problem]:
         in_match = "match" in path or "match_any" in path
         deepest = best_match(error.context)
         if in_match:
-            message = ("a condition is a scalar (equality) or an object with one operator of: "
+            message = ("a condition is a scalar (equality) or an object of one or more operators (all must "
+                       "hold), each one operator of: "
                        + ", ".join(condition_operators(error.validator_value)) + "; got "
                        + repr(plain(error.instance)))
             return [Problem("bad_condition", message, file=display, line=line_of(doc, path),

@@ -33,8 +33,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from .. import canonical
-from ..decision import GLOBAL, OPEN, Decision
-from ..eventtime import parse_time
+from ..decision import GLOBAL, OWED, Decision
+from ..evaluation.memory import current, instant_key
+from ..evaluation.state import due_index
 from ..redact import Redactor
 from .tables import decisions, events, obligations, subjects
 
@@ -45,9 +46,8 @@ class Conflict(Exception):
     """Another writer changed a row this transaction read; the submit is retried."""
 
 
-def normal_time(text: str) -> str:
-    """An RFC 3339 time as fixed-width UTC text that sorts and compares correctly."""
-    return parse_time(text).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+#: An RFC 3339 time as fixed-width UTC text that sorts and compares correctly.
+normal_time = instant_key
 
 
 def lock_key(name: str) -> int:
@@ -67,8 +67,9 @@ _DECISION_FOR = (sa.select(decisions.c.decision)
                  .where(events.c.source == _P("source"), events.c.event_id == _P("event_id")))
 _INSERT_EVENT = events.insert().returning(events.c.seq)
 _INSERT_DECISION = decisions.insert()
-_DUE_SUBJECTS = (sa.select(obligations.c.subject_id).distinct()
-                 .where(obligations.c.missed.is_(False), obligations.c.due_at <= _P("limit")))
+_OVERDUE = (sa.select(obligations.c.due_at, obligations.c.subject_id, obligations.c.ref)
+            .where(obligations.c.missed.is_(False), obligations.c.due_at < _P("limit"))
+            .order_by(obligations.c.due_at, obligations.c.subject_id, obligations.c.ref))
 _SUBJECTS = (sa.select(subjects.c.subject_id, subjects.c.record, subjects.c.version)
              .where(subjects.c.subject_id.in_(_P("ids", expanding=True))))
 _INSERT_SUBJECT = subjects.insert()
@@ -230,8 +231,8 @@ class SqlStore:
         with self._connection() as tx:
             conn = tx.conn
             wanted = _named_subjects(event) | {GLOBAL}
-            if not isinstance(event.get("subject"), str) and isinstance(event.get("time"), str):
-                wanted |= self._due_subjects(conn, event["time"])
+            due = self._overdue(conn, event.get("time"))
+            wanted |= {sid for _, sid, _ in due}
             loaded = {}
             for sid, (record, version) in self._load(conn, wanted).items():
                 handed.subjects[sid] = (record, version)
@@ -247,7 +248,8 @@ class SqlStore:
             handed.subjects[sid] = found if found else (None, 0)
             return found[0] if found else None
 
-        return {"subjects": _Subjects(loaded, load_more)}
+        # the index of due instants, as far as the evaluator needs it: what is overdue now
+        return {"subjects": _Subjects(loaded, load_more), "due": due}
 
     def record(self, event: dict, decision: Decision, state: dict) -> None:
         handed = self._handed
@@ -272,13 +274,13 @@ class SqlStore:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _due_subjects(self, conn: sa.Connection, at: str) -> set[str]:
+    def _overdue(self, conn: sa.Connection, at: Any) -> list[tuple[str, str, str]]:
+        """(due instant, subject, ref) of every obligation still owed before ``at``."""
         try:
             limit = normal_time(at)
-        except ValueError:
-            return set()
-        rows = conn.execute(_DUE_SUBJECTS, {"limit": limit})
-        return {r[0] for r in rows}
+        except (TypeError, ValueError):
+            return []
+        return [tuple(r) for r in conn.execute(_OVERDUE, {"limit": limit})]
 
     def _load(self, conn: sa.Connection, ids: set[str]) -> dict[str, tuple[dict, int]]:
         out = {}
@@ -304,8 +306,8 @@ class SqlStore:
                 raise Conflict(sid)
         conn.execute(_DELETE_OBLIGATIONS, {"sid": sid})
         rows = []
-        for ref, o in sorted((record.get("obligations") or {}).items()):
-            if not isinstance(o, dict) or o.get("status") not in OPEN:
+        for ref, o in sorted((current(record).get("obligations") or {}).items()):
+            if not isinstance(o, dict) or o.get("status") not in OWED:
                 continue
             due_by = o.get("due_by")
             try:
@@ -315,15 +317,16 @@ class SqlStore:
             rows.append({"subject_id": sid, "ref": str(ref),
                          "obligation": str(o.get("obligation") or ""),
                          "status": o["status"], "due_by": due_by, "due_at": due_at,
-                         "opened_at": o.get("opened_at"), "missed": bool(o.get("missed"))})
+                         "opened_at": o.get("opened_at"),
+                         "missed": o["status"] == "missed" or bool(o.get("missed"))})
         if rows:
             conn.execute(_INSERT_OBLIGATIONS, self.redactor.scrub(rows))
 
     # -- queries -----------------------------------------------------------------------------
 
     def due(self, at: str) -> list[dict]:
-        """Open or extended obligations due at or before ``at`` (RFC 3339), overdue ones
-        included, sorted by due time, then subject, then ref."""
+        """Obligations still owed (open, extended, or missed: past due and still owed) due at or
+        before ``at`` (RFC 3339), sorted by due time, then subject, then ref."""
         limit = normal_time(at)
         with self._connection() as tx:
             rows = tx.conn.execute(
@@ -341,11 +344,13 @@ class SqlStore:
         return found[0] if found else None
 
     def state(self) -> dict:
-        """The whole stored state (every subject: for tests and small stores)."""
+        """The whole stored state (every subject, and the index of due instants derived from
+        them: for tests and small stores)."""
         with self._connection() as tx:
             rows = tx.conn.execute(sa.select(subjects.c.subject_id, subjects.c.record)
                                    .order_by(subjects.c.subject_id))
-            return {"subjects": {sid: json.loads(rec) for sid, rec in rows}}
+            found = {"subjects": {sid: json.loads(rec) for sid, rec in rows}}
+        return dict(found, due=due_index(found))
 
     def decisions(self) -> list[tuple[str, str, str]]:
         """(source, id, decision JSON) of every accepted event, in acceptance order."""

@@ -6,7 +6,7 @@ into fixtures); import them from :mod:`clauseline.testing`.
 A partial outcome (the keyword arguments of :func:`assert_outcome`, or an entry of a scenario's
 ``outcomes``) matches an actual outcome when every field it lists matches: ``data_categories``
 must include the listed categories (all of them and no others with ``exact=True``), ``basis``
-may list rule ids, ``due_by`` compares instants (``...T09:30:00+02:00`` is ``...T07:30:00Z``),
+and ``overrides`` may list rule ids or partial entries, ``due_by`` compares instants (``...T09:30:00+02:00`` is ``...T07:30:00Z``),
 every other field must be equal. Failures print the expected outcome beside the closest actual
 ones and the rules that fired, with their clause.
 """
@@ -49,11 +49,11 @@ def field_difference(name: str, expected: Any, outcome: dict, exact: bool = Fals
             return None
         how = "exactly" if exact else "to include"
         return f"data_categories: expected {how} {show_value(sorted(set(expected)))}, got {show_value(actual)}"
-    if name == "basis" and isinstance(expected, list):
+    if name in ("basis", "overrides") and isinstance(expected, list):
         if not _basis_differs(expected, actual, exact):
             return None
         rules = [b.get("rule") for b in actual] if isinstance(actual, list) else actual
-        return f"basis: expected {show_value(expected)}, got rules {show_value(rules)}"
+        return f"{name}: expected {show_value(expected)}, got rules {show_value(rules)}"
     if name == "due_by" or isinstance(expected, datetime):
         a, b = _instant(expected), _instant(actual)
         if a is not None and b is not None:
@@ -250,14 +250,18 @@ def expectation_failures(decision: Decision, expect: dict) -> list[str]:
 
     ``expect`` has ``status`` (default ``accepted``), ``outcomes`` (partial outcomes that must
     appear; an empty list means no outcome at all), ``absent`` (must not appear), ``only``
-    (no outcome beyond those listed), ``trace_includes``/``trace_excludes`` (rule ids) and
-    ``errors`` (partial errors of a rejected decision).
+    (no outcome beyond those listed), ``trace_includes``/``trace_excludes`` (rule ids),
+    ``out_of_order`` (whether the decision is marked as earlier than its subject's latest event)
+    and ``errors`` (partial errors of a rejected decision).
     """
     failures = []
     status = expect.get("status", "accepted")
     if decision.status != status:
         failures.append(f"expected status {status}, got {decision.status}\n{explain(decision)}")
         return failures
+    if "out_of_order" in expect and bool(decision.out_of_order) != expect["out_of_order"]:
+        failures.append(f"expected the decision {'' if expect['out_of_order'] else 'not '}to be "
+                        f"marked out_of_order, got {decision.out_of_order}\n{explain(decision)}")
     wanted = expect.get("outcomes")
     if wanted is not None and not wanted and decision.outcomes:
         failures.append("expected no outcomes\n" + explain(decision))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..decision import Decision
-from ..policy.model import Policy, Rule
+from ..policy.model import Override, Policy, Rule
 
 
 @dataclass
@@ -28,12 +28,12 @@ class RuleCoverage:
         """Count the rules of a policy even if no decision used it."""
         self.policies[id(policy)] = policy
 
-    def rules(self) -> list[tuple[str, Rule]]:
-        """(version, rule) for every rule of every policy seen, without repeats."""
+    def rules(self) -> list[tuple[str, Rule | Override]]:
+        """(version, rule) for every rule and override of every policy seen, without repeats."""
         seen, out = set(), []
         for policy in self.policies.values():
             for version in policy.versions:
-                for rule in version.rules:
+                for rule in version.enforcing:
                     if (version.version, rule.id) not in seen:
                         seen.add((version.version, rule.id))
                         out.append((version.version, rule))

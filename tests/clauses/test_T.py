@@ -56,11 +56,52 @@ def test_a_child_with_verified_parental_consent_keeps_the_information(run):
     assert t(d) == ()
 
 
-def test_the_birth_date_may_come_from_the_profile_on_file(run):
-    run("account.opened", {"profile": {"role": "customer", "birth_date": "2010-01-01"},
-                           "collected": ["name", "date_of_birth"], "channel": "web"})
-    d = run("child.identified", report("2010-01-01", inline=False), time="2019-07-02T09:00:00Z")
-    assert [o["target"] for o in t(d)] == ["subject:kid-1"]
+def test_a_birth_date_on_file_is_learning_it_the_account_itself_orders_the_deletion(run):
+    d = run("account.opened", {"profile": {"role": "customer", "birth_date": "2010-01-01"},
+                               "collected": ["name", "date_of_birth"], "channel": "web"},
+            time="2019-07-02T09:00:00Z")
+    [deletion] = [o for o in t(d) if o["rule"] == "T.delete-child-information"]
+    assert deletion["target"] == "subject:kid-1" and deletion["data_categories"] == ALL_CATEGORIES
+    # a later report on the same child orders nothing new: the order stands
+    d = run("child.identified", report("2010-01-01", inline=False), time="2019-07-03T09:00:00Z")
+    assert "T.delete-child-information" not in d.trace
+
+
+def test_a_profile_update_giving_a_birth_date_under_13_orders_the_deletion(run):
+    run("account.opened", {"profile": {"role": "customer"}, "collected": ["name"],
+                           "channel": "web"}, time="2019-07-01T09:00:00Z")
+    d = run("profile.updated", {"profile": {"birth_date": "2012-05-05"}}, time="2019-07-02T09:00:00Z")
+    assert [o["rule"] for o in t(d)] == ["T.delete-child-information"]
+
+
+def test_verified_consent_on_the_profile_orders_nothing(run):
+    d = run("account.opened", {"profile": {"role": "customer", "birth_date": "2010-01-01",
+                                           "parental_consent_verified": True},
+                               "collected": ["name"], "channel": "web"})
+    assert t(d) == ()
+
+
+def test_a_report_after_the_13th_birthday_about_information_collected_before_it(run):
+    # first seen at 12 (a call), reported at 14: the age when collected is what matters
+    run("call.recorded", {"call_id": "c-1", "facility_id": "tx-1", "recording_id": "r-1",
+                          "monitored": True, "parties": [{"subject": "kid-1", "user_type": "family"}],
+                          "collected": ["voice"]}, time="2019-06-01T09:00:00Z")
+    d = run("child.identified", report(inline=False), time="2020-08-01T09:00:00Z")
+    assert [o["rule"] for o in t(d)] == ["T.delete-child-information"]
+
+
+def test_a_report_after_the_13th_birthday_may_say_when_the_information_was_collected(run):
+    late = dict(report(inline=False), collected_at="2019-06-30T09:00:00Z")
+    d = run("child.identified", late, time="2020-08-01T09:00:00Z")
+    assert [o["rule"] for o in t(d)] == ["T.delete-child-information"]
+    other = dict(report(inline=False), collected_at="2019-07-02T00:00:00Z")   # on the birthday
+    d = run("child.identified", other, subject="kid-2", time="2020-08-01T09:00:00Z")
+    assert t(d) == ()
+
+
+def test_a_subject_first_seen_after_the_13th_birthday_is_not_a_child(run):
+    d = run("child.identified", report(inline=False), time="2020-08-01T09:00:00Z")
+    assert t(d) == ()
 
 
 def test_a_later_disclosure_of_the_child_is_denied_even_where_another_clause_permits(run):
@@ -69,9 +110,12 @@ def test_a_later_disclosure_of_the_child_is_denied_even_where_another_clause_per
     [deny] = d.outcomes
     assert deny["effect"] == "deny"
     assert deny["data_categories"] == ["name", "voice"]
-    assert deny["rule"] == "T.no-disclosure-of-deleted-child-information"
+    assert deny["rule"] == "T.deleted-child-information-stays-deleted"
     assert deny["clause"] == "T"
-    assert "G.law-enforcement-disclosure" in d.trace       # G voted permit; T's deny overrides
+    # G voted permit; the override replaced it and says so
+    assert deny["overrides"] == [{"rule": "G.law-enforcement-disclosure", "clause": "G",
+                                  "effect": "permit", "data_categories": ["name", "voice"]}]
+    assert "T.deleted-child-information-stays-deleted" in d.trace
 
 
 def test_the_denial_lasts_after_the_child_turns_13(run):
@@ -79,7 +123,39 @@ def test_the_denial_lasts_after_the_child_turns_13(run):
     d = run("disclosure.requested", disclosure(["account_info"], "service_provider",
                                                "service_provision"), time="2025-01-01T09:00:00Z")
     assert [(o["effect"], o["rule"]) for o in d.outcomes] == \
-        [("deny", "T.no-disclosure-of-deleted-child-information")]
+        [("deny", "T.deleted-child-information-stays-deleted")]
+
+
+def test_a_recorded_call_of_the_child_permits_nothing_and_is_deleted(run):
+    run("child.identified", report(), time="2019-07-01T09:00:00Z")
+    d = run("call.recorded", {"call_id": "c-1", "facility_id": "tx-1", "recording_id": "r-1",
+                              "monitored": True, "parties": [{"subject": "kid-1", "user_type": "family"}],
+                              "collected": ["voice", "call_details"]}, time="2019-07-05T09:00:00Z")
+    assert {o["effect"] for o in d.outcomes if o["kind"] == "disclosure"} == {"deny"}
+    assert all(o["rule"] == "T.deleted-child-information-stays-deleted"
+               for o in d.outcomes if o["kind"] == "disclosure")
+    assert not [o for o in d.outcomes if o["kind"] == "retention" and o["action"] == "retain"]
+    [later] = [o for o in t(d) if o["rule"] == "T.delete-information-collected-after-the-order"]
+    assert later["data_categories"] == ["voice", "call_details"] and later["due_by"] == "2019-07-05T09:00:00Z"
+
+
+def test_an_svv_session_with_the_child_as_participant_keeps_nothing_of_the_child(run):
+    run("child.identified", report(), time="2019-07-01T09:00:00Z")
+    d = run("svv.session.recorded", {
+        "session_id": "s-1", "facility_id": "tx-1", "recording_id": "rec-9",
+        "participants": [{"subject": "kid-1", "user_type": "family", "role": "participant"},
+                         {"subject": "inmate-1", "user_type": "detainee", "role": "participant"}],
+        "collected": ["video", "voice"]}, subject="inmate-1", time="2019-07-05T09:00:00Z")
+    kid = [o for o in d.outcomes if o["subject"] == "kid-1"]
+    adult = [o for o in d.outcomes if o["subject"] == "inmate-1"]
+    assert {(o["kind"], o.get("effect") or o.get("action")) for o in kid} == \
+        {("disclosure", "deny"), ("retention", "delete")}
+    [deleted] = [o for o in kid if o["kind"] == "retention"]
+    assert deleted["overrides"] == [{"rule": "K.svv-session-stored", "clause": "K", "action": "retain"}]
+    assert deleted["target"] == "recording:rec-9" and deleted["due_by"] == "2019-07-05T09:00:00Z"
+    # a recording cannot be partly deleted: the delete of its target outranks the adult's
+    # retain; the adult's own disclosure permits stay as M decides them
+    assert {(o["kind"], o.get("effect")) for o in adult} == {("disclosure", "permit")}
 
 
 def test_other_subjects_and_consented_children_are_disclosed_as_usual(run):
