@@ -23,9 +23,13 @@ def empty_state() -> dict:
 
 
 def due_index(state: dict) -> list[tuple[str, str, str]]:
-    """The state's index of due instants (derived from the records when it has none)."""
+    """The state's index of due instants (derived from the records when it has none; entries
+    read back from JSON, as lists, are made tuples again)."""
     if "due" in state:
-        return state["due"]
+        index = state["due"]
+        if index and not isinstance(index[0], tuple):
+            return [tuple(e) for e in index]
+        return index
     subjects = state.get("subjects") or {}
     return sorted(e for sid in subjects for e in memory.due_entries(sid, subjects[sid]))
 

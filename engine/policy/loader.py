@@ -12,6 +12,8 @@ import itertools
 import re
 from pathlib import Path
 
+from referencing.exceptions import Unresolvable
+
 from ..errors import PolicyLoadError, Problem
 from ..events.validation import BASE, SchemaSet
 from ..eventtime import parse_time
@@ -200,12 +202,13 @@ class _VersionLoader:
                 continue
             try:
                 values = self.schemas.registry.resolver().lookup(BASE + spec["schema"]).contents["enum"]
-                if not isinstance(values, list):
-                    raise ValueError("its enum is not a list")
-            except (KeyError, LookupError, ValueError, TypeError) as error:
+            except (Unresolvable, KeyError, LookupError, TypeError, AttributeError):
+                values = None
+            if not isinstance(values, list):
                 self.problems.append(Problem(
-                    "bad_set", f"set {name!r}: {spec['schema']!r} is not an enum of the "
-                    f"shipped schemas ({error})", file=shown,
+                    "bad_set", f"set {name!r}: {spec['schema']!r} is not an enum of the shipped "
+                    "schemas (write it as file#/pointer, e.g. defs.schema.json#/$defs/data_category)",
+                    file=shown,
                     line=line_of(index, ["sets"], name), key=f"sets.{name}"))
                 continue
             out[str(name)] = tuple(values)
