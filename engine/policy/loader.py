@@ -286,28 +286,19 @@ class _VersionLoader:
                     "informative_clause_has_rules", f"clause {letter} is informative in "
                     "policy.yaml and cannot carry rules", **where))
                 continue
-            for i, raw in enumerate(doc["rules"]):
-                rule = self._rule(raw, letter, clauses[letter], interpretations, doc, i, shown)
-                if rule is None:
-                    continue
-                if rule.id in seen:
-                    self.problems.append(Problem("duplicate_rule_id", f"rule id {rule.id!r} is "
-                                                 f"already used in {seen[rule.id]}", file=shown,
-                                                 line=rule.line, key=f"rules[{i}].id"))
-                    continue
-                seen[rule.id] = shown
-                rules.append(rule)
-            for i, raw in enumerate(doc.get("overrides") or []):
-                override = self._override(raw, letter, clauses[letter], interpretations, doc, i, shown)
-                if override is None:
-                    continue
-                if override.id in seen:
-                    self.problems.append(Problem("duplicate_rule_id", f"rule id {override.id!r} is "
-                                                 f"already used in {seen[override.id]}", file=shown,
-                                                 line=override.line, key=f"overrides[{i}].id"))
-                    continue
-                seen[override.id] = shown
-                overrides.append(override)
+            for section, build, out in (("rules", self._rule, rules),
+                                        ("overrides", self._override, overrides)):
+                for i, raw in enumerate(doc.get(section) or []):
+                    made = build(raw, letter, clauses[letter], interpretations, doc, i, shown)
+                    if made is None:
+                        continue
+                    if made.id in seen:
+                        self.problems.append(Problem(
+                            "duplicate_rule_id", f"rule id {made.id!r} is already used in "
+                            f"{seen[made.id]}", file=shown, line=made.line, key=f"{section}[{i}].id"))
+                        continue
+                    seen[made.id] = shown
+                    out.append(made)
         return rules, overrides
 
     def _checked_text(self, raw, letter, clause, interpretations, problem) -> None:
