@@ -108,22 +108,22 @@ def first_seen(record: dict | None, at: str) -> str:
 
 
 def editable(record: dict | None) -> dict:
-    """A private copy of a record to change: current values deep-copied, the journal's list
-    copied (its entries are never changed in place), a record without journal given one."""
+    """A new top-level dict for a record to change, sharing its values: the caller copies a
+    value before changing it in place (:meth:`clauseline.evaluation.state.StateChanges.write`
+    does, once per key and event). A record without journal (an empty one, or one stored before
+    the journal existed) gets one, its current values counting as written before any event."""
     record = record or {}
-    out = {k: copy.deepcopy(v) for k, v in record.items() if k not in ENGINE_KEYS}
-    if JOURNAL in record:
-        out[JOURNAL] = list(record[JOURNAL])
-    else:  # current values only (an empty record, or one stored before the journal existed)
-        out[JOURNAL] = [["", i, "set", [k], copy.deepcopy(v)] for i, (k, v) in enumerate(sorted(out.items()))]
-    if isinstance(record.get(SEEN), dict):
-        out[SEEN] = dict(record[SEEN])
+    out = dict(record)
+    if JOURNAL not in record:
+        values = sorted((k, v) for k, v in record.items() if k not in ENGINE_KEYS)
+        out[JOURNAL] = [["", i, "set", [k], copy.deepcopy(v)] for i, (k, v) in enumerate(values)]
     return out
 
 
 def write(record: dict, at: str, verb: str, path: list[str], value: Any = None) -> None:
-    """Add one change at instant ``at`` to an :func:`editable` record and bring its current
-    values up to date (replaying the journal when the change is earlier than its last one)."""
+    """Add one change at instant ``at`` to a record whose journal list and whose value at
+    ``path[0]`` the caller owns, and bring its current values up to date (replaying the
+    journal when the change is earlier than its last one)."""
     journal = record[JOURNAL]
     entry = [at, len(journal), verb, list(path), copy.deepcopy(value)]
     if not journal or journal[-1][0] <= at:

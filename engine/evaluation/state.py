@@ -11,6 +11,7 @@ hand) has it derived from its records.
 from __future__ import annotations
 
 import bisect
+import copy
 
 from ..policy.templates import split_path
 from . import memory
@@ -47,9 +48,12 @@ class StateChanges:
         self.before = subjects
         self.at, self.time = at, time
         self.after: dict[str, dict] = {}
+        #: (subject, key) whose value in ``after`` is this event's own copy
+        self._owned: set[tuple[str, str]] = set()
 
     def record(self, subject: str) -> dict:
-        """The subject's record to edit: a private copy made on first use, kept for later edits."""
+        """The subject's record to edit: a new dict on first use, sharing the old values until
+        :meth:`write` copies the one it changes; kept for later edits."""
         if subject not in self.after:
             self.after[subject] = memory.editable(self.before.get(subject))
         return self.after[subject]
@@ -60,8 +64,20 @@ class StateChanges:
         return memory.view_at(record, self.at)
 
     def write(self, subject: str, verb: str, path: list[str], value=None) -> None:
-        """One change to a subject's record at this event's instant."""
-        memory.write(self.record(subject), self.at, verb, path, value)
+        """One change to a subject's record at this event's instant (copying, the first time,
+        the journal list and the value it changes: the record before is never touched)."""
+        record = self.record(subject)
+        for key in (memory.JOURNAL, path[0]):
+            if (subject, key) not in self._owned:
+                self._owned.add((subject, key))
+                if key == memory.JOURNAL:
+                    record[key] = list(record[key])
+                elif key in record:
+                    record[key] = copy.deepcopy(record[key])
+        journal = record[memory.JOURNAL]
+        if journal and journal[-1][0] > self.at:  # a replay rebuilds every value: own them all
+            self._owned.update((subject, k) for k in record)
+        memory.write(record, self.at, verb, path, value)
 
     def saw(self, subject: str) -> None:
         """The event concerned this subject."""
