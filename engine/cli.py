@@ -17,6 +17,7 @@ from . import canonical
 from .decision import Decision, rejected
 from .errors import ClauselineError, PolicyLoadError, Problem
 from .evaluation import empty_state, evaluate
+from .evaluation.state import plain_state
 from .events import parse_event
 from .explain import describe
 from .policy import load_policy
@@ -93,7 +94,8 @@ def cmd_evaluate(args) -> int:
         event, problems = parse_event(raw)
         decision, new_state = (rejected(None, problems), state) if problems else evaluate(policy, state, event)
         if args.state_out:
-            Path(args.state_out).write_text(canonical.dumps(new_state) + "\n", encoding="utf-8")
+            Path(args.state_out).write_text(canonical.dumps(plain_state(new_state)) + "\n",
+                                            encoding="utf-8")
     _show(decision, args, policy)
     return 1 if decision.status == "rejected" else 0
 

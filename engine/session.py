@@ -14,6 +14,7 @@ from .decision import Decision, rejected
 from .errors import Problem
 from .evaluation import empty_state, evaluate
 from .evaluation.memory import instant_key
+from .evaluation.state import SubjectsAfter
 from .events import parse_event
 from .policy.model import Policy
 
@@ -37,6 +38,10 @@ class Store(Protocol):
 class MemoryStore:
     """The default store of a replay without ``--db``: everything in memory, nothing kept."""
 
+    #: The session evaluates with ``fold=True``: this store folds each event's changed records
+    #: into the subjects map it owns, instead of taking a copy of every subject per event.
+    folds_changes = True
+
     def __init__(self):
         self.state = empty_state()
         self.decisions: dict[tuple[str, str], Decision] = {}
@@ -49,6 +54,12 @@ class MemoryStore:
 
     def record(self, event: dict, decision: Decision, state: dict) -> None:
         self.decisions[(event["source"], event["id"])] = decision
+        subjects = state.get("subjects")
+        if isinstance(subjects, SubjectsAfter) and subjects.before is self.state.get("subjects"):
+            # the records this event changed, folded into the map this store owns: the cost
+            # of an event does not grow with the number of subjects
+            subjects.before.update(subjects.changed)
+            state = dict(state, subjects=subjects.before)
         self.state = state
 
 
@@ -83,7 +94,8 @@ class Session:
             first = self.store.decision_for(*key)
             if first is not None:
                 return first.as_duplicate()
-        decision, state = evaluate(self.policy, self.store.state_for(event) if key else empty_state(), event)
+        decision, state = evaluate(self.policy, self.store.state_for(event) if key else empty_state(),
+                                   event, fold=getattr(self.store, "folds_changes", False))
         if decision.status == "accepted":
             self.store.record(event, decision, state)
         return decision

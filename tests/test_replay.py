@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from clauseline import Session, empty_state, evaluate
+from clauseline.evaluation.state import plain_state
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,12 +66,16 @@ def test_the_same_event_twice_is_one_event(policy):
 
 def test_replay_equals_evaluating_one_by_one_carrying_state(policy):
     lines = log_lines(4, 4)
-    replayed = [d.to_json() for _, d in Session(policy).replay(lines)]
+    session = Session(policy)
+    replayed = [d.to_json() for _, d in session.replay(lines)]
     state, one_by_one = empty_state(), []
     for line in lines:
         decision, state = evaluate(policy, state, json.loads(line))
         one_by_one.append(decision.to_json())
     assert replayed == one_by_one
+    # the in-memory store folds each event's changes into its own map: the same state
+    assert plain_state(session.store.state) == plain_state(state)
+    assert type(session.store.state["subjects"]) is dict
 
 
 def test_evaluate_never_mutates_its_input_state(policy):

@@ -24,11 +24,15 @@ from .state import StateChanges, due_index, overdue
 
 
 def evaluate(policy: Policy, state: dict, event: Any,
-             schemas: SchemaSet | None = None) -> tuple[Decision, dict]:
+             schemas: SchemaSet | None = None, fold: bool = False) -> tuple[Decision, dict]:
     """Evaluate one parsed event against ``state``; return the decision and the new state.
 
     A rejected event leaves the state as it was (the same object is returned). Events are
-    validated with the policy's own schema set unless ``schemas`` is given.
+    validated with the policy's own schema set unless ``schemas`` is given. The new state's
+    ``subjects`` is a new dict sharing the unchanged records; with ``fold`` it is a
+    :class:`~clauseline.evaluation.state.SubjectsAfter` holding only the changed ones, for a
+    store that folds them into its own map (so an event's cost does not grow with the number
+    of subjects).
     """
     schemas = schemas or policy.schemas
     problems = schemas.event_problems(event)
@@ -97,7 +101,7 @@ def evaluate(policy: Policy, state: dict, event: Any,
     decision = Decision(event["id"], event["source"], event["type"], event["time"],
                         version.version, "accepted", tuple(outcomes), trace,
                         out_of_order=_out_of_order(latest, at))
-    return decision, changes.state(state)
+    return decision, changes.state(state, fold)
 
 
 def _overdue(subjects: dict, index: list, at: str) -> list[dict]:

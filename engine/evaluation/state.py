@@ -12,10 +12,47 @@ from __future__ import annotations
 
 import bisect
 import copy
+from collections.abc import Mapping
 
 from ..policy.templates import split_path
 from . import memory
 from .templates import render
+
+
+class SubjectsAfter(Mapping):
+    """The subject records after one event: the records it changed over those before (a
+    read-only mapping, so building it costs the changed records, not every subject). Only
+    ``evaluate(..., fold=True)`` returns it, for a store that folds ``changed`` into the map it
+    owns (``MemoryStore``); :func:`plain_state` makes a plain dict of it."""
+
+    def __init__(self, before: Mapping, changed: dict):
+        self.before, self.changed = before, changed
+
+    def __getitem__(self, key):
+        if key in self.changed:
+            return self.changed[key]
+        return self.before[key]
+
+    def get(self, key, default=None):
+        if key in self.changed:
+            return self.changed[key]
+        return self.before.get(key, default)
+
+    def __contains__(self, key) -> bool:
+        return key in self.changed or key in self.before
+
+    def __iter__(self):
+        yield from self.changed
+        yield from (k for k in self.before if k not in self.changed)
+
+    def __len__(self) -> int:
+        return len(self.before) + sum(1 for k in self.changed if k not in self.before)
+
+
+def plain_state(state: dict) -> dict:
+    """The state as plain JSON data (its subjects a dict, its index lists)."""
+    return dict(state, subjects=dict(state.get("subjects") or {}),
+                due=[list(e) for e in due_index(state)])
 
 
 def empty_state() -> dict:
@@ -110,13 +147,19 @@ class StateChanges:
         """The engine's own change: an obligation still owed after its due instant is missed."""
         self.write(subject, "miss", ["obligations", ref], self.time)
 
-    def state(self, state: dict) -> dict:
+    def state(self, state: dict, fold: bool = False) -> dict:
         """The new state: ``state`` itself when nothing changed, else a copy with the edited
-        records (the others are shared, not copied) and the index of due instants updated."""
+        records (the others are shared, not copied) and the index of due instants updated.
+        With ``fold``, its subjects are a :class:`SubjectsAfter` over the map before, for a
+        store that folds the changes into the map it owns instead of copying every subject."""
         if not self.after:
             return state
-        subjects = dict(self.before)
-        subjects.update(self.after)
+        before = self.before
+        if fold and not isinstance(before, SubjectsAfter):
+            subjects: Mapping = SubjectsAfter(before, dict(self.after))
+        else:
+            subjects = dict(before)
+            subjects.update(self.after)
         index = due_index(state)
         changed = False
         for sid, record in self.after.items():
