@@ -307,8 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --format text: quote the sentence behind each outcome")
     p.add_argument("--order", choices=["input", "time"], default="input",
                    help="input (default): evaluate and print the events in the log's order; "
-                   "time: sort them stably by event time first (for logs ordered by ingestion), "
-                   "and print the decisions in that order. Either way memory is read as of each "
+                   "time: sort them stably by event time first (for logs ordered by ingestion; "
+                   "the whole log is read into memory to sort it), and print the decisions in "
+                   "that order. Either way memory is read as of each "
                    "event's time; an event earlier than its subject's latest is marked "
                    "out_of_order in its decision")
     p.set_defaults(func=cmd_replay)
