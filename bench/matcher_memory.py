@@ -11,8 +11,8 @@ import argparse
 import json
 
 from clauseline import load_policy
-from clauseline.evaluation.facts import facts_for, memory_view
-from replay_bench import make_log
+from clauseline.evaluation.facts import facts_for
+from replay_bench import empty_memory, make_log
 
 
 def rss_kb() -> int:
@@ -31,7 +31,7 @@ def main() -> None:
         for event in events:
             base = {"id": event["id"], "source": event["source"], "type": event["type"],
                     "subject": event["subject"], "time": event["time"], "data": event["data"],
-                    "profile": {}, "memory": memory_view({}, event["subject"], event["data"]),
+                    "profile": {}, "memory": empty_memory(event),
                     "facility": {"exempt_user_types": ["attorney"]}, "policy": {}}
             version.matcher.match(facts_for(version, base))
         print(f"after {round_ * args.events:>7} events ({args.events} subjects each round): "
