@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 import time
 from collections import Counter
 from pathlib import Path
@@ -39,6 +40,7 @@ examples:
   clauseline replay log.jsonl --db sqlite:///clauseline.db > decisions.jsonl
   clauseline due --db sqlite:///clauseline.db --at 2019-08-15T00:00:00Z
   clauseline rules check --rules my-rules/
+  clauseline serve --db sqlite:///clauseline.db
 """
 
 
@@ -249,6 +251,71 @@ def cmd_clauses(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from .service.server import ServeError, serve
+    from .service.settings import Settings
+    settings = Settings(db=args.db, rules=args.rules, auth=not args.insecure_no_auth,
+                        max_body_bytes=args.max_body_bytes, max_batch=args.max_batch)
+    try:
+        return serve(settings, host=args.host, port=args.port, workers=args.workers,
+                     log_level=args.log_level)
+    except ServeError as error:
+        _print(f"clauseline serve: {error}", sys.stderr)
+        return 2
+
+
+def cmd_keys_create(args) -> int:
+    from .service.keys import create_key
+    from .store import open_store
+    store = open_store(args.db)
+    try:
+        key, token = create_key(store, args.name, args.scope)
+    except ValueError as error:
+        _print(f"clauseline keys create: {error}", sys.stderr)
+        return 2
+    finally:
+        store.close()
+    _print(token)
+    _print(f"clauseline keys create: key {key.key_id} ({key.name}) with scope(s) "
+           f"{', '.join(key.scopes)}. The key above is shown only now: the store keeps only its "
+           "hash. Send it as 'Authorization: Bearer <key>'.", sys.stderr)
+    return 0
+
+
+def cmd_keys_list(args) -> int:
+    from .service.keys import list_keys
+    from .store import open_store
+    store = open_store(args.db)
+    try:
+        keys = list_keys(store)
+    finally:
+        store.close()
+    for key in keys:
+        if args.format == "json":
+            _print(canonical.dumps(key.as_dict()))
+        else:
+            state = f"revoked {key.revoked_at}" if key.revoked_at else "active"
+            _print(f"{key.key_id}  {key.name:<24} {' '.join(key.scopes):<36} "
+                   f"created {key.created_at}  {state}")
+    return 0
+
+
+def cmd_keys_revoke(args) -> int:
+    from .service.keys import revoke_key
+    from .store import open_store
+    store = open_store(args.db)
+    try:
+        key = revoke_key(store, args.key_id)
+    finally:
+        store.close()
+    if key is None:
+        _print(f"clauseline keys revoke: no key with id {args.key_id[:16]!r} in this store", sys.stderr)
+        return 1
+    _print(f"clauseline keys revoke: key {key.key_id} ({key.name}) revoked at {key.revoked_at}",
+           sys.stderr)
+    return 0
+
+
 class _Version(argparse.Action):
     """``--version``: looks the installed version up only when asked (the lookup is not free)."""
 
@@ -341,6 +408,63 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--at", metavar="TIME", required=True,
                    help="RFC 3339 time with offset, e.g. 2019-08-15T00:00:00Z")
     p.set_defaults(func=cmd_due)
+
+    from .service.settings import DEFAULT_DB, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES
+    p = sub.add_parser(
+        "serve", parents=[common], help="run the HTTP service (FastAPI on uvicorn)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.fill("Serve the HTTP API under /v1: POST /v1/events (CloudEvents in structured, "
+        "binary or batch mode; a 2xx only once the event and its decision are stored), "
+        "GET /v1/decisions/{source}/{id}, /v1/subjects/{id}, /v1/obligations, /v1/policy, "
+        "POST /v1/evaluate (dry run), /healthz, /readyz, /metrics; OpenAPI at /docs and "
+        "/openapi.json. Requests need an API key (clauseline keys create) unless "
+        "--insecure-no-auth. Access logs are JSON lines on stderr. Stop with Ctrl-C (SIGINT) "
+        "or SIGTERM: requests in flight finish first.", 78),
+        epilog="examples:\n"
+        "  clauseline keys create --db sqlite:///clauseline.db --name ingest --scope events:write\n"
+        "  clauseline serve --db sqlite:///clauseline.db --port 8000\n"
+        "  clauseline serve --db postgresql://app@db/clauseline --workers 4 --host 0.0.0.0\n"
+        "exit codes: 0 stopped; 1 the store or the rules cannot be opened; 2 wrong usage "
+        "(e.g. several workers on SQLite)")
+    p.add_argument("--db", metavar="URL", default=DEFAULT_DB,
+                   help=f"the store (default {DEFAULT_DB}; several workers need postgresql://...)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes (default 1; more than 1 needs PostgreSQL)")
+    p.add_argument("--insecure-no-auth", action="store_true",
+                   help="accept requests without an API key (announced loudly; test networks only)")
+    p.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, metavar="N",
+                   help=f"largest request body, 413 past it (default {DEFAULT_MAX_BODY_BYTES})")
+    p.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH, metavar="N",
+                   help=f"most events in one batch request (default {DEFAULT_MAX_BATCH})")
+    p.add_argument("--log-level", default="info",
+                   choices=["critical", "error", "warning", "info", "debug"],
+                   help="uvicorn's log level (default info)")
+    p.set_defaults(func=cmd_serve)
+
+    keys = sub.add_parser("keys", help="create, list or revoke API keys of the HTTP service",
+                          description="API keys are stored hashed in the store that "
+                          "clauseline serve uses; a key is printed once, when created. Scopes: "
+                          "events:write (POST /v1/events), decisions:read (GET /v1/decisions, "
+                          "/v1/subjects, /v1/obligations; POST /v1/evaluate), admin (all).")
+    ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    db_help = f"the store clauseline serve uses (default {DEFAULT_DB})"
+    p = ksub.add_parser("create", help="create a key and print it (once) on stdout")
+    p.add_argument("--db", metavar="URL", default=DEFAULT_DB, help=db_help)
+    p.add_argument("--name", required=True, help="who or what uses the key (e.g. ingest-tx-01)")
+    p.add_argument("--scope", action="append", required=True,
+                   choices=["events:write", "decisions:read", "admin"],
+                   help="a scope; repeat for several")
+    p.set_defaults(func=cmd_keys_create)
+    p = ksub.add_parser("list", help="list keys (id, name, scopes, created, revoked; never the key)")
+    p.add_argument("--db", metavar="URL", default=DEFAULT_DB, help=db_help)
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_keys_list)
+    p = ksub.add_parser("revoke", help="revoke a key by its id: it is refused from then on")
+    p.add_argument("key_id", metavar="KEY_ID", help="the key id (12 hex digits) or the whole key")
+    p.add_argument("--db", metavar="URL", default=DEFAULT_DB, help=db_help)
+    p.set_defaults(func=cmd_keys_revoke)
 
     rules = sub.add_parser("rules", help="check or list the policy rules")
     rsub = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")

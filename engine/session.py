@@ -100,6 +100,21 @@ class Session:
             self.store.record(event, decision, state)
         return decision
 
+    def preview(self, event: Any) -> Decision:
+        """Evaluate one parsed event against the stored state and record nothing (a dry run).
+
+        An event already stored (same source and id) answers with its first decision marked
+        ``duplicate``, as :meth:`submit` would; nothing in the store changes either way.
+        """
+        key = _key(event)
+        if key is not None:
+            first = self.store.decision_for(*key)
+            if first is not None:
+                return first.as_duplicate()
+        decision, _ = evaluate(self.policy, self.store.state_for(event) if key else empty_state(),
+                               event)
+        return decision
+
     def submit_text(self, text: str | bytes) -> Decision:
         """Parse one event's JSON text, then :meth:`submit` it; bad JSON is rejected."""
         event, problems = parse_event(text)

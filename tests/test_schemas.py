@@ -486,7 +486,7 @@ INVALID_ENVELOPES = {
         envelope("clock.tick", Tenant="x"), {("", "pattern")}),
     "binary data": (envelope("clock.tick", data_base64="e30="), {("", "pattern")}),
     "non-JSON content type": (
-        envelope("clock.tick", datacontenttype="text/xml"), {("/datacontenttype", "const")}),
+        envelope("clock.tick", datacontenttype="text/xml"), {("/datacontenttype", "pattern")}),
 }
 
 

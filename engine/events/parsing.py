@@ -30,13 +30,13 @@ def _constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _too_deep(value: Any) -> str | None:
-    """The JSON Pointer of the first node nested deeper than MAX_DEPTH, or None."""
+def _too_deep(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
+    """The JSON Pointer of the first node nested deeper than ``max_depth``, or None."""
     stack = [(value, "", 1)]
     while stack:
         node, path, depth = stack.pop()
         if isinstance(node, (dict, list)):
-            if depth > MAX_DEPTH:
+            if depth > max_depth:
                 return path
             items = node.items() if isinstance(node, dict) else enumerate(node)
             for key, child in items:
@@ -44,12 +44,17 @@ def _too_deep(value: Any) -> str | None:
     return None
 
 
-def parse_event(text: str | bytes) -> tuple[Any, list[Problem]]:
-    """Parse one event's JSON text; on failure return ``(None, problems)``."""
+def parse_event(text: str | bytes, max_bytes: int = MAX_EVENT_BYTES,
+                max_depth: int = MAX_DEPTH) -> tuple[Any, list[Problem]]:
+    """Parse one event's JSON text; on failure return ``(None, problems)``.
+
+    ``max_bytes`` and ``max_depth`` are raised only by callers that parse several events in
+    one document (a batch of the HTTP service is an array of events: one level deeper).
+    """
     size = len(text.encode("utf-8") if isinstance(text, str) else text)
-    if size > MAX_EVENT_BYTES:
+    if size > max_bytes:
         return None, [Problem("event.too_large",
-                              f"event is {size} bytes; the limit is {MAX_EVENT_BYTES}", "")]
+                              f"event is {size} bytes; the limit is {max_bytes}", "")]
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -63,10 +68,10 @@ def parse_event(text: str | bytes) -> tuple[Any, list[Problem]]:
         return None, [Problem("event.invalid_json",
                               f"{error.msg} at line {error.lineno} column {error.colno}", "")]
     except RecursionError:
-        return None, [Problem("event.too_deep", f"nesting is deeper than {MAX_DEPTH} levels", "")]
+        return None, [Problem("event.too_deep", f"nesting is deeper than {max_depth} levels", "")]
     except ValueError as error:
         return None, [Problem("event.invalid_json", str(error), "")]
-    deep = _too_deep(value)
+    deep = _too_deep(value, max_depth)
     if deep is not None:
-        return None, [Problem("event.too_deep", f"nesting is deeper than {MAX_DEPTH} levels", deep)]
+        return None, [Problem("event.too_deep", f"nesting is deeper than {max_depth} levels", deep)]
     return value, []

@@ -113,6 +113,16 @@ def migrate(engine: sa.Engine) -> None:
         command.upgrade(config, "head")
 
 
+def head_revision() -> str:
+    """The newest migration revision this clauseline ships."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
 def schema_version(engine: sa.Engine) -> str | None:
     """The migration revision the store is at."""
     from alembic.runtime.migration import MigrationContext
@@ -167,5 +177,5 @@ def open_store(url: str) -> SqlStore:
     return SqlStore(engine, Redactor(key), url)
 
 
-__all__ = ["KEY_ENV", "Redactor", "SqlStore", "StoreError", "engine_url", "migrate", "open_store",
-           "schema_version"]
+__all__ = ["KEY_ENV", "Redactor", "SqlStore", "StoreError", "engine_url", "head_revision", "migrate",
+           "open_store", "schema_version"]

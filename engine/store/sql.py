@@ -327,15 +327,36 @@ class SqlStore:
     def due(self, at: str) -> list[dict]:
         """Obligations still owed (open, extended, or missed: past due and still owed) due at or
         before ``at`` (RFC 3339), sorted by due time, then subject, then ref."""
-        limit = normal_time(at)
+        return self.owed(at=at)
+
+    def owed(self, *, at: str | None = None, before: str | None = None,
+             subject: str | None = None, limit: int | None = None) -> list[dict]:
+        """Obligations still owed, sorted by due time, then subject, then ref: those due at or
+        before ``at``, strictly before ``before``, of one ``subject``, at most ``limit`` of them.
+        ``overdue`` says whether the due time is strictly before ``at`` (or ``before``)."""
+        query = sa.select(obligations)
+        now = normal_time(at) if at is not None else (normal_time(before) if before is not None else None)
+        if at is not None:
+            query = query.where(obligations.c.due_at <= now)
+        elif before is not None:
+            query = query.where(obligations.c.due_at < now)
+        if subject is not None:
+            query = query.where(obligations.c.subject_id == subject)
+        query = query.order_by(obligations.c.due_at, obligations.c.subject_id, obligations.c.ref)
+        if limit is not None:
+            query = query.limit(limit)
         with self._connection() as tx:
-            rows = tx.conn.execute(
-                sa.select(obligations).where(obligations.c.due_at <= limit)
-                .order_by(obligations.c.due_at, obligations.c.subject_id, obligations.c.ref)).mappings()
+            rows = tx.conn.execute(query).mappings()
             return [{"subject": r["subject_id"], "ref": r["ref"], "obligation": r["obligation"],
                      "status": r["status"], "due_by": r["due_by"], "opened_at": r["opened_at"],
-                     "missed": bool(r["missed"]), "overdue": r["due_at"] < limit}
+                     "missed": bool(r["missed"]),
+                     "overdue": now is not None and r["due_at"] is not None and r["due_at"] < now}
                     for r in rows]
+
+    def ping(self) -> None:
+        """Run a trivial query: raises the driver's error when the store does not answer."""
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
 
     def subject(self, subject_id: str) -> dict | None:
         """The stored record of one subject (reduced), or None."""

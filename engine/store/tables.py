@@ -77,3 +77,17 @@ redaction_keys = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("key_hex", sa.Text, nullable=False),
 )
+
+#: API keys of the HTTP service (``clauseline keys``). Only a SHA-256 digest of each key is kept:
+#: keys are 256-bit random tokens, so a fast digest is as strong as a password hash here, and it
+#: is checked on every request. ``revoked_at`` is set by ``clauseline keys revoke``; a revoked key
+#: stays listed.
+api_keys = sa.Table(
+    "api_keys", metadata,
+    sa.Column("key_id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("scopes", sa.Text, nullable=False),
+    sa.Column("digest", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("revoked_at", sa.Text, nullable=True),
+)

@@ -1,0 +1,147 @@
+"""Reading CloudEvents from an HTTP request: structured, binary and batch content modes.
+
+- **structured**: ``Content-Type: application/cloudevents+json``; the body is one event. A body
+  sent as plain ``application/json`` without ``ce-*`` headers is read the same way.
+- **binary**: ``ce-specversion``, ``ce-id``, ``ce-source``, ``ce-type``, ``ce-time`` and
+  ``ce-subject`` headers (any ``ce-*`` header is an attribute; values are percent-encoded UTF-8,
+  as the CloudEvents HTTP binding says), the body is ``data``, and ``Content-Type`` (any JSON
+  media type, parameters such as ``; charset=utf-8`` included) becomes ``datacontenttype``.
+- **batch**: ``Content-Type: application/cloudevents-batch+json``; the body is a JSON array of
+  events, each decided on its own and in order.
+
+Bodies are UTF-8 (a ``charset`` parameter may say ``utf-8``, nothing else), at most the
+configured size, and are parsed by the same strict parser as a log line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from fastapi import Request
+
+from ..events.parsing import MAX_DEPTH, MAX_EVENT_BYTES, parse_event
+from .problems import ProblemError
+
+STRUCTURED = "application/cloudevents+json"
+BATCH = "application/cloudevents-batch+json"
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """The events of one request: ``mode`` is structured, binary or batch."""
+
+    mode: str
+    events: list[Any]
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ProblemError(413, f"the body is {int(declared)} bytes; the limit is {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ProblemError(413, f"the body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def media_type(value: str | None) -> tuple[str, dict[str, str]]:
+    """``("application/json", {"charset": "utf-8"})`` from a Content-Type header value."""
+    if not value:
+        return "", {}
+    kind, *params = value.split(";")
+    parsed = {}
+    for param in params:
+        name, _, val = param.partition("=")
+        parsed[name.strip().lower()] = val.strip().strip('"')
+    return kind.strip().lower(), parsed
+
+
+def is_json(kind: str) -> bool:
+    """Whether a media type is JSON: ``application/json`` or ``application/*+json``."""
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
+
+
+def _check_charset(params: dict[str, str]) -> None:
+    charset = params.get("charset")
+    if charset is not None and charset.lower() not in ("utf-8", "utf8", "us-ascii"):
+        raise ProblemError(415, "bodies are UTF-8: the charset parameter may only say utf-8")
+
+
+_PARSE_STATUS = {"event.too_large": 413}
+
+
+def _parse(body: bytes, max_bytes: int = MAX_EVENT_BYTES, max_depth: int = MAX_DEPTH) -> Any:
+    value, problems = parse_event(body, max_bytes=max_bytes, max_depth=max_depth)
+    if problems:
+        first = problems[0]
+        status = _PARSE_STATUS.get(first.code, 400)
+        raise ProblemError(status, f"the body is not an event's JSON: {first.message}",
+                           code=first.code,
+                           errors=[{"pointer": p.path, "detail": p.message, "code": p.code}
+                                   for p in problems])
+    return value
+
+
+def _binary(request: Request, body: bytes, content_type: str) -> dict:
+    event: dict[str, Any] = {}
+    for name, value in request.headers.items():
+        if not name.startswith("ce-"):
+            continue
+        attribute = name[3:]
+        if attribute in event:
+            raise ProblemError(400, f"the header ce-{attribute} appears twice",
+                               code="request.invalid_header")
+        if not value.isascii():
+            raise ProblemError(400, f"the header ce-{attribute} is not ASCII: CloudEvents header "
+                               "values are percent-encoded UTF-8", code="request.invalid_header")
+        try:
+            event[attribute] = unquote(value, errors="strict")
+        except UnicodeDecodeError:
+            raise ProblemError(400, f"the header ce-{attribute} does not decode to UTF-8",
+                               code="request.invalid_header") from None
+    event["datacontenttype"] = content_type
+    if body.strip():
+        event["data"] = _parse(body)
+    return event
+
+
+def read_events(request: Request, body: bytes, *, batch: bool = True, max_batch: int = 1000) -> Incoming:
+    """The events of a request by its content mode; 415 for a content type that carries none,
+    400 for a body that does not parse, 413 for an event over the size limit."""
+    raw_type = request.headers.get("content-type")
+    kind, params = media_type(raw_type)
+    if kind == BATCH:
+        if not batch:
+            raise ProblemError(415, "this endpoint takes one event (structured or binary mode), "
+                               "not a batch")
+        _check_charset(params)
+        value = _parse(body, max_bytes=len(body) + 1, max_depth=MAX_DEPTH + 1)
+        if not isinstance(value, list):
+            raise ProblemError(400, "a batch is a JSON array of events", code="request.invalid_batch")
+        if len(value) > max_batch:
+            raise ProblemError(413, f"the batch has {len(value)} events; the limit is {max_batch}")
+        return Incoming("batch", value)
+    if kind == STRUCTURED:
+        _check_charset(params)
+        return Incoming("structured", [_parse(body)])
+    if "ce-specversion" in request.headers:
+        if not is_json(kind):
+            raise ProblemError(415, "binary mode needs a JSON Content-Type for data, such as "
+                               "application/json; clauseline's event data are JSON objects")
+        _check_charset(params)
+        # the media type lower-cased (it is case-insensitive), its parameters as sent
+        given = raw_type.strip()
+        return Incoming("binary", [_binary(request, body, kind + given[len(given.split(";")[0]):])])
+    if kind == "application/json":
+        _check_charset(params)
+        return Incoming("structured", [_parse(body)])
+    shown = kind[:60] if kind else "none"
+    raise ProblemError(415, f"unsupported Content-Type ({shown}): send application/cloudevents+json "
+                       "(one event), application/cloudevents-batch+json (an array), or ce-* "
+                       "headers with a JSON body (binary mode)")

@@ -1,0 +1,116 @@
+"""``POST /v1/events`` (evaluate and store) and ``POST /v1/evaluate`` (a dry run)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import anyio
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from ...decision import Decision
+from ...session import Session
+from ..content import BATCH, STRUCTURED, read_body, read_events
+from ..dependencies import get_limiter, get_metrics, get_session, get_settings, require
+from ..observability import Metrics
+from ..openapi import problem_responses, ref
+from ..problems import ProblemError, event_errors
+from ..settings import Settings
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+EXAMPLE = {"specversion": "1.0", "id": "e-17", "source": "/facilities/tx-dallas-01/calls",
+           "type": "payment.made", "time": "2019-07-01T09:00:00Z", "subject": "acct-1",
+           "data": {"transaction_id": "t-1", "amount": 25.0, "currency": "USD",
+                    "instrument": "credit_card", "status": "completed",
+                    "encrypted_in_transit": True, "product": "prepaid_calling"}}
+
+_BODY = {
+    "required": True,
+    "content": {
+        STRUCTURED: {"schema": ref("CloudEvent"), "example": EXAMPLE},
+        BATCH: {"schema": {"type": "array", "items": ref("CloudEvent")}, "example": [EXAMPLE]},
+        "application/json": {
+            "schema": {"type": "object"},
+            "description": "Binary mode: the event's data, with its attributes in ce-* headers "
+                           "(ce-specversion, ce-id, ce-source, ce-type, ce-time, ce-subject); "
+                           "without ce-* headers, a structured event.",
+            "example": EXAMPLE["data"]},
+    },
+}
+
+_DECISION = {"content": {"application/json": {"schema": ref("Decision")}}}
+
+
+def _location(decision: Decision) -> str:
+    return "/v1/decisions?" + urlencode({"source": decision.event_source, "id": decision.event_id})
+
+
+def _single(decision: Decision, *, stored: bool) -> JSONResponse:
+    if decision.status == "rejected":
+        raise ProblemError(422, "the event is invalid: " + "; ".join(
+            f"{e.get('path') or '/'}: {e.get('message', '')}" for e in decision.errors[:3])
+            + ("; ..." if len(decision.errors) > 3 else ""),
+            code="event.rejected", errors=event_errors(decision.errors),
+            decision=decision.as_dict())
+    headers = {}
+    if decision.event_source is not None and decision.event_id is not None:
+        headers["Location"] = _location(decision)
+    status = 201 if stored and decision.status == "accepted" else 200
+    return JSONResponse(decision.as_dict(), status_code=status, headers=headers)
+
+
+@router.post(
+    "/events", status_code=201, summary="Evaluate events and store them with their decisions",
+    description="Structured mode (`application/cloudevents+json`), binary mode (`ce-*` headers, a "
+    "JSON body) or batch mode (`application/cloudevents-batch+json`). A 2xx is sent only once the "
+    "event and its decision are committed to the store. A new event answers 201 with its "
+    "decision; an event already stored (same `source` and `id`) answers 200 with the first "
+    "decision, status `duplicate`; an invalid event answers 422 with every error. A batch answers "
+    "200 with one decision per event, in order: a rejected event is listed with its errors and "
+    "does not stop the rest.",
+    openapi_extra={"requestBody": _BODY},
+    responses={201: {"description": "The event was new: its decision (status accepted)", **_DECISION},
+               200: {"description": "A duplicate's first decision (status duplicate), or for a "
+                     "batch one decision per event, in order",
+                     "content": {"application/json": {"schema": {"oneOf": [
+                         ref("Decision"), {"type": "array", "items": ref("Decision")}]}}}},
+               **problem_responses(400, 401, 403, 413, 415, 422, 503)},
+    dependencies=[Depends(require("events:write"))])
+async def post_events(request: Request, settings: Settings = Depends(get_settings),
+                      session: Session = Depends(get_session),
+                      metrics: Metrics = Depends(get_metrics),
+                      limiter: anyio.CapacityLimiter = Depends(get_limiter)):
+    body = await read_body(request, settings.max_body_bytes)
+    incoming = read_events(request, body, max_batch=settings.max_batch)
+
+    def submit_all() -> list[Decision]:
+        return [session.submit(event) for event in incoming.events]
+
+    decisions = await anyio.to_thread.run_sync(submit_all, limiter=limiter)
+    for decision in decisions:
+        metrics.count(decision)
+    if incoming.mode == "batch":
+        return JSONResponse([d.as_dict() for d in decisions], status_code=200)
+    return _single(decisions[0], stored=True)
+
+
+@router.post(
+    "/evaluate", summary="Dry run: evaluate one event against the stored state, store nothing",
+    description="The decision the event would get from `POST /v1/events` now, against the "
+    "stored state; nothing is recorded (the response carries `X-Clauseline-Dry-Run: true`). An "
+    "event already stored answers with its first decision, status `duplicate`.",
+    openapi_extra={"requestBody": {"required": True, "content": {
+        k: v for k, v in _BODY["content"].items() if k != BATCH}}},
+    responses={200: {"description": "The decision it would get", **_DECISION},
+               **problem_responses(400, 401, 403, 413, 415, 422, 503)},
+    dependencies=[Depends(require("decisions:read"))])
+async def post_evaluate(request: Request, settings: Settings = Depends(get_settings),
+                        session: Session = Depends(get_session),
+                        limiter: anyio.CapacityLimiter = Depends(get_limiter)):
+    body = await read_body(request, settings.max_body_bytes)
+    incoming = read_events(request, body, batch=False)
+    decision = await anyio.to_thread.run_sync(session.preview, incoming.events[0], limiter=limiter)
+    response = _single(decision, stored=False)
+    response.headers["X-Clauseline-Dry-Run"] = "true"
+    return response

@@ -1,0 +1,88 @@
+"""Running the app on uvicorn: ``clauseline serve`` (see ``clauseline serve --help``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+from ..store import engine_url, open_store
+from .keys import has_keys
+from .settings import Settings
+
+#: uvicorn's own logs as plain lines; clauseline's access and error logs are JSON objects, one
+#: per line, already formatted. uvicorn's access log is off: it prints raw paths, which carry
+#: subject ids.
+LOG_CONFIG = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(message)s"},
+                   "uvicorn": {"format": "%(levelname)s uvicorn: %(message)s"}},
+    "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "plain",
+                          "stream": "ext://sys.stderr"},
+                 "uvicorn": {"class": "logging.StreamHandler", "formatter": "uvicorn",
+                             "stream": "ext://sys.stderr"}},
+    "loggers": {"clauseline": {"handlers": ["json"], "level": "INFO", "propagate": False},
+                "uvicorn": {"handlers": ["uvicorn"], "level": "INFO", "propagate": False},
+                "uvicorn.error": {"level": "INFO"}},
+}
+
+
+class ServeError(Exception):
+    """A configuration ``serve`` refuses before starting (exit code 2)."""
+
+
+def check(settings: Settings, workers: int) -> str:
+    """Refuse what would corrupt or expose anything; return the store's dialect."""
+    target = engine_url(settings.db)
+    dialect = "sqlite" if target.startswith("sqlite") else "postgresql"
+    if workers < 1:
+        raise ServeError("--workers must be at least 1")
+    if workers > 1 and dialect == "sqlite":
+        raise ServeError(f"--workers {workers} needs PostgreSQL (--db postgresql://...): the "
+                         "SQLite store is for one process, and several worker processes would "
+                         "contend for its single writer lock. Use --workers 1 with SQLite.")
+    return dialect
+
+
+def serve(settings: Settings, *, host: str, port: int, workers: int, log_level: str = "info") -> int:
+    """Check the settings, open (and migrate) the store once, then run uvicorn until stopped."""
+    import uvicorn
+
+    check(settings, workers)
+    store = open_store(settings.db)  # a StoreError here is reported by the CLI, before binding
+    try:
+        keys_exist = has_keys(store)
+        shown = store.engine.url.render_as_string(hide_password=True)
+    finally:
+        store.close()
+    if not settings.auth:
+        print("\n".join(["", "*" * 78,
+                         "*  WARNING: --insecure-no-auth: NO API KEYS ARE CHECKED.",
+                         "*  Anyone who can reach this port can post events and read decisions",
+                         "*  about people in custody and their families. Use it only on a closed",
+                         "*  test network; create keys with clauseline keys create.",
+                         "*" * 78, ""]), file=sys.stderr)
+    elif not keys_exist:
+        print(f"clauseline serve: the store {shown} has no API key yet: every request to /v1 "
+              "will answer 401 until one is created with\n"
+              f"  clauseline keys create --db {settings.db!r} --name NAME --scope events:write",
+              file=sys.stderr)
+    print(f"clauseline serve: store {shown}, {workers} worker(s), http://{host}:{port}/v1 "
+          f"(OpenAPI at /docs)", file=sys.stderr)
+    common = dict(host=host, port=port, loop="uvloop", http="httptools", log_config=LOG_CONFIG,
+                  log_level=log_level, access_log=False, proxy_headers=False,
+                  server_header=False)
+    if workers == 1:
+        from .app import create_app
+        uvicorn.run(create_app(settings), **common)
+        return 0
+    os.environ.update(settings.to_env())
+    metrics_dir = tempfile.mkdtemp(prefix="clauseline-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run("clauseline.service.app:app_from_env", factory=True, workers=workers, **common)
+    finally:
+        import shutil
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0

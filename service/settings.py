@@ -1,0 +1,52 @@
+"""What a running service is configured with: from ``clauseline serve``'s options or, in each
+uvicorn worker process, from the environment variables that ``serve`` sets."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+#: Default store of ``clauseline serve``: a SQLite file in the working directory.
+DEFAULT_DB = "sqlite:///clauseline.db"
+#: Largest request body accepted, in bytes (413 past it); one event is also limited to
+#: ``clauseline.events.parsing.MAX_EVENT_BYTES``.
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+#: Most events accepted in one batch request.
+DEFAULT_MAX_BATCH = 1000
+
+ENV_DB = "CLAUSELINE_DB"
+ENV_RULES = "CLAUSELINE_RULES"
+ENV_NO_AUTH = "CLAUSELINE_INSECURE_NO_AUTH"
+ENV_MAX_BODY = "CLAUSELINE_MAX_BODY_BYTES"
+ENV_MAX_BATCH = "CLAUSELINE_MAX_BATCH"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service's configuration."""
+
+    #: The store URL (``sqlite:///file.db``, a path ending ``.db``, or ``postgresql://...``).
+    db: str = DEFAULT_DB
+    #: A rules folder; None for the shipped policy.
+    rules: str | None = None
+    #: False only with ``--insecure-no-auth``: every request is then allowed without a key.
+    auth: bool = True
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_batch: int = DEFAULT_MAX_BATCH
+
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that :meth:`from_env` reads back (for worker processes)."""
+        env = {ENV_DB: self.db, ENV_MAX_BODY: str(self.max_body_bytes),
+               ENV_MAX_BATCH: str(self.max_batch), ENV_NO_AUTH: "" if self.auth else "1"}
+        if self.rules:
+            env[ENV_RULES] = self.rules
+        return env
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        """Settings from the environment (as :meth:`to_env` wrote them); defaults elsewhere."""
+        return cls(db=os.environ.get(ENV_DB) or DEFAULT_DB,
+                   rules=os.environ.get(ENV_RULES) or None,
+                   auth=os.environ.get(ENV_NO_AUTH) != "1",
+                   max_body_bytes=int(os.environ.get(ENV_MAX_BODY) or DEFAULT_MAX_BODY_BYTES),
+                   max_batch=int(os.environ.get(ENV_MAX_BATCH) or DEFAULT_MAX_BATCH))
