@@ -48,7 +48,10 @@ def parse_time(text: str) -> datetime:
         start, end = match.span("fraction")
         text = text[:start] + fraction[:FRACTION_DIGITS] + text[end:]
     normal = text.replace("t", "T").replace(" ", "T").replace("z", "Z").replace("Z", "+00:00")
-    return datetime.fromisoformat(normal).astimezone(timezone.utc)
+    try:
+        return datetime.fromisoformat(normal).astimezone(timezone.utc)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is in the year 10000 in UTC
+        raise ValueError(f"{text!r} is outside the years 1 to 9999 once converted to UTC") from None
 
 
 def parse_instant(value) -> datetime | None:

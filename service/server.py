@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
 
@@ -70,6 +71,10 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, log_level: 
               file=sys.stderr)
     print(f"clauseline serve: store {shown}, {workers} worker(s), http://{host}:{port}/v1 "
           f"(OpenAPI at /docs)", file=sys.stderr)
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again once the previous
+    # handler is back: with the default handler that kills the process (-15) after a clean stop.
+    # A no-op handler makes a SIGTERM stop exit 0, as a Ctrl-C stop does.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     common = dict(host=host, port=port, loop="uvloop", http="httptools", log_config=LOG_CONFIG,
                   log_level=log_level, access_log=False, proxy_headers=False,
                   server_header=False)

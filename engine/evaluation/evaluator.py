@@ -38,6 +38,17 @@ def evaluate(policy: Policy, state: dict, event: Any,
     problems = schemas.event_problems(event)
     if problems:
         return rejected(event, problems), state
+    try:
+        return _evaluate(policy, state, event, fold)
+    except OverflowError:
+        # a deadline or window computed from the event's time passes the year 9999 (the
+        # calendar's end): the event cannot be decided, and it changes nothing
+        return rejected(event, [Problem(
+            "event.time_out_of_range", "a time computed from this event's time (a deadline or a "
+            "window) falls after the year 9999", "/time")]), state
+
+
+def _evaluate(policy: Policy, state: dict, event: dict, fold: bool) -> tuple[Decision, dict]:
     moment = parse_time(event["time"])
     version = policy.version_at(moment)
     if version is None:

@@ -41,6 +41,18 @@ _BODY = {
 
 _DECISION = {"content": {"application/json": {"schema": ref("Decision")}}}
 
+#: Binary mode's attributes; any other ``ce-*`` header is an extension attribute.
+_CE_HEADERS = [
+    {"name": f"ce-{name}", "in": "header", "required": False, "schema": {"type": "string"},
+     "description": f"Binary mode: the event's `{name}` (percent-encoded UTF-8).{extra}",
+     **({"example": example} if example else {})}
+    for name, example, extra in [
+        ("specversion", "1.0", " Its presence selects binary mode, unless the Content-Type is a "
+         "CloudEvents one."),
+        ("id", "e-17", ""), ("source", "/facilities/tx-dallas-01/payments", ""),
+        ("type", "payment.made", ""), ("time", "2019-07-01T09:00:00Z", ""),
+        ("subject", "acct-1", ""), ("traceparent", None, " An extension attribute, for example.")]]
+
 
 def _location(decision: Decision) -> str:
     return "/v1/decisions?" + urlencode({"source": decision.event_source, "id": decision.event_id})
@@ -69,7 +81,7 @@ def _single(decision: Decision, *, stored: bool) -> JSONResponse:
     "decision, status `duplicate`; an invalid event answers 422 with every error. A batch answers "
     "200 with one decision per event, in order: a rejected event is listed with its errors and "
     "does not stop the rest.",
-    openapi_extra={"requestBody": _BODY},
+    openapi_extra={"requestBody": _BODY, "parameters": _CE_HEADERS},
     responses={201: {"description": "The event was new: its decision (status accepted)", **_DECISION},
                200: {"description": "A duplicate's first decision (status duplicate), or for a "
                      "batch one decision per event, in order",
@@ -101,7 +113,7 @@ async def post_events(request: Request, settings: Settings = Depends(get_setting
     "stored state; nothing is recorded (the response carries `X-Clauseline-Dry-Run: true`). An "
     "event already stored answers with its first decision, status `duplicate`.",
     openapi_extra={"requestBody": {"required": True, "content": {
-        k: v for k, v in _BODY["content"].items() if k != BATCH}}},
+        k: v for k, v in _BODY["content"].items() if k != BATCH}}, "parameters": _CE_HEADERS},
     responses={200: {"description": "The decision it would get", **_DECISION},
                **problem_responses(400, 401, 403, 413, 415, 422, 503)},
     dependencies=[Depends(require("decisions:read"))])

@@ -14,21 +14,23 @@ from ..observability import Metrics
 from ..openapi import problem_responses
 from ..problems import ProblemError
 
+#: No key: the document's global bearer requirement does not apply to these.
 router = APIRouter(tags=["operations"])
+_OPEN = {"security": []}
 
 _STATUS = {"application/json": {"schema": {"type": "object", "required": ["status"],
                                            "properties": {"status": {"type": "string"}}}}}
 
 
 @router.get("/healthz", summary="Liveness: the process answers",
-            responses={200: {"description": "Alive", "content": _STATUS}})
+            responses={200: {"description": "Alive", "content": _STATUS}}, openapi_extra=_OPEN)
 async def healthz():
     return JSONResponse({"status": "ok"})
 
 
 @router.get("/readyz", summary="Readiness: the store answers and its migrations are current",
             responses={200: {"description": "Ready", "content": _STATUS},
-                       **problem_responses(503)})
+                       **problem_responses(503)}, openapi_extra=_OPEN)
 async def readyz(store: SqlStore = Depends(get_store),
                  limiter: anyio.CapacityLimiter = Depends(get_limiter)):
     def check():
@@ -49,6 +51,6 @@ async def readyz(store: SqlStore = Depends(get_store),
 
 @router.get("/metrics", summary="Prometheus metrics (text format)",
             responses={200: {"description": "Metrics", "content": {CONTENT_TYPE_LATEST: {
-                "schema": {"type": "string"}}}}})
+                "schema": {"type": "string"}}}}}, openapi_extra=_OPEN)
 async def metrics_endpoint(metrics: Metrics = Depends(get_metrics)):
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

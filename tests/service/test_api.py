@@ -430,3 +430,16 @@ def _refs(node):
     elif isinstance(node, list):
         for value in node:
             yield from _refs(value)
+
+
+def test_405_and_bad_ce_headers_are_problems_too(sqlite_api, event):
+    problem_of(sqlite_api.client.delete("/v1/events", headers=sqlite_api.auth()), 405,
+               "request.method_not_allowed")
+    binary = {"ce-specversion": "1.0", "ce-id": "b-1", "ce-source": "/s", "ce-type": "payment.made",
+              "ce-time": "2019-07-01T09:00:00Z", "content-type": "application/json"}
+    problem_of(sqlite_api.post("/v1/events", json.dumps(PAYMENT),
+                               headers={**binary, "ce-subject": "%FF%FE"}), 400,
+               "request.invalid_header")
+    # a binary event whose attributes fail the schema is a 422 like any other
+    body = problem_of(sqlite_api.post("/v1/events", json.dumps(PAYMENT), headers=binary), 422)
+    assert "/subject" in {e["pointer"] for e in body["errors"]}
