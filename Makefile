@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/replay_bench.py
 	$(BIN)/python bench/store_bench.py
 	$(BIN)/python bench/matcher_memory.py
+	$(BIN)/python bench/service_bench.py
 
 # Re-resolve the newest versions inside pyproject.toml's ranges and pin them in constraints.txt.
 constraints:

@@ -10,28 +10,11 @@ from fastapi.testclient import TestClient
 from clauseline.service import Settings, create_app
 from clauseline.service.keys import create_key
 from clauseline.store import open_store
-from store.conftest import PgSchema
+# one store per backend (SQLite in tmp_path; PostgreSQL in a fresh schema), as the store tests have
+from store.conftest import _fixed_redaction_key, backend, store_url  # noqa: F401 - fixtures
 
 STRUCTURED = {"content-type": "application/cloudevents+json"}
 BATCH = {"content-type": "application/cloudevents-batch+json"}
-
-
-@pytest.fixture(autouse=True)
-def _fixed_redaction_key(monkeypatch):
-    monkeypatch.setenv("CLAUSELINE_REDACTION_KEY", "test-key-not-secret")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):
-    """A URL of a new, empty store of each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'service.db'}"
-        return
-    schema = PgSchema()
-    try:
-        yield schema.url
-    finally:
-        schema.drop()
 
 
 @pytest.fixture

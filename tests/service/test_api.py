@@ -110,8 +110,8 @@ def test_a_batch_answers_one_decision_per_event_in_order_and_a_rejected_one_stop
     assert api.get(f"/v1/decisions/{broken['source']}/{broken['id']}").status_code == 404
 
 
-def test_an_empty_batch_answers_an_empty_list(sqlite_api):
-    response = sqlite_api.post("/v1/events", [], headers=BATCH)
+def test_an_empty_batch_answers_an_empty_list(api):
+    response = api.post("/v1/events", [], headers=BATCH)
     assert response.status_code == 200 and response.json() == []
 
 
@@ -134,12 +134,12 @@ def test_422_lists_every_schema_error_with_its_json_pointer_and_stores_nothing(a
     (b"\xff\xfe{}", "event.invalid_json"),
     ("[" * 40 + "]" * 40, "event.too_deep"),
 ])
-def test_400_for_a_body_that_is_not_an_events_json(sqlite_api, text, code):
-    problem_of(sqlite_api.post("/v1/events", text), 400, code)
+def test_400_for_a_body_that_is_not_an_events_json(api, text, code):
+    problem_of(api.post("/v1/events", text), 400, code)
 
 
-def test_400_for_a_batch_that_is_not_an_array(sqlite_api, event):
-    problem_of(sqlite_api.post("/v1/events", event("clock.tick", {}, subject=None), headers=BATCH),
+def test_400_for_a_batch_that_is_not_an_array(api, event):
+    problem_of(api.post("/v1/events", event("clock.tick", {}, subject=None), headers=BATCH),
                400, "request.invalid_batch")
 
 
@@ -151,14 +151,14 @@ def test_400_for_a_batch_that_is_not_an_array(sqlite_api, event):
     {"content-type": "text/plain", "ce-specversion": "1.0", "ce-id": "x", "ce-source": "/s",
      "ce-type": "clock.tick", "ce-time": "2019-07-01T09:00:00Z"},
 ])
-def test_415_for_a_content_type_that_carries_no_cloudevent(sqlite_api, event, headers):
-    body = problem_of(sqlite_api.post("/v1/events", event("clock.tick", {}, subject=None),
+def test_415_for_a_content_type_that_carries_no_cloudevent(api, event, headers):
+    body = problem_of(api.post("/v1/events", event("clock.tick", {}, subject=None),
                                       headers=headers), 415, "request.unsupported_media_type")
     assert any(word in body["detail"] for word in ("application/cloudevents+json", "JSON", "UTF-8"))
 
 
-def test_413_past_the_body_limit_and_the_batch_limit(tmp_path, policy, event):
-    small = Api(f"sqlite:///{tmp_path / 'small.db'}", policy, max_body_bytes=2000, max_batch=3)
+def test_413_past_the_body_limit_and_the_batch_limit(store_url, policy, event):
+    small = Api(store_url, policy, max_body_bytes=2000, max_batch=3)
     try:
         tick = event("clock.tick", {}, subject=None)
         big = dict(event("payment.made", PAYMENT), padding="x" * 3000)
@@ -174,9 +174,9 @@ def test_413_past_the_body_limit_and_the_batch_limit(tmp_path, policy, event):
         small.close()
 
 
-def test_413_for_one_event_over_the_event_size_limit(sqlite_api, event):
+def test_413_for_one_event_over_the_event_size_limit(api, event):
     huge = dict(event("payment.made", PAYMENT), padding="x" * 300_000)
-    problem_of(sqlite_api.post("/v1/events", huge), 413, "event.too_large")
+    problem_of(api.post("/v1/events", huge), 413, "event.too_large")
 
 
 # --- keys and scopes ----------------------------------------------------------------------------
@@ -321,19 +321,19 @@ def test_health_readiness_and_a_store_that_does_not_answer(api, event):
     assert api.client.get("/readyz").status_code == 200
 
 
-def test_readiness_fails_while_a_migration_is_pending(sqlite_api):
-    with sqlite_api.store.engine.begin() as conn:
+def test_readiness_fails_while_a_migration_is_pending(api):
+    with api.store.engine.begin() as conn:
         conn.execute(sa.text("update alembic_version set version_num = '0002'"))
-    problem_of(sqlite_api.client.get("/readyz"), 503, "store.migration_pending")
+    problem_of(api.client.get("/readyz"), 503, "store.migration_pending")
 
 
-def test_metrics_count_events_outcomes_and_latency(sqlite_api, policy, event):
+def test_metrics_count_events_outcomes_and_latency(api, policy, event):
     payment = event("payment.made", PAYMENT)
-    sqlite_api.post("/v1/events", payment)
-    sqlite_api.post("/v1/events", payment)
-    sqlite_api.post("/v1/events", dict(event("payment.made", PAYMENT), time="never"))
-    sqlite_api.post("/v1/events", event("made.up", {}))
-    text = sqlite_api.client.get("/metrics").text
+    api.post("/v1/events", payment)
+    api.post("/v1/events", payment)
+    api.post("/v1/events", dict(event("payment.made", PAYMENT), time="never"))
+    api.post("/v1/events", event("made.up", {}))
+    text = api.client.get("/metrics").text
     samples = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
                for line in text.splitlines() if line and not line.startswith("#")}
     assert samples['clauseline_events_total{status="accepted",type="payment.made"}'] == 1
@@ -432,14 +432,14 @@ def _refs(node):
             yield from _refs(value)
 
 
-def test_405_and_bad_ce_headers_are_problems_too(sqlite_api, event):
-    problem_of(sqlite_api.client.delete("/v1/events", headers=sqlite_api.auth()), 405,
+def test_405_and_bad_ce_headers_are_problems_too(api, event):
+    problem_of(api.client.delete("/v1/events", headers=api.auth()), 405,
                "request.method_not_allowed")
     binary = {"ce-specversion": "1.0", "ce-id": "b-1", "ce-source": "/s", "ce-type": "payment.made",
               "ce-time": "2019-07-01T09:00:00Z", "content-type": "application/json"}
-    problem_of(sqlite_api.post("/v1/events", json.dumps(PAYMENT),
+    problem_of(api.post("/v1/events", json.dumps(PAYMENT),
                                headers={**binary, "ce-subject": "%FF%FE"}), 400,
                "request.invalid_header")
     # a binary event whose attributes fail the schema is a 422 like any other
-    body = problem_of(sqlite_api.post("/v1/events", json.dumps(PAYMENT), headers=binary), 422)
+    body = problem_of(api.post("/v1/events", json.dumps(PAYMENT), headers=binary), 422)
     assert "/subject" in {e["pointer"] for e in body["errors"]}
