@@ -19,7 +19,7 @@ from ..settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
-EXAMPLE = {"specversion": "1.0", "id": "e-17", "source": "/facilities/tx-dallas-01/calls",
+EXAMPLE = {"specversion": "1.0", "id": "e-17", "source": "/facilities/tx-dallas-01/payments",
            "type": "payment.made", "time": "2019-07-01T09:00:00Z", "subject": "acct-1",
            "data": {"transaction_id": "t-1", "amount": 25.0, "currency": "USD",
                     "instrument": "credit_card", "status": "completed",
@@ -39,7 +39,18 @@ _BODY = {
     },
 }
 
-_DECISION = {"content": {"application/json": {"schema": ref("Decision")}}}
+#: The decision of EXAMPLE (tests/service/test_api.py checks that it is the one the engine gives).
+DECISION_EXAMPLE = {
+    "event_id": "e-17", "event_source": "/facilities/tx-dallas-01/payments",
+    "event_type": "payment.made", "time": "2019-07-01T09:00:00Z",
+    "policy_version": "securus-2019-05-04", "status": "accepted",
+    "outcomes": [{"kind": "retention", "action": "purge", "data_categories": ["credit_card"],
+                  "target": "payment:t-1", "due_by": "2019-07-01T09:00:00Z", "subject": "acct-1",
+                  "clause": "C", "rule": "C.purge-payment-numbers-after-transaction"}],
+    "trace": ["C.purge-payment-numbers-after-transaction"]}
+
+_DECISION = {"content": {"application/json": {"schema": ref("Decision"),
+                                              "example": DECISION_EXAMPLE}}}
 
 #: Binary mode's attributes; any other ``ce-*`` header is an extension attribute.
 _CE_HEADERS = [

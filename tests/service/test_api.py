@@ -443,3 +443,12 @@ def test_405_and_bad_ce_headers_are_problems_too(api, event):
     # a binary event whose attributes fail the schema is a 422 like any other
     body = problem_of(api.post("/v1/events", json.dumps(PAYMENT), headers=binary), 422)
     assert "/subject" in {e["pointer"] for e in body["errors"]}
+
+
+def test_the_documented_example_is_what_the_engine_decides(sqlite_api, policy):
+    from clauseline.service.routers.events import DECISION_EXAMPLE, EXAMPLE
+    document = sqlite_api.client.get("/openapi.json").json()
+    post = document["paths"]["/v1/events"]["post"]
+    assert post["requestBody"]["content"]["application/cloudevents+json"]["example"] == EXAMPLE
+    assert post["responses"]["201"]["content"]["application/json"]["example"] == DECISION_EXAMPLE
+    assert sqlite_api.post("/v1/events", EXAMPLE).json() == expected(policy, EXAMPLE)[0] == DECISION_EXAMPLE
