@@ -158,12 +158,25 @@ def cmd_due(args) -> int:
         _print(f"clauseline due: --at {args.at!r} is not an RFC 3339 time with offset, "
                "e.g. 2019-08-15T00:00:00Z", sys.stderr)
         return 2
-    store = open_store(args.db)
+    store = open_store(args.db, create=False)
     try:
         for row in store.due(args.at):
             _print(canonical.dumps(row))
     finally:
         store.close()
+    return 0
+
+
+def cmd_db_init(args) -> int:
+    from .store import open_store, schema_version
+    store = open_store(args.db)
+    try:
+        revision = schema_version(store.engine)
+        shown = store.engine.url.render_as_string(hide_password=True)
+    finally:
+        store.close()
+    _print(f"clauseline db init: the store {shown} is ready (schema revision {revision})",
+           sys.stderr)
     return 0
 
 
@@ -285,7 +298,7 @@ def cmd_keys_create(args) -> int:
 def cmd_keys_list(args) -> int:
     from .service.keys import list_keys
     from .store import open_store
-    store = open_store(args.db)
+    store = open_store(args.db, create=False)
     try:
         keys = list_keys(store)
     finally:
@@ -303,7 +316,7 @@ def cmd_keys_list(args) -> int:
 def cmd_keys_revoke(args) -> int:
     from .service.keys import revoke_key
     from .store import open_store
-    store = open_store(args.db)
+    store = open_store(args.db, create=False)
     try:
         key = revoke_key(store, args.key_id)
     finally:
@@ -404,7 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "already marked it missed: it is still owed. "
                        "Exit 0, also when nothing is due.")
     p.add_argument("--db", metavar="URL", required=True,
-                   help="the store (sqlite:///file.db, a path ending .db, or postgresql://...)")
+                   help="an existing store (sqlite:///file.db, a path ending .db, or "
+                   "postgresql://...); a URL naming none is an error (exit 1), never a new store")
     p.add_argument("--at", metavar="TIME", required=True,
                    help="RFC 3339 time with offset, e.g. 2019-08-15T00:00:00Z")
     p.set_defaults(func=cmd_due)
@@ -465,6 +479,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key_id", metavar="KEY_ID", help="the key id (12 hex digits) or the whole key")
     p.add_argument("--db", metavar="URL", default=DEFAULT_DB, help=db_help)
     p.set_defaults(func=cmd_keys_revoke)
+
+    db = sub.add_parser("db", help="manage a store",
+                        description="Commands that only read (due, keys list, keys revoke) never "
+                        "create a store: a URL naming none is an error. Commands that write "
+                        "(replay --db, evaluate --db, serve, keys create) create it; db init "
+                        "creates it on its own.")
+    dsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    p = dsub.add_parser("init", help="create the store (or migrate an existing one to this version)")
+    p.add_argument("--db", metavar="URL", required=True,
+                   help="sqlite:///file.db, a path ending .db, or postgresql://...")
+    p.set_defaults(func=cmd_db_init)
 
     rules = sub.add_parser("rules", help="check or list the policy rules")
     rsub = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")

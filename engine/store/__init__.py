@@ -33,10 +33,11 @@ _MIGRATION_LOCK = lock_key("migrations")
 
 
 class StoreError(ClauselineError):
-    """A store that cannot be opened or used (code ``store.unavailable``)."""
+    """A store that cannot be opened or used (code ``store.unavailable``), or, for a command
+    that only reads, a URL that names no existing store (``store.not_found``)."""
 
-    def __init__(self, message: str):
-        super().__init__([Problem("store.unavailable", message)])
+    def __init__(self, message: str, code: str = "store.unavailable"):
+        super().__init__([Problem(code, message)])
 
 
 def engine_url(url: str) -> str:
@@ -163,16 +164,34 @@ def _redaction_key(engine: sa.Engine, url: str) -> bytes:
                             .where(redaction_keys.c.id == 1)).scalar_one().encode()
 
 
-def open_store(url: str) -> SqlStore:
-    """Open (creating and migrating as needed) the store at ``url``."""
+def _not_found(url: str) -> StoreError:
+    return StoreError(f"no clauseline store at {url}: check the URL, or create one with "
+                      f"clauseline db init --db {url} (or any command that writes, such as "
+                      "replay --db)", code="store.not_found")
+
+
+def open_store(url: str, create: bool = True) -> SqlStore:
+    """Open the store at ``url``, migrating it to the newest schema. With ``create`` (commands
+    that write) a store that does not exist yet is created; without it (commands that only
+    read) a URL naming no existing store raises :class:`StoreError` ``store.not_found`` and
+    leaves nothing behind: no file, no folder, no key file, no table."""
     target = engine_url(url)
+    shown = sa.make_url(target).render_as_string(hide_password=True)
+    if url.strip().startswith(("postgres://", "postgresql://")):  # as the user wrote it
+        shown = url.strip().split("://", 1)[0] + "://" + shown.split("://", 1)[1]
+    if not create and target.startswith("sqlite"):
+        path = Path(sa.make_url(target).database)
+        if not path.is_file() or path.stat().st_size == 0:
+            raise _not_found(shown)
     engine = _sqlite_engine(target) if target.startswith("sqlite") else _postgres_engine(target)
     try:
+        if not create and not sa.inspect(engine).has_table("alembic_version"):
+            engine.dispose()
+            raise _not_found(shown)
         migrate(engine)
         key = _redaction_key(engine, target)
     except sa.exc.OperationalError as error:
         engine.dispose()
-        shown = sa.make_url(target).render_as_string(hide_password=True)
         raise StoreError(f"cannot open the store {shown}: {error.orig}") from error
     return SqlStore(engine, Redactor(key), url)
 

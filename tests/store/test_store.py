@@ -158,6 +158,43 @@ def cli(capsys, *args):
     return code, out.out, out.err
 
 
+def _tables(store_url) -> list[str]:
+    import sqlalchemy as sa
+    from clauseline.store import engine_url
+    engine = sa.create_engine(engine_url(store_url))
+    try:
+        return sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_reading_commands_never_create_a_store(store_url, tmp_path, capsys):
+    # a mistyped SQLite path (in a folder that does not exist either), an existing empty file,
+    # and an existing PostgreSQL database without clauseline's tables
+    if store_url.startswith("sqlite"):
+        missing = f"sqlite:///{tmp_path / 'typo' / 'clauseline.db'}"
+        (tmp_path / "empty.db").write_bytes(b"")
+        urls = [missing, f"{tmp_path / 'empty.db'}"]
+    else:
+        urls = [store_url]
+    for url in urls:
+        for args in (["due", "--db", url, "--at", "2019-09-01T00:00:00Z"],
+                     ["keys", "list", "--db", url], ["keys", "revoke", "--db", url, "000000000000"]):
+            code, out, err = cli(capsys, *args)
+            assert (code, out) == (1, ""), (args, err)
+            assert "store.not_found" in err and "clauseline db init" in err and "Traceback" not in err
+    if store_url.startswith("sqlite"):
+        assert not (tmp_path / "typo").exists() and not (tmp_path / "empty.db.key").exists()
+        assert (tmp_path / "empty.db").stat().st_size == 0
+    else:
+        assert _tables(store_url) == []
+    # db init creates it; then the reading commands read it
+    code, _, err = cli(capsys, "db", "init", "--db", urls[0])
+    assert code == 0 and "ready (schema revision" in err
+    assert cli(capsys, "due", "--db", urls[0], "--at", "2019-09-01T00:00:00Z")[:2] == (0, "")
+    assert cli(capsys, "db", "init", "--db", urls[0])[0] == 0  # again: nothing to do
+
+
 def test_due_cli(store_url, capsys):
     s = open_store(store_url)
     _write(s, profile_event("e-1", "z"), {"z": {"obligations": {
