@@ -116,13 +116,17 @@ def cmd_replay(args) -> int:
         return 1
     out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
     statuses, kinds, rules = Counter(), Counter(), Counter()
+    refused: list[int] = []
     started = time.perf_counter()
     try:
-        for _, decision in session.replay(source, order=args.order):
+        for number, decision in session.replay(source, order=args.order):
             statuses[decision.status] += 1
+            if decision.status == "rejected":
+                refused.append(number)
             for outcome in decision.outcomes:
                 kinds[outcome["kind"]] += 1
-            rules.update(decision.trace)
+            if decision.status == "accepted":  # as clauses --log counts: a duplicate is not
+                rules.update(decision.trace)   # a new firing, it repeats the first decision
             text = (describe(decision, policy if args.explain else None) if args.format == "text"
                     else decision.to_json())
             out.write(text + "\n")
@@ -140,9 +144,15 @@ def cmd_replay(args) -> int:
     _print("  outcomes: " + (", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"),
            sys.stderr)
     if args.summary:
-        _print("  rules fired (events):", sys.stderr)
+        _print("  rules fired (accepted events; duplicates and rejected lines not counted):",
+               sys.stderr)
         for rule, n in sorted(rules.items()):
             _print(f"    {n:6d}  {rule}", sys.stderr)
+    if args.strict and refused:
+        shown = ", ".join(str(n) for n in refused[:20]) + (", ..." if len(refused) > 20 else "")
+        _print(f"clauseline replay --strict: {len(refused)} line(s) rejected (line {shown})",
+               sys.stderr)
+        return 1
     return 0
 
 
@@ -382,7 +392,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "default: an empty in-memory state")
     p.add_argument("--format", choices=["jsonl", "text"], default="jsonl",
                    help="jsonl (canonical JSON, default) or text (readable)")
-    p.add_argument("--summary", action="store_true", help="also list how often each rule fired")
+    p.add_argument("--summary", action="store_true",
+                   help="also list how often each rule fired, over accepted events (as "
+                   "clauses --log counts; a duplicate repeats its first decision and is not "
+                   "counted again)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 if any line was rejected (all lines are still replayed and "
+                   "printed; the rejected line numbers go to stderr)")
     p.add_argument("--explain", action="store_true",
                    help="with --format text: quote the sentence behind each outcome")
     p.add_argument("--order", choices=["input", "time"], default="input",

@@ -8,6 +8,7 @@ event, its decision and the new state together.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Iterable, Iterator, Protocol
 
 from .decision import Decision, rejected
@@ -135,7 +136,7 @@ class Session:
             if not line.strip():
                 continue
             decision = self.submit_text(line.rstrip("\r\n"))
-            if decision.status == "rejected" and decision.event_id is None:
+            if decision.status == "rejected":
                 decision = _with_line(decision, number)
             yield number, decision
 
@@ -150,8 +151,10 @@ def _time_key(line: str) -> str:
 
 
 def _with_line(decision: Decision, number: int) -> Decision:
-    errors = tuple(dict(e, message=f"line {number}: {e['message']}") for e in decision.errors)
-    return Decision(None, None, None, None, None, "rejected", errors=errors)
+    """A rejected decision whose errors name the log line: ``line`` and a ``line N:`` prefix."""
+    errors = tuple(dict(e, line=number, message=f"line {number}: {e['message']}")
+                   for e in decision.errors)
+    return replace(decision, errors=errors)
 
 
 __all__ = ["MemoryStore", "Problem", "Session", "Store"]

@@ -172,3 +172,40 @@ def test_state_out_then_state_carries_memory_between_commands(tmp_path):
     assert run_cli("evaluate", str(a), "--state-out", str(state)).returncode == 0
     assert json.loads(state.read_text())["subjects"]["acct-0"]["profile"]["user_type"] == "type-0"
     assert run_cli("evaluate", str(b), "--state", str(state)).returncode == 0
+
+
+def test_every_rejected_line_names_its_line_and_strict_exits_1(tmp_path):
+    lines = log_lines(1, 2)
+    bad_schema = json.loads(lines[0])
+    bad_schema.update(id="e-bad", time="yesterday")
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join([lines[0], "{broken", "", json.dumps(bad_schema), lines[1]]) + "\n",
+                   encoding="utf-8")
+    done = run_cli("replay", str(log))
+    assert done.returncode == 0
+    decisions = [json.loads(line) for line in done.stdout.splitlines()]
+    rejected = [d for d in decisions if d["status"] == "rejected"]
+    # the unparsable line and the schema-rejected one, each with its line in the log
+    assert [[(e["line"], e["message"].split(":")[0]) for e in d["errors"]] for d in rejected] == [
+        [(2, "line 2")], [(4, "line 4")]]
+    assert rejected[1]["event_id"] == "e-bad" and rejected[1]["errors"][0]["path"] == "/time"
+
+    strict = run_cli("replay", str(log), "--strict")
+    assert strict.returncode == 1 and strict.stdout == done.stdout
+    assert "2 line(s) rejected (line 2, 4)" in strict.stderr
+    clean = tmp_path / "clean.jsonl"
+    clean.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert run_cli("replay", str(clean), "--strict").returncode == 0
+
+
+def test_summary_counts_agree_with_clauses_log_duplicates_not_counted(tmp_path):
+    lines = log_lines(2, 3)
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(lines + lines[:2]) + "\n", encoding="utf-8")  # two duplicates
+    summary = run_cli("replay", str(log), "--summary").stderr
+    fired = {line.split()[1]: int(line.split()[0]) for line in summary.splitlines()
+             if line.startswith("    ") and line.split()[0].isdigit()}
+    assert fired and "duplicates and rejected lines not counted" in summary
+    table = run_cli("clauses", "--log", str(log)).stdout
+    for rule, count in fired.items():
+        assert f"{rule}  fired {count}x" in table, (rule, count)
