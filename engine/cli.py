@@ -177,6 +177,38 @@ def cmd_due(args) -> int:
     return 0
 
 
+def cmd_log_export(args) -> int:
+    from .chain import GENESIS
+    from .store import open_store
+    store = open_store(args.db, create=False)
+    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
+    count, head = 0, GENESIS
+    try:
+        for record in store.log():
+            out.write(canonical.dumps(record) + "\n")
+            count, head = count + 1, record["hash"]
+    finally:
+        store.close()
+        if out is not sys.stdout:
+            out.close()
+    _print(f"clauseline log export: {count} record(s), head {head}", sys.stderr)
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from .chain import verify
+    try:
+        source = sys.stdin if args.log == "-" else open(args.log, encoding="utf-8",
+                                                          errors="surrogateescape")
+    except OSError as error:
+        _print(f"clauseline verify: cannot read {args.log}: {error.strerror}", sys.stderr)
+        return 2
+    with source:
+        verdict = verify(source, head=args.head)
+    _print(f"clauseline verify: {verdict}", sys.stdout if verdict.ok else sys.stderr)
+    return 0 if verdict.ok else 1
+
+
 def cmd_db_init(args) -> int:
     from .store import open_store, schema_version
     store = open_store(args.db)
@@ -496,8 +528,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", metavar="URL", default=DEFAULT_DB, help=db_help)
     p.set_defaults(func=cmd_keys_revoke)
 
+    log = sub.add_parser("log", help="the store's tamper-evident decision log",
+                         description="Every accepted event and its decision is a record of a "
+                         "hash chain (SHA-256 over canonical JSON): each record carries the hash "
+                         "of the one before it and the content hash of the policy version that "
+                         "decided it.")
+    lsub = log.add_subparsers(dest="log_command", required=True, metavar="ACTION")
+    p = lsub.add_parser("export", help="write the decision log as JSON Lines, one record per line",
+                        description="Write every record of the store's decision log, in order, "
+                        "as canonical JSON lines {seq, event, decision, policy_hash, prev, hash}; "
+                        "the record count and the head hash go to stderr (keep the head: "
+                        "clauseline verify --head checks that nothing was cut from the end).")
+    p.add_argument("--db", metavar="URL", required=True, help="an existing store")
+    p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    p.set_defaults(func=cmd_log_export)
+
+    p = sub.add_parser("verify", help="check the hash chain of an exported decision log",
+                       description="Recompute every record's hash and check that each record's "
+                       "prev is the hash of the record before it. Prints 'chain intact' with "
+                       "the record count and head hash, or names the first broken record (line "
+                       "and seq) and why. Exit codes: 0 intact; 1 broken (a record changed, "
+                       "deleted, inserted or moved, a line that is not a record, or a head other "
+                       "than --head); 2 the file cannot be read or wrong usage.")
+    p.add_argument("log", metavar="LOG.jsonl", help="a clauseline log export (- for stdin)")
+    p.add_argument("--head", metavar="HASH", help="the head hash the log must end at (as "
+                   "log export printed it): detects records cut from the end")
+    p.set_defaults(func=cmd_verify)
+
     db = sub.add_parser("db", help="manage a store",
-                        description="Commands that only read (due, keys list, keys revoke) never "
+                        description="Commands that only read (due, log export, keys list, keys revoke) never "
                         "create a store: a URL naming none is an error. Commands that write "
                         "(replay --db, evaluate --db, serve, keys create) create it; db init "
                         "creates it on its own.")

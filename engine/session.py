@@ -76,6 +76,9 @@ class Session:
     def __init__(self, policy: Policy, store: Store | None = None):
         self.policy = policy
         self.store = store if store is not None else MemoryStore()
+        bind = getattr(self.store, "bind_policy", None)
+        if bind is not None:  # a store that logs which policy version decided each event
+            bind(policy)
 
     def submit(self, event: Any) -> Decision:
         """Evaluate one parsed event (a dict) and record it if accepted.

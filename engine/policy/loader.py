@@ -8,6 +8,7 @@ is reported at once; nothing half-loaded is returned.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 from pathlib import Path
@@ -451,6 +452,21 @@ def load_facilities(path: Path, schemas: SchemaSet, shown: str | None = None) ->
     return out, problems
 
 
+def content_hash(folder: Path, facilities: bytes = b"") -> str:
+    """SHA-256 (hex) of a version folder's files, by relative path and content, and of the
+    facility profiles: equal for equal rules wherever the folder lies."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                       and p.name != "__init__.py"):
+        name = path.relative_to(folder).as_posix().encode()
+        data = path.read_bytes()
+        digest.update(b"%d:%s%d:" % (len(name), name, len(data)))
+        digest.update(data)
+    digest.update(b"facilities:%d:" % len(facilities))
+    digest.update(facilities)
+    return digest.hexdigest()
+
+
 def load_policy(root: str | Path | None = None, schemas: SchemaSet | None = None,
                 facilities: str | Path | None = None) -> Policy:
     """Load every policy version under ``root`` (default: the shipped rules) and compile it.
@@ -487,6 +503,8 @@ def load_policy(root: str | Path | None = None, schemas: SchemaSet | None = None
     if problems:
         raise PolicyLoadError(problems)
     versions.sort(key=lambda v: v.effective_from)
+    facility_bytes = facility_path.read_bytes() if facility_path.is_file() else b""
     for version in versions:
+        version.content_hash = content_hash(Path(version.folder), facility_bytes)
         version.matcher = Matcher(version)
     return Policy(tuple(versions), profiles, schemas)

@@ -124,6 +124,10 @@ class PolicyVersion:
     sets: dict[str, tuple] = field(default_factory=dict)
     #: The memory paths rules may read and write (``*`` is any one segment), with what each holds.
     memory: dict[str, str] = field(default_factory=dict)
+    #: SHA-256 (hex) of the version's files (its folder: index, source text, clauses,
+    #: interpretations) and of the facility profiles it was loaded with: what the decision log
+    #: records as the policy that decided an event.
+    content_hash: str = ""
 
     def rule(self, rule_id: str) -> Rule | Override:
         """The rule or override with this id (KeyError if none)."""

@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from .. import canonical
+from ..chain import GENESIS, link
 from ..decision import GLOBAL, OWED, Decision
 from ..evaluation.memory import current, instant_key
 from ..evaluation.state import due_index
@@ -57,6 +58,9 @@ def lock_key(name: str) -> int:
 
 
 GLOBAL_LOCK = lock_key("global")
+#: Taken (exclusively, until commit) by every PostgreSQL transaction that appends to the decision
+#: log, before its event gets its seq: the chain has one order, and it is the order of seq.
+CHAIN_LOCK = lock_key("chain")
 
 # The statements of the hot path, built once (SQLAlchemy caches their compiled form).
 _P = sa.bindparam
@@ -67,6 +71,7 @@ _DECISION_FOR = (sa.select(decisions.c.decision)
                  .where(events.c.source == _P("source"), events.c.event_id == _P("event_id")))
 _INSERT_EVENT = events.insert().returning(events.c.seq)
 _INSERT_DECISION = decisions.insert()
+_HEAD = sa.select(decisions.c.hash).order_by(decisions.c.seq.desc()).limit(1)
 _OVERDUE = (sa.select(obligations.c.due_at, obligations.c.subject_id, obligations.c.ref)
             .where(obligations.c.missed.is_(False), obligations.c.due_at < _P("limit"))
             .order_by(obligations.c.due_at, obligations.c.subject_id, obligations.c.ref))
@@ -149,6 +154,8 @@ class SqlStore:
         self.url = url
         self.dialect = engine.dialect.name
         self._local = threading.local()
+        #: policy version id -> content hash (see :meth:`bind_policy`)
+        self.policy_hashes: dict[str, str | None] = {}
 
     # -- transactions ------------------------------------------------------------------------
 
@@ -251,17 +258,29 @@ class SqlStore:
         # the index of due instants, as far as the evaluator needs it: what is overdue now
         return {"subjects": _Subjects(loaded, load_more), "due": due}
 
+    def bind_policy(self, policy) -> None:
+        """Learn the content hash of each policy version, recorded with every decision."""
+        self.policy_hashes = {v.version: v.content_hash or None for v in policy.versions}
+
     def record(self, event: dict, decision: Decision, state: dict) -> None:
         handed = self._handed
         with self._connection() as tx:
             conn = tx.conn
+            if self.dialect == "postgresql":
+                conn.execute(_LOCK, {"key": CHAIN_LOCK})
+            prev = conn.execute(_HEAD).scalar() or GENESIS
+            stored_event = self.redactor.event(event)
+            stored_decision = self.redactor.decision(decision.as_dict())
             seq = conn.execute(_INSERT_EVENT, {
                 "source": event["source"], "event_id": event["id"], "type": event["type"],
                 "subject": event.get("subject"), "time": event["time"],
-                "event": canonical.dumps(self.redactor.event(event))}).scalar_one()
+                "event": canonical.dumps(stored_event)}).scalar_one()
+            policy_hash = self.policy_hashes.get(decision.policy_version)
+            chained = link(seq, stored_event, stored_decision, policy_hash, prev)
             conn.execute(_INSERT_DECISION, {
                 "seq": seq, "status": decision.status, "policy_version": decision.policy_version,
-                "decision": canonical.dumps(self.redactor.decision(decision.as_dict()))})
+                "decision": canonical.dumps(stored_decision), "policy_hash": policy_hash,
+                "prev_hash": prev, "hash": chained["hash"]})
             written = []
             for sid, record in (state.get("subjects") or {}).items():
                 before, version = handed.subjects.get(sid, (None, 0))
@@ -381,6 +400,17 @@ class SqlStore:
                 .select_from(events.join(decisions, decisions.c.seq == events.c.seq))
                 .order_by(events.c.seq))
             return [tuple(r) for r in rows]
+
+    def log(self) -> Iterator[dict]:
+        """The decision log, record by record in ``seq`` order (see :mod:`clauseline.chain`)."""
+        query = (sa.select(events.c.seq, events.c.event, decisions.c.decision,
+                           decisions.c.policy_hash, decisions.c.prev_hash, decisions.c.hash)
+                 .select_from(events.join(decisions, decisions.c.seq == events.c.seq))
+                 .order_by(events.c.seq).execution_options(yield_per=1000))
+        with self.engine.connect() as conn:
+            for seq, event, decision, policy_hash, prev, digest in conn.execute(query):
+                yield {"seq": seq, "event": json.loads(event), "decision": json.loads(decision),
+                       "policy_hash": policy_hash, "prev": prev, "hash": digest}
 
     def close(self) -> None:
         self.engine.dispose()

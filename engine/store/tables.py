@@ -43,6 +43,11 @@ decisions = sa.Table(
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("policy_version", sa.Text, nullable=True),
     sa.Column("decision", sa.Text, nullable=False),
+    # the decision log's hash chain (clauseline.chain): the content hash of the policy version
+    # that decided, the hash of the record before, and this record's own hash
+    sa.Column("policy_hash", sa.Text, nullable=True),
+    sa.Column("prev_hash", sa.Text, nullable=True),
+    sa.Column("hash", sa.Text, nullable=True),
 )
 
 #: One row per subject: its whole record (profile, obligations, remembered facts) as JSON, and

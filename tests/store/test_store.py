@@ -22,7 +22,7 @@ from clauseline.store.tables import metadata
 from .logs import START, envelope, mixed_log, payment, stamp
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAD = "0003"
+HEAD = "0004"
 
 
 @pytest.fixture
