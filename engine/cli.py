@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from contextlib import contextmanager
 import sys
 import textwrap
 import time
@@ -62,6 +63,34 @@ def _read_state(path: str) -> dict:
         raise ClauselineError([Problem("state.invalid", f"{path}: a state is a JSON object with "
                                        "a 'subjects' object (as --state-out writes it)")])
     return state
+
+
+@contextmanager
+def _progress(args, total: int | None, what: str):
+    """A progress bar on stderr (rich) for a replay or an export: only when stderr is a terminal
+    and without --quiet; it disappears when done. Yields ``advance(n=1)``."""
+    if getattr(args, "quiet", False) or not sys.stderr.isatty():
+        yield lambda n=1: None
+        return
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+    columns = [TextColumn(f"clauseline {what}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("events"), TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(what, total=total)
+        yield lambda n=1: progress.advance(task, n)
+
+
+def _count_events(path: str) -> int | None:
+    """How many non-blank lines a log file has (what a replay decides); None for stdin."""
+    if path == "-":
+        return None
+    try:
+        with open(path, "rb") as handle:
+            return sum(1 for line in handle if line.strip())
+    except OSError:
+        return None
 
 
 def _show(decision: Decision, args, policy) -> None:
@@ -119,17 +148,19 @@ def cmd_replay(args) -> int:
     refused: list[int] = []
     started = time.perf_counter()
     try:
-        for number, decision in session.replay(source, order=args.order):
-            statuses[decision.status] += 1
-            if decision.status == "rejected":
-                refused.append(number)
-            for outcome in decision.outcomes:
-                kinds[outcome["kind"]] += 1
-            if decision.status == "accepted":  # as clauses --log counts: a duplicate is not
-                rules.update(decision.trace)   # a new firing, it repeats the first decision
-            text = (describe(decision, policy if args.explain else None) if args.format == "text"
-                    else decision.to_json())
-            out.write(text + "\n")
+        with _progress(args, _count_events(args.log), "replay") as advance:
+            for number, decision in session.replay(source, order=args.order):
+                advance()
+                statuses[decision.status] += 1
+                if decision.status == "rejected":
+                    refused.append(number)
+                for outcome in decision.outcomes:
+                    kinds[outcome["kind"]] += 1
+                if decision.status == "accepted":  # as clauses --log counts: a duplicate is
+                    rules.update(decision.trace)   # not a new firing, it repeats the first
+                text = (describe(decision, policy if args.explain else None)
+                        if args.format == "text" else decision.to_json())
+                out.write(text + "\n")
     finally:
         if out is not sys.stdout:
             out.close()
@@ -184,9 +215,11 @@ def cmd_log_export(args) -> int:
     out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
     count, head = 0, GENESIS
     try:
-        for record in store.log():
-            out.write(canonical.dumps(record) + "\n")
-            count, head = count + 1, record["hash"]
+        with _progress(args, store.count(), "log export") as advance:
+            for record in store.log():
+                out.write(canonical.dumps(record) + "\n")
+                count, head = count + 1, record["hash"]
+                advance()
     finally:
         store.close()
         if out is not sys.stdout:
@@ -275,8 +308,10 @@ def cmd_clauses(args) -> int:
     fired: Counter = Counter()
     if args.log:
         session = Session(policy)
-        with open(args.log, encoding="utf-8", errors="surrogateescape") as log:
+        with open(args.log, encoding="utf-8", errors="surrogateescape") as log, \
+                _progress(args, _count_events(args.log), "clauses --log") as advance:
             for _, decision in session.replay(log):
+                advance()
                 if decision.status == "accepted":
                     fired.update(decision.trace)
     unaccounted = 0
@@ -433,6 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "printed; the rejected line numbers go to stderr)")
     p.add_argument("--explain", action="store_true",
                    help="with --format text: quote the sentence behind each outcome")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar (there is none either when stderr is not a terminal)")
     p.add_argument("--order", choices=["input", "time"], default="input",
                    help="input (default): evaluate and print the events in the log's order; "
                    "time: sort them stably by event time first (for logs ordered by ingestion; "
@@ -448,6 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "--log, also how often each rule fired replaying that log. Exit 1 if an "
                        "operative clause has no rule.")
     p.add_argument("--log", metavar="LOG.jsonl", help="count rule firings over this log")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar (there is none either when stderr is not a terminal)")
     p.set_defaults(func=cmd_clauses)
 
     p = sub.add_parser("interpretations", parents=[common], help="the readings chosen for ambiguous sentences",
@@ -541,6 +580,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "clauseline verify --head checks that nothing was cut from the end).")
     p.add_argument("--db", metavar="URL", required=True, help="an existing store")
     p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar (there is none either when stderr is not a terminal)")
     p.set_defaults(func=cmd_log_export)
 
     p = sub.add_parser("verify", help="check the hash chain of an exported decision log",

@@ -401,6 +401,11 @@ class SqlStore:
                 .order_by(events.c.seq))
             return [tuple(r) for r in rows]
 
+    def count(self) -> int:
+        """How many events (records of the decision log) the store holds."""
+        with self._connection() as tx:
+            return tx.conn.execute(sa.select(sa.func.count()).select_from(decisions)).scalar_one()
+
     def log(self) -> Iterator[dict]:
         """The decision log, record by record in ``seq`` order (see :mod:`clauseline.chain`)."""
         query = (sa.select(events.c.seq, events.c.event, decisions.c.decision,
