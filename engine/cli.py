@@ -131,6 +131,69 @@ def cmd_evaluate(args) -> int:
     return 1 if decision.status == "rejected" else 0
 
 
+class _Recorded:
+    """Decisions recorded earlier, to compare a replay with: a ``replay`` output (one decision
+    per non-blank line, rejected and duplicate ones included) or a ``log export`` (accepted
+    events only). Matched by (source, id), in order of occurrence; a line without an id by its
+    position among the replay output's decisions."""
+
+    def __init__(self, path: str):
+        self.path, self.export = path, False
+        self.by_key: dict[tuple, list[dict]] = {}
+        self.in_order: list[dict] = []
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    value = json.loads(line)
+                except ValueError:
+                    value = None
+                if isinstance(value, dict) and "decision" in value and "hash" in value:
+                    self.export, value = True, value["decision"]
+                if not isinstance(value, dict) or "status" not in value:
+                    raise ClauselineError([Problem(
+                        "compare.invalid", f"{path}:{number}: neither a decision nor a log "
+                        "record: --compare takes a replay's output or a log export")])
+                self.in_order.append(value)
+                if value.get("event_source") is not None and value.get("event_id") is not None:
+                    self.by_key.setdefault((value["event_source"], value["event_id"]), []).append(value)
+
+    def counterpart(self, decision: Decision, index: int) -> tuple[bool, dict | None]:
+        """(whether to compare, the recorded decision or None)."""
+        if self.export and decision.status != "accepted":
+            return False, None  # a log export holds accepted events only
+        if decision.event_id is None or decision.event_source is None:
+            if self.export:
+                return False, None
+            return True, self.in_order[index] if index < len(self.in_order) else None
+        found = self.by_key.get((decision.event_source, decision.event_id))
+        return True, found.pop(0) if found else None
+
+
+def _difference(now: dict, then: dict | None) -> str | None:
+    """How a decision differs from the recorded one, in a line; None when equal."""
+    if then is None:
+        return "no recorded decision"
+    if now == then:
+        return None
+    parts = []
+    for field in ("status", "policy_version"):
+        if now.get(field) != then.get(field):
+            parts.append(f"{field} {then.get(field)} -> {now.get(field)}")
+    was = {canonical.dumps(o) for o in then.get("outcomes", [])}
+    new = {canonical.dumps(o) for o in now.get("outcomes", [])}
+    def rules(texts):
+        return ", ".join(sorted({json.loads(t).get("rule", "?") for t in texts}))
+    if new - was:
+        parts.append(f"{len(new - was)} outcome(s) added ({rules(new - was)})")
+    if was - new:
+        parts.append(f"{len(was - new)} outcome(s) removed ({rules(was - new)})")
+    if now.get("trace") != then.get("trace") and not (new ^ was):
+        parts.append("trace differs")
+    return "; ".join(parts) or "differs (errors or out_of_order)"
+
+
 def cmd_replay(args) -> int:
     policy = _policy(args)
     store = None
@@ -143,6 +206,8 @@ def cmd_replay(args) -> int:
     except OSError as error:
         _print(f"clauseline: cannot read {args.log}: {error.strerror}", sys.stderr)
         return 1
+    recorded = _Recorded(args.compare) if args.compare else None
+    differences: list[str] = []
     out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
     statuses, kinds, rules = Counter(), Counter(), Counter()
     refused: list[int] = []
@@ -161,6 +226,12 @@ def cmd_replay(args) -> int:
                 text = (describe(decision, policy if args.explain else None)
                         if args.format == "text" else decision.to_json())
                 out.write(text + "\n")
+                if recorded is not None:
+                    compare, then = recorded.counterpart(decision, sum(statuses.values()) - 1)
+                    why = _difference(decision.as_dict(), then) if compare else None
+                    if why is not None:
+                        differences.append(f"line {number} ({decision.event_source or '-'} "
+                                           f"{decision.event_id or '-'}): {why}")
     finally:
         if out is not sys.stdout:
             out.close()
@@ -179,6 +250,15 @@ def cmd_replay(args) -> int:
                sys.stderr)
         for rule, n in sorted(rules.items()):
             _print(f"    {n:6d}  {rule}", sys.stderr)
+    if args.compare:
+        for line in differences[:200]:
+            _print(f"  differs: {line}", sys.stderr)
+        if len(differences) > 200:
+            _print(f"  ... and {len(differences) - 200} more", sys.stderr)
+        _print(f"clauseline replay --compare: {len(differences)} of {total} decision(s) differ "
+               f"from {args.compare}", sys.stderr)
+        if differences:
+            return 1
     if args.strict and refused:
         shown = ", ".join(str(n) for n in refused[:20]) + (", ..." if len(refused) > 20 else "")
         _print(f"clauseline replay --strict: {len(refused)} line(s) rejected (line {shown})",
@@ -463,6 +543,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also list how often each rule fired, over accepted events (as "
                    "clauses --log counts; a duplicate repeats its first decision and is not "
                    "counted again)")
+    p.add_argument("--compare", metavar="RECORDED",
+                   help="compare every decision with a recorded one (a replay's output, or a "
+                   "log export), matched by source and id: each difference on stderr (status, "
+                   "outcomes added or removed, by rule); exit 1 if any differs or has no "
+                   "recorded counterpart. Decisions recorded by a store have sensitive numbers "
+                   "reduced: compare a store's export with a replay into a store")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 if any line was rejected (all lines are still replayed and "
                    "printed; the rejected line numbers go to stderr)")

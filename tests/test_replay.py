@@ -209,3 +209,39 @@ def test_summary_counts_agree_with_clauses_log_duplicates_not_counted(tmp_path):
     table = run_cli("clauses", "--log", str(log)).stdout
     for rule, count in fired.items():
         assert f"{rule}  fired {count}x" in table, (rule, count)
+
+
+def test_compare_reports_every_decision_that_differs_from_a_recorded_one(tmp_path):
+    demo = ROOT / "examples" / "demo-log.jsonl"
+    recorded = tmp_path / "recorded.jsonl"
+    assert run_cli("replay", str(demo), "--out", str(recorded)).returncode == 0
+    same = run_cli("replay", str(demo), "--compare", str(recorded))
+    assert same.returncode == 0 and "0 of 409 decision(s) differ" in same.stderr
+
+    lines = recorded.read_text(encoding="utf-8").splitlines()
+    changed = json.loads(lines[10])
+    dropped = changed["outcomes"].pop(0)
+    lines[10] = json.dumps(changed)
+    status = json.loads(lines[20])
+    status["status"] = "rejected"
+    lines[20] = json.dumps(status)
+    edited = tmp_path / "edited.jsonl"
+    edited.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    differs = run_cli("replay", str(demo), "--compare", str(edited))
+    assert differs.returncode == 1 and "2 of 409 decision(s) differ" in differs.stderr
+    assert f"line 11 (/web {changed['event_id']}): 1 outcome(s) added ({dropped['rule']})" in differs.stderr
+    assert f"line 21 (/accounts {status['event_id']}): status rejected -> accepted" in differs.stderr
+    assert differs.stdout == same.stdout  # the decisions printed do not change
+
+    # a store's log export (accepted events only) compared with a replay into another store
+    db, again = tmp_path / "a.db", tmp_path / "b.db"
+    run_cli("replay", str(demo), "--db", f"sqlite:///{db}")
+    exported = tmp_path / "export.jsonl"
+    assert run_cli("log", "export", "--db", f"sqlite:///{db}", "--out", str(exported)).returncode == 0
+    versus = run_cli("replay", str(demo), "--db", f"sqlite:///{again}", "--compare", str(exported))
+    assert versus.returncode == 0 and "0 of 409" in versus.stderr
+
+    junk = tmp_path / "junk.jsonl"
+    junk.write_text('{"not": "a decision"}\n', encoding="utf-8")
+    bad = run_cli("replay", str(demo), "--compare", str(junk))
+    assert bad.returncode == 1 and "compare.invalid" in bad.stderr and "Traceback" not in bad.stderr
