@@ -45,8 +45,23 @@ examples:
 """
 
 
-def _policy(args):
-    return load_policy(args.rules)
+def _policy(args, fixtures: bool = False):
+    """The policy of a command: every version in force at its time, or with ``--policy VERSION``
+    that version alone, at every time (a test fixture version too, when named)."""
+    forced = getattr(args, "policy", None)
+    policy = load_policy(args.rules, fixtures=fixtures or bool(forced))
+    if not forced:
+        return policy
+    return _forced(policy, forced, "--policy")
+
+
+def _forced(policy, version: str, option: str):
+    try:
+        return policy.forced(version)
+    except KeyError:
+        known = ", ".join(v.version for v in policy.versions)
+        raise ClauselineError([Problem("policy.unknown_version", f"{option} {version[:80]!r}: no "
+                                       f"such policy version (the rules have {known})")]) from None
 
 
 def _print(text: str, stream=None) -> None:
@@ -267,6 +282,76 @@ def cmd_replay(args) -> int:
     return 0
 
 
+def cmd_diff(args) -> int:
+    policy = load_policy(args.rules, fixtures=True)
+    before, after = _forced(policy, args.policy, "--policy"), _forced(policy, args.against, "--against")
+    try:
+        lines = Path(args.log).read_text(encoding="utf-8", errors="surrogateescape").splitlines() \
+            if args.log != "-" else sys.stdin.read().splitlines()
+    except OSError as error:
+        _print(f"clauseline diff: cannot read {args.log}: {error.strerror}", sys.stderr)
+        return 1
+    # per rule: outcomes only under A, only under B, and a few examples of each
+    only: dict[tuple[str, str], Counter] = {}
+    examples: dict[tuple[str, str, str], list[str]] = {}
+    changed = total = 0
+    with _progress(args, sum(1 for line in lines if line.strip()), "diff") as advance:
+        pairs = zip(Session(before).replay(lines), Session(after).replay(lines))
+        for (number, a), (_, b) in pairs:
+            advance()
+            total += 1
+            was = {canonical.dumps(o): o for o in a.outcomes}
+            now = {canonical.dumps(o): o for o in b.outcomes}
+            if a.status == b.status and was.keys() == now.keys():
+                continue
+            changed += 1
+            for side, texts, source in (("A", was.keys() - now.keys(), was),
+                                        ("B", now.keys() - was.keys(), now)):
+                for text in sorted(texts):
+                    outcome = source[text]
+                    key = (outcome["clause"], outcome["rule"])
+                    only.setdefault(key, Counter())[side] += 1
+                    shown = examples.setdefault((*key, side), [])
+                    if len(shown) < args.examples:
+                        shown.append(f"line {number} ({a.event_source} {a.event_id}): "
+                                     + _outcome_line(outcome))
+            if a.status != b.status:
+                only.setdefault(("-", "(status)"), Counter())["A" if a.status == "accepted" else "B"] += 1
+    if args.format == "json":
+        _print(canonical.dumps({
+            "log": args.log, "policy": args.policy, "against": args.against, "events": total,
+            "decisions_differ": changed,
+            "rules": [{"clause": c, "rule": r, "only_policy": n["A"], "only_against": n["B"],
+                       "examples_policy": examples.get((c, r, "A"), []),
+                       "examples_against": examples.get((c, r, "B"), [])}
+                      for (c, r), n in sorted(only.items())]}))
+        return 1 if changed else 0
+    _print(f"clauseline diff: {total} events; {changed} decision(s) differ between "
+           f"{args.policy} (A) and {args.against} (B)")
+    for clause in sorted({c for c, _ in only}):
+        _print(f"  clause {clause}")
+        for (c, rule), n in sorted(only.items()):
+            if c != clause:
+                continue
+            _print(f"    {rule}: {n['A']} outcome(s) only under A, {n['B']} only under B")
+            for side in ("A", "B"):
+                for line in examples.get((c, rule, side), []):
+                    _print(f"      {side}: {line}")
+    return 1 if changed else 0
+
+
+def _outcome_line(outcome: dict) -> str:
+    fields = [outcome["kind"]] + [str(outcome[k]) for k in
+                                  ("effect", "action", "notice", "obligation", "violation")
+                                  if k in outcome]
+    if "data_categories" in outcome:
+        fields.append("[" + ",".join(outcome["data_categories"]) + "]")
+    for k in ("recipient", "target", "ref", "subject"):
+        if k in outcome:
+            fields.append(f"{k}={outcome[k]}")
+    return " ".join(fields)
+
+
 def cmd_due(args) -> int:
     from .store import open_store
     from .eventtime import TimePrecisionError, parse_time
@@ -337,7 +422,7 @@ def cmd_db_init(args) -> int:
 
 def cmd_rules_check(args) -> int:
     try:
-        policy = _policy(args)
+        policy = _policy(args, fixtures=True)
     except PolicyLoadError as error:
         for problem in error.problems:
             _print(str(problem), sys.stderr)
@@ -348,7 +433,9 @@ def cmd_rules_check(args) -> int:
         overrides = f" and {len(version.overrides)} override(s)" if version.overrides else ""
         _print(f"{version.version}: {len(version.rules)} rules{overrides} over clauses {''.join(clauses)}, "
                f"{len(version.interpretations)} interpretations, in force from "
-               f"{version.effective_from.isoformat()}: ok")
+               f"{version.effective_from.isoformat()}"
+               + (" (a test fixture: loaded only when --policy names it)" if version.fixture else "")
+               + ": ok")
     return 0
 
 
@@ -516,6 +603,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Evaluate one CloudEvent and print its decision as JSON. "
                        "Exit 1 if the event is rejected.")
     p.add_argument("event", metavar="EVENT.json")
+    p.add_argument("--policy", metavar="VERSION",
+                   help="decide every event under this policy version (a test fixture version "
+                   "too), whatever its time; default: the version in force at each event's time")
     p.add_argument("--state", metavar="FILE", help="start from this state (JSON; default empty)")
     p.add_argument("--state-out", metavar="FILE", help="write the state after the event here")
     p.add_argument("--pretty", action="store_true", help="indent the JSON")
@@ -534,6 +624,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "included with their errors), a summary to stderr. The same log always "
                        "gives byte-identical output.")
     p.add_argument("log", metavar="LOG.jsonl", help="the log (- for stdin)")
+    p.add_argument("--policy", metavar="VERSION",
+                   help="decide every event under this policy version (a test fixture version "
+                   "too), whatever its time; default: the version in force at each event's time")
     p.add_argument("--out", metavar="FILE", help="write decisions here instead of stdout")
     p.add_argument("--db", metavar="URL", help="durable store (sqlite:///file.db or postgresql://...); "
                    "default: an empty in-memory state")
@@ -564,6 +657,21 @@ def build_parser() -> argparse.ArgumentParser:
                    "event's time; an event earlier than its subject's latest is marked "
                    "out_of_order in its decision")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("diff", parents=[common], help="what a policy change would change, over a log",
+                       description="Replay a log twice in memory, every event decided under "
+                       "policy version A (--policy) and under B (--against), whatever its time, "
+                       "and report the decisions that differ: per clause and rule, how many "
+                       "outcomes only A gives and only B gives, with examples (line, source, "
+                       "id). Exit codes as diff(1): 0 no difference, 1 differences, 2 trouble.")
+    p.add_argument("log", metavar="LOG.jsonl", help="the log (- for stdin)")
+    p.add_argument("--policy", metavar="A", required=True, help="the version to compare from")
+    p.add_argument("--against", metavar="B", required=True, help="the version to compare with")
+    p.add_argument("--examples", type=int, default=3, metavar="N",
+                   help="examples per rule and side (default 3)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_diff)
 
     p = sub.add_parser("clauses", parents=[common], help="table of clauses A to W with their rules",
                        description="List every clause of the policy: operative with its rules and "

@@ -163,34 +163,84 @@ class _VersionLoader:
         self.problems += problems
         if index is None:
             return None
-        source_path = self.folder / index["source"]
+        #: the folders whose files make this version: an amendment's base, then the amendment
+        self.folders = [self.folder]
+        retired: set[str] = set()
+        # where each part of the index comes from (document, file shown in errors, folder): an
+        # amendment takes from its base what it does not restate
+        parts = {key: (index, shown, self.folder) for key in ("source", "clauses", "contact",
+                                                              "sets", "memory")}
+        if "amends" in index:
+            base = self._base(index, shown)
+            if base is None:
+                return None
+            base_folder, base_index, base_shown = base
+            self.folders = [base_folder, self.folder]
+            for key in parts:
+                if key not in index:
+                    parts[key] = (base_index, base_shown, base_folder)
+            retired = set(index.get("retire") or ())
+        doc, _, folder = parts["source"]
+        source_path = folder / doc["source"]
         try:
             source = parse_clauses(source_path.read_text(encoding="utf-8"))
         except OSError as error:
             self.problems.append(Problem("unreadable_file", str(error), file=self.display(source_path)))
             return None
-        clauses = self._clauses(index, source, shown)
+        doc, where, _ = parts["clauses"]
+        clauses = self._clauses(doc, source, where)
         interpretations = self._interpretations(clauses)
-        self.sets = self._sets(index, shown)
+        doc, where, _ = parts["sets"]
+        self.sets = self._sets(doc, where)
+        doc, where, _ = parts["memory"]
         self.memory = {str(k): plain(v).strip() if isinstance(v, str) else ""
-                       for k, v in (index.get("memory") or {}).items()}
+                       for k, v in (doc.get("memory") or {}).items()}
         for name in self.memory:
             if name.split(".")[0] in ENGINE_MEMORY + ENGINE_WRITTEN or name.startswith("_"):
                 self.problems.append(Problem(
                     "engine_owned_memory", f"memory path {name!r} is the engine's own (it "
                     f"provides {', '.join(ENGINE_MEMORY)} and writes {', '.join(ENGINE_WRITTEN)})",
-                    file=shown, line=line_of(index, ["memory"], name), key=f"memory.{name}"))
+                    file=where, line=line_of(doc, ["memory"], name), key=f"memory.{name}"))
         rules, overrides = self._rules(clauses, interpretations)
+        known = {r.id for r in rules} | {o.id for o in overrides}
+        for name in sorted(retired - known):
+            self.problems.append(Problem("unknown_rule", f"retire names {name!r}, which is not a "
+                                         "rule or override of the base version", file=shown,
+                                         line=line_of(index, [], "retire"), key="retire"))
+        rules = [r for r in rules if r.id not in retired]
+        overrides = [o for o in overrides if o.id not in retired]
         if self.problems:
             return None
         return PolicyVersion(
             version=str(index["version"]), title=str(index["title"]),
             effective_from=parse_time(str(index["effective_from"])), clauses=clauses,
             rules=tuple(sorted(rules, key=lambda r: r.sort_key)),
-            contact={str(k): str(v) for k, v in (index.get("contact") or {}).items()},
+            contact={str(k): str(v) for k, v in (parts["contact"][0].get("contact") or {}).items()},
             interpretations=interpretations, folder=str(self.folder),
+            folders=tuple(str(f) for f in self.folders), fixture=bool(index.get("fixture")),
             overrides=tuple(sorted(overrides, key=lambda o: o.sort_key)), sets=self.sets,
             memory=self.memory)
+
+    def _base(self, index: dict, shown: str):
+        """The folder and index of the version an amendment amends (a sibling folder named by
+        ``amends``, itself a whole version: amendments do not chain)."""
+        name = str(index["amends"])
+        folder = self.folder.parent / name
+        where = dict(file=shown, line=line_of(index, [], "amends"), key="amends")
+        if not (folder / "policy.yaml").is_file():
+            self.problems.append(Problem("unknown_version", f"amends {name!r}, but there is no "
+                                         f"version folder {name}/ beside this one", **where))
+            return None
+        base_index, problems = read_checked(folder / "policy.yaml", self.display(folder / "policy.yaml"),
+                                            self.schemas, POLICY_INDEX)
+        self.problems += problems
+        if base_index is None:
+            return None
+        if "amends" in base_index:
+            self.problems.append(Problem("unknown_version", f"{name} is itself an amendment: "
+                                         "amend the whole version it amends", **where))
+            return None
+        return folder, base_index, self.display(folder / "policy.yaml")
 
     def _sets(self, index: dict, shown: str) -> dict[str, tuple]:
         """Named sets: a list of constants, or ``{schema: "file#/pointer"}`` taking the enum of
@@ -235,11 +285,14 @@ class _VersionLoader:
 
     def _interpretations(self, clauses: dict[str, Clause]) -> dict[str, Interpretation]:
         """Interpretations from ``interpretations.yaml`` and ``interpretations/*.yaml``."""
-        paths = [self.folder / "interpretations.yaml"] + sorted((self.folder / "interpretations").glob("*.yaml"))
         out: dict[str, Interpretation] = {}
-        for path in paths:
-            if path.exists():
-                self._interpretation_file(path, clauses, out)
+        for depth, folder in enumerate(self.folders):
+            paths = [folder / "interpretations.yaml"] + sorted((folder / "interpretations").glob("*.yaml"))
+            # an amendment's interpretation replaces its base's of the same id
+            self._replacing = set(out) if depth else set()
+            for path in paths:
+                if path.exists():
+                    self._interpretation_file(path, clauses, out)
         return out
 
     def _interpretation_file(self, path: Path, clauses: dict[str, Clause], out: dict) -> None:
@@ -257,19 +310,25 @@ class _VersionLoader:
                 self.problems.append(Problem("quote_not_found", "the sentence is not in clause "
                                              f"{entry['clause']}'s text", file=shown, line=line,
                                              key=f"interpretations[{i}].sentence"))
-            if entry["id"] in out:
+            if entry["id"] in out and entry["id"] not in self._replacing:
                 self.problems.append(Problem("duplicate_id", f"interpretation {entry['id']!r} is "
                                              "defined twice", file=shown, line=line, key="id"))
+            self._replacing.discard(entry["id"])
             out[entry["id"]] = Interpretation(entry["id"], entry["clause"], _normal(entry["sentence"]),
                                               entry["reading"].strip(), entry["why"].strip())
 
     def _rules(self, clauses: dict[str, Clause], interpretations: dict) -> tuple[list[Rule], list[Override]]:
-        folder = self.folder / "clauses"
-        files = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+        files = []
+        for depth, folder in enumerate(self.folders):
+            folder = folder / "clauses"
+            files += [(depth, p) for p in (sorted(folder.glob("*.yaml")) if folder.is_dir() else [])]
         rules: list[Rule] = []
         overrides: list[Override] = []
         seen: dict[str, str] = {}
-        for path in files:
+        base_ids: set[str] = set()  # an amendment's rule replaces its base's rule of the same id
+        for depth, path in files:
+            if depth and not base_ids:
+                base_ids = set(seen)
             shown = self.display(path)
             doc, problems = read_checked(path, shown, self.schemas, RULE_FILE)
             self.problems += problems
@@ -293,7 +352,11 @@ class _VersionLoader:
                     made = build(raw, letter, clauses[letter], interpretations, doc, i, shown)
                     if made is None:
                         continue
-                    if made.id in seen:
+                    if made.id in seen and depth and made.id in base_ids:
+                        base_ids.discard(made.id)
+                        rules[:] = [r for r in rules if r.id != made.id]
+                        overrides[:] = [o for o in overrides if o.id != made.id]
+                    elif made.id in seen:
                         self.problems.append(Problem(
                             "duplicate_rule_id", f"rule id {made.id!r} is already used in "
                             f"{seen[made.id]}", file=shown, line=made.line, key=f"{section}[{i}].id"))
@@ -452,24 +515,31 @@ def load_facilities(path: Path, schemas: SchemaSet, shown: str | None = None) ->
     return out, problems
 
 
-def content_hash(folder: Path, facilities: bytes = b"") -> str:
-    """SHA-256 (hex) of a version folder's files, by relative path and content, and of the
-    facility profiles: equal for equal rules wherever the folder lies."""
+def content_hash(folders: list[Path], facilities: bytes = b"") -> str:
+    """SHA-256 (hex) of the files of a version's folders (an amendment's base, then the
+    amendment), by relative path and content, and of the facility profiles: equal for equal
+    rules wherever the folders lie."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-                       and p.name != "__init__.py"):
-        name = path.relative_to(folder).as_posix().encode()
-        data = path.read_bytes()
-        digest.update(b"%d:%s%d:" % (len(name), name, len(data)))
-        digest.update(data)
+    for depth, folder in enumerate(folders):
+        digest.update(b"folder:%d:" % depth)
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()
+                           and "__pycache__" not in p.parts and p.name != "__init__.py"):
+            name = path.relative_to(folder).as_posix().encode()
+            data = path.read_bytes()
+            digest.update(b"%d:%s%d:" % (len(name), name, len(data)))
+            digest.update(data)
     digest.update(b"facilities:%d:" % len(facilities))
     digest.update(facilities)
     return digest.hexdigest()
 
 
 def load_policy(root: str | Path | None = None, schemas: SchemaSet | None = None,
-                facilities: str | Path | None = None) -> Policy:
+                facilities: str | Path | None = None, fixtures: bool = False) -> Policy:
     """Load every policy version under ``root`` (default: the shipped rules) and compile it.
+
+    Versions marked ``fixture: true`` (test fixtures, such as the shipped made-up amendment)
+    are always checked, and kept only with ``fixtures``: no real event is decided under one
+    unless it is asked for.
 
     ``root`` is either a folder of version folders or one version folder (it holds
     ``policy.yaml``). Facility profiles come from ``facilities`` or, by default, from
@@ -501,10 +571,13 @@ def load_policy(root: str | Path | None = None, schemas: SchemaSet | None = None
         profiles, found = load_facilities(facility_path, schemas)
         problems += found
     if problems:
-        raise PolicyLoadError(problems)
+        # an amendment reads its base's files again: their problems are reported once
+        raise PolicyLoadError(list(dict.fromkeys(problems)))
     versions.sort(key=lambda v: v.effective_from)
+    if not fixtures:
+        versions = [v for v in versions if not v.fixture] or versions
     facility_bytes = facility_path.read_bytes() if facility_path.is_file() else b""
     for version in versions:
-        version.content_hash = content_hash(Path(version.folder), facility_bytes)
+        version.content_hash = content_hash([Path(f) for f in version.folders], facility_bytes)
         version.matcher = Matcher(version)
     return Policy(tuple(versions), profiles, schemas)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Any
 
 
@@ -124,6 +124,10 @@ class PolicyVersion:
     sets: dict[str, tuple] = field(default_factory=dict)
     #: The memory paths rules may read and write (``*`` is any one segment), with what each holds.
     memory: dict[str, str] = field(default_factory=dict)
+    #: A test fixture (``fixture: true`` in policy.yaml): loaded only when asked for.
+    fixture: bool = False
+    #: The folders whose files make the version: its own, after its base's for an amendment.
+    folders: tuple[str, ...] = ()
     #: SHA-256 (hex) of the version's files (its folder: index, source text, clauses,
     #: interpretations) and of the facility profiles it was loaded with: what the decision log
     #: records as the policy that decided an event.
@@ -184,6 +188,15 @@ class Policy:
             if version.effective_from <= moment:
                 chosen = version
         return chosen
+
+    def forced(self, version_id: str) -> "Policy":
+        """This policy with one version only, in force at every time (``--policy VERSION``).
+        KeyError when no loaded version has that id."""
+        for version in self.versions:
+            if version.version == version_id:
+                always = replace(version, effective_from=datetime.min.replace(tzinfo=timezone.utc))
+                return replace(self, versions=(always,))
+        raise KeyError(version_id)
 
     @property
     def latest(self) -> PolicyVersion:
