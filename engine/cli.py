@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 from contextlib import contextmanager
+from dataclasses import replace
 import sys
 import textwrap
 import time
@@ -117,6 +118,22 @@ def _show(decision: Decision, args, policy) -> None:
         _print(decision.to_json())
 
 
+def _stateless(policy, decision: Decision) -> Decision:
+    """Say so when an event was decided from an empty state though its rules read memory: on
+    stderr, and in the decision's ``warnings`` (``state.empty``)."""
+    version = next((v for v in policy.versions if v.version == decision.policy_version), None)
+    readers = version.memory_readers(decision.event_type) if version else ()
+    if not readers:
+        return decision
+    shown = ", ".join(readers[:4]) + (f" and {len(readers) - 4} more" if len(readers) > 4 else "")
+    message = (f"decided from an empty state (no --db, no --state): {len(readers)} rule(s) this "
+               f"event reaches read the subject's memory ({shown}); a subject with a history in "
+               "a store may be decided differently")
+    _print(f"clauseline evaluate: warning: {message}", sys.stderr)
+    return replace(decision, warnings=decision.warnings + ({"code": "state.empty",
+                                                            "message": message},))
+
+
 def cmd_evaluate(args) -> int:
     if args.db and (args.state or args.state_out):
         _print("clauseline evaluate: --db keeps the state in the store; "
@@ -139,6 +156,8 @@ def cmd_evaluate(args) -> int:
         state = _read_state(args.state) if args.state else empty_state()
         event, problems = parse_event(raw)
         decision, new_state = (rejected(None, problems), state) if problems else evaluate(policy, state, event)
+        if not args.state and decision.status == "accepted":
+            decision = _stateless(policy, decision)
         if args.state_out:
             Path(args.state_out).write_text(canonical.dumps(plain_state(new_state)) + "\n",
                                             encoding="utf-8")

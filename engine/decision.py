@@ -41,6 +41,9 @@ class Decision:
     #: Set when the event is earlier than the latest event already applied for its subject:
     #: ``{"latest": time}``. The event is evaluated against memory as of its own time.
     out_of_order: dict | None = None
+    #: What the caller should know about how the decision was made, e.g. ``{"code":
+    #: "state.empty", "message": ...}`` when ``clauseline evaluate`` had no store and no state.
+    warnings: tuple[dict, ...] = ()
 
     def as_dict(self) -> dict:
         """The decision as plain JSON data (``errors`` only when rejected)."""
@@ -54,6 +57,8 @@ class Decision:
             out["errors"] = [dict(e) for e in self.errors]
         if self.out_of_order is not None:
             out["out_of_order"] = dict(self.out_of_order)
+        if self.warnings:
+            out["warnings"] = [dict(w) for w in self.warnings]
         return out
 
     def to_json(self) -> str:
@@ -70,7 +75,8 @@ class Decision:
         return cls(data.get("event_id"), data.get("event_source"), data.get("event_type"),
                    data.get("time"), data.get("policy_version"), data["status"],
                    tuple(data.get("outcomes", ())), tuple(data.get("trace", ())),
-                   tuple(data.get("errors", ())), data.get("out_of_order"))
+                   tuple(data.get("errors", ())), data.get("out_of_order"),
+                   tuple(data.get("warnings", ())))
 
 
 def outcome_sort_key(outcome: dict) -> tuple:

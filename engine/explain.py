@@ -95,6 +95,8 @@ def describe(decision: Decision, policy: Policy | None = None) -> str:
     if decision.out_of_order:
         lines.append(f"    out of order: earlier than {decision.out_of_order['latest']}, the latest "
                      "event of its subject already applied; memory read as of its own time")
+    for w in decision.warnings:
+        lines.append(f"    warning {w['code']}: {w['message']}")
     for e in decision.errors:
         lines.append(f"    error {e['path'] or '/'}: {e['message']}")
     for o in decision.outcomes:

@@ -245,3 +245,31 @@ def test_compare_reports_every_decision_that_differs_from_a_recorded_one(tmp_pat
     junk.write_text('{"not": "a decision"}\n', encoding="utf-8")
     bad = run_cli("replay", str(demo), "--compare", str(junk))
     assert bad.returncode == 1 and "compare.invalid" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_stateless_evaluate_says_it_started_from_an_empty_state(tmp_path):
+    event = {"specversion": "1.0", "id": "c-1", "source": "/ccpa", "type": "ccpa.request.filed",
+             "time": "2019-07-01T09:00:00Z", "subject": "ca-1",
+             "data": {"request_id": "r-1", "kinds": ["categories"], "delivery": "mail",
+                      "has_account": True}}
+    path = tmp_path / "ccpa.json"
+    path.write_text(json.dumps(event), encoding="utf-8")
+    alone = run_cli("evaluate", str(path))
+    decision = json.loads(alone.stdout)
+    (warning,) = decision["warnings"]
+    assert warning["code"] == "state.empty" and "U.ccpa-respond-within-45-days" in warning["message"]
+    assert "warning: decided from an empty state" in alone.stderr
+
+    # with the subject's state (a Californian profile), no warning, and another decision
+    opened = dict(event, id="a-1", type="account.opened", time="2019-07-01T08:00:00Z",
+                  data={"profile": {"role": "customer", "residence": {"country": "US", "region": "US-CA"}},
+                        "collected": ["name"], "channel": "web"})
+    first = tmp_path / "opened.json"
+    first.write_text(json.dumps(opened), encoding="utf-8")
+    state = tmp_path / "state.json"
+    assert run_cli("evaluate", str(first), "--state-out", str(state)).returncode == 0
+    known = run_cli("evaluate", str(path), "--state", str(state))
+    assert "warnings" not in json.loads(known.stdout) and "warning" not in known.stderr
+    assert json.loads(known.stdout)["outcomes"] != decision["outcomes"]
+    stored = run_cli("evaluate", str(path), "--db", f"sqlite:///{tmp_path / 's.db'}")
+    assert "warnings" not in json.loads(stored.stdout) and "warning" not in stored.stderr

@@ -645,7 +645,9 @@ INVALID_DECISIONS = {
     "invalid outcome inside": (
         _decision(ACCEPTED, {"outcomes": [_outcome("violation", {"clause": "Z"})]}),
         {("/outcomes/0/clause", "pattern")}),
-    "unknown key": (_decision(ACCEPTED, {"warnings": []}), {("", "unevaluatedProperties")}),
+    "unknown key": (_decision(ACCEPTED, {"notes": []}), {("", "unevaluatedProperties")}),
+    "empty warnings": (_decision(ACCEPTED, {"warnings": [{"code": "state.empty"}]}),
+                       {("/warnings/0", "required")}),
 }
 
 

@@ -70,6 +70,15 @@ class Rule:
         """Every condition of the rule, ``match`` first, then each ``match_any`` group."""
         return self.match + tuple(c for group in self.match_any for c in group)
 
+    @property
+    def reads_memory(self) -> bool:
+        """Whether the rule reads what a store remembers of a subject: a condition, its
+        ``for_each``, a template or a ``remember`` that names ``memory.`` or ``profile.`` (the
+        profile may come from earlier events)."""
+        texts = [c.path for c in self.conditions] + [repr(c.value) for c in self.conditions]
+        texts += [self.for_each or "", repr(self.emit), repr(self.remember)]
+        return any("memory." in t or "profile." in t for t in texts)
+
 
 @dataclass(frozen=True)
 class Override:
@@ -132,6 +141,13 @@ class PolicyVersion:
     #: interpretations) and of the facility profiles it was loaded with: what the decision log
     #: records as the policy that decided an event.
     content_hash: str = ""
+
+    def memory_readers(self, event_type: str) -> tuple[str, ...]:
+        """The ids of the rules that an event of this type reaches and that read the subject's
+        memory (``Rule.reads_memory``): the type's own rules first, then those of every type."""
+        own = [r.id for r in self.rules if event_type in r.events and r.reads_memory]
+        every = [r.id for r in self.rules if "*" in r.events and r.reads_memory]
+        return tuple(own + every)
 
     def rule(self, rule_id: str) -> Rule | Override:
         """The rule or override with this id (KeyError if none)."""
