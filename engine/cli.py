@@ -118,7 +118,7 @@ def _show(decision: Decision, args, policy) -> None:
         _print(decision.to_json())
 
 
-def _stateless(policy, decision: Decision) -> Decision:
+def _stateless(policy, decision: Decision, command: str = "evaluate") -> Decision:
     """Say so when an event was decided from an empty state though its rules read memory: on
     stderr, and in the decision's ``warnings`` (``state.empty``)."""
     version = next((v for v in policy.versions if v.version == decision.policy_version), None)
@@ -129,7 +129,7 @@ def _stateless(policy, decision: Decision) -> Decision:
     message = (f"decided from an empty state (no --db, no --state): {len(readers)} rule(s) this "
                f"event reaches read the subject's memory ({shown}); a subject with a history in "
                "a store may be decided differently")
-    _print(f"clauseline evaluate: warning: {message}", sys.stderr)
+    _print(f"clauseline {command}: warning: {message}", sys.stderr)
     return replace(decision, warnings=decision.warnings + ({"code": "state.empty",
                                                             "message": message},))
 
@@ -369,6 +369,126 @@ def _outcome_line(outcome: dict) -> str:
         if k in outcome:
             fields.append(f"{k}={outcome[k]}")
     return " ".join(fields)
+
+
+def _masked(value):
+    """A JSON value with card- and SSN-like numbers in its strings reduced (for printing)."""
+    from .redact import mask_numbers
+    if isinstance(value, str):
+        return mask_numbers(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
+def cmd_explain(args) -> int:
+    from .evaluation.whynot import explain_event, render_text
+    if args.db and args.state:
+        _print("clauseline explain: --db and --state are two sources of state: give one", sys.stderr)
+        return 2
+    policy = _policy(args)
+    try:
+        raw = Path(args.event).read_bytes() if args.event != "-" else sys.stdin.buffer.read()
+    except OSError as error:
+        _print(f"clauseline: cannot read {args.event}: {error.strerror}", sys.stderr)
+        return 1
+    event, problems = parse_event(raw)
+    if problems:
+        _show(rejected(None, problems), args, policy)
+        return 1
+    store = None
+    if args.db:
+        from .store import open_store
+        store = open_store(args.db, create=False)
+    try:
+        # the state the event would meet: read from the store, nothing written
+        state = (store.state_for(event) if store is not None and isinstance(event, dict)
+                 else _read_state(args.state) if args.state else empty_state())
+        explanation = explain_event(policy, state, event)
+    finally:
+        if store is not None:
+            store.close()
+    if not args.db and not args.state and explanation.decision.status == "accepted":
+        _stateless(policy, explanation.decision, "explain")
+    if args.format == "json":
+        _print(canonical.dumps(_masked(explanation.as_dict())))
+    else:
+        _print(render_text(explanation, policy))
+    return 1 if explanation.decision.status == "rejected" else 0
+
+
+def _owed_in_memory(state: dict) -> list[dict]:
+    """The obligations still owed in an in-memory state, as ``SqlStore.owed()`` lists them."""
+    from .decision import OWED
+    from .evaluation.memory import current, instant_key
+    rows = []
+    for sid, record in (state.get("subjects") or {}).items():
+        for ref, o in sorted((current(record).get("obligations") or {}).items()):
+            if isinstance(o, dict) and o.get("status") in OWED:
+                rows.append({"subject": sid, "ref": str(ref), "obligation": o.get("obligation"),
+                             "status": o["status"], "due_by": o.get("due_by"),
+                             "opened_at": o.get("opened_at"), "missed": o["status"] == "missed",
+                             "overdue": False})
+    def due(row):
+        try:
+            return instant_key(row["due_by"])
+        except (TypeError, ValueError):
+            return ""
+    return sorted(rows, key=lambda r: (due(r), r["subject"], r["ref"]))
+
+
+def cmd_report(args) -> int:
+    from .report import obligations_csv, render_html, violations_csv
+    if bool(args.log) == bool(args.db):
+        _print("clauseline report: give a log (LOG.jsonl) or a store (--db URL), not both",
+               sys.stderr)
+        return 2
+    policy = _policy(args)
+    if args.db:
+        from .chain import verify
+        from .store import open_store
+        store = open_store(args.db, create=False)
+        try:
+            records = list(store.log())
+            obligations = store.owed()
+        finally:
+            store.close()
+        chain = str(verify(canonical.dumps(r) for r in records))
+        records = [{"event": r["event"], "decision": r["decision"]} for r in records]
+        source = args.db
+    else:
+        session = Session(policy)
+        records = []
+        try:
+            handle = sys.stdin if args.log == "-" else open(args.log, encoding="utf-8",
+                                                              errors="surrogateescape")
+        except OSError as error:
+            _print(f"clauseline report: cannot read {args.log}: {error.strerror}", sys.stderr)
+            return 1
+        with handle, _progress(args, _count_events(args.log), "report") as advance:
+            lines = handle.read().splitlines()
+            for number, decision in session.replay(lines):
+                advance()
+                event, problems = parse_event(lines[number - 1])
+                records.append({"event": None if problems else event, "decision": decision.as_dict()})
+        obligations = _owed_in_memory(session.store.state)
+        chain = None
+        source = args.log
+    if args.format == "csv":
+        folder = Path(args.out)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "violations.csv").write_text(violations_csv(records), encoding="utf-8")
+        (folder / "obligations.csv").write_text(obligations_csv(obligations), encoding="utf-8")
+        _print(f"clauseline report: {folder / 'violations.csv'} and {folder / 'obligations.csv'}",
+               sys.stderr)
+        return 0
+    page = render_html(records, policy=policy, obligations=obligations, chain=chain,
+                       title=f"clauseline report: {Path(source).name if not args.db else 'store'}")
+    Path(args.out).write_text(page, encoding="utf-8")
+    _print(f"clauseline report: {len(records)} decision(s) -> {args.out}", sys.stderr)
+    return 0
 
 
 def cmd_due(args) -> int:
@@ -691,6 +811,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("explain", parents=[common], help="why an event was decided as it was, and why not",
+                       description="Evaluate one event (nothing is stored) and explain it: the "
+                       "rules that fired, with the conditions that matched and their values, the "
+                       "clause sentence and interpretations behind each; the rules of its type "
+                       "that did not fire, each with the first condition that failed; the "
+                       "overrides that applied. With --db the event meets the subject's stored "
+                       "state (read only), with --state a state file, else an empty state. "
+                       "Exit 1 if the event is rejected.")
+    p.add_argument("event", metavar="EVENT.json", help="the event (- for stdin)")
+    p.add_argument("--db", metavar="URL", help="an existing store to read the state from")
+    p.add_argument("--state", metavar="FILE", help="a state file (as evaluate --state-out writes)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--policy", metavar="VERSION",
+                   help="explain under this policy version, whatever the event's time")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("report", parents=[common], help="an HTML report (or CSV) of a log or a store",
+                       description="One self-contained HTML page (no network access; charts "
+                       "drawn inline): summary, outcomes by clause over time, violations by code "
+                       "with the rule, sentence and readings behind them, obligations still owed "
+                       "on a deadline timeline, a drill-down per subject, and, for a store, the "
+                       "hash chain's verification. From a log (replayed in memory) or from a "
+                       "store (--db, read only). --format csv writes violations.csv and "
+                       "obligations.csv into the folder --out names.")
+    p.add_argument("log", metavar="LOG.jsonl", nargs="?", help="a log to replay (- for stdin)")
+    p.add_argument("--db", metavar="URL", help="report on an existing store instead of a log")
+    p.add_argument("--out", metavar="PATH", required=True,
+                   help="the HTML file to write (a folder with --format csv)")
+    p.add_argument("--format", choices=["html", "csv"], default="html")
+    p.add_argument("--policy", metavar="VERSION", help="replay the log under this version")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("clauses", parents=[common], help="table of clauses A to W with their rules",
                        description="List every clause of the policy: operative with its rules and "

@@ -15,7 +15,7 @@ from ..decision import GLOBAL, OPEN, Decision, outcome_sort_key, rejected
 from ..errors import Problem
 from ..events.validation import SchemaSet
 from ..eventtime import format_time, parse_time
-from ..policy.model import Policy
+from ..policy.model import Policy, PolicyVersion
 from . import memory
 from .combining import apply_overrides, combine_disclosures, rule_outcomes, settle_retention
 from .facts import facts_for, memory_view, profile_after, profile_changes, profile_view
@@ -62,19 +62,9 @@ def _evaluate(policy: Policy, state: dict, event: dict, fold: bool) -> tuple[Dec
     subjects = state.get("subjects", {})
     record = subjects.get(subject) if subject else None
     view = memory.view_at(record, at)
-    profile = profile_after(view.get("profile"), event) if subject else {}
     latest = memory.latest(record)
     overdue = _overdue(subjects, due_index(state), at)
-    facility = policy.facility(event["data"].get("facility_id"))
-    base = {"id": event["id"], "source": event["source"], "type": event["type"],
-            "subject": subject, "time": event["time"], "data": event["data"],
-            "profile": profile_view(profile, moment),
-            "memory": memory_view(view, event["data"], overdue,
-                                  memory.first_seen(record, at) if subject else None,
-                                  memory.view_at(subjects.get(GLOBAL), at)),
-            "facility": {"id": facility.id, "exempt_user_types": list(facility.exempt_user_types)},
-            "policy": {"version": version.version, "contact": dict(version.contact)}}
-    facts = facts_for(version, base)
+    facts = facts_for(version, _base_fact(policy, version, state, event, view, overdue))
 
     changes = StateChanges(subjects, at, event["time"])
     if subject:
@@ -113,6 +103,36 @@ def _evaluate(policy: Policy, state: dict, event: dict, fold: bool) -> tuple[Dec
                         version.version, "accepted", tuple(outcomes), trace,
                         out_of_order=_out_of_order(latest, at))
     return decision, changes.state(state, fold)
+
+
+def base_fact(policy: Policy, version: PolicyVersion, state: dict, event: dict) -> dict:
+    """The fact an event gives the rules of ``version`` before its lists are expanded
+    (``facts_for``): the event, the subject's profile after it, memory as of its time, the
+    facility and the policy. What :func:`evaluate` matches; ``whynot`` explains with it."""
+    subject = event.get("subject")
+    at = instant_key(event["time"])
+    subjects = state.get("subjects", {})
+    view = memory.view_at(subjects.get(subject) if subject else None, at)
+    return _base_fact(policy, version, state, event, view, _overdue(subjects, due_index(state), at))
+
+
+def _base_fact(policy: Policy, version: PolicyVersion, state: dict, event: dict, view: dict,
+               overdue: list[dict]) -> dict:
+    moment = parse_time(event["time"])
+    subject = event.get("subject")
+    at = instant_key(event["time"])
+    subjects = state.get("subjects", {})
+    record = subjects.get(subject) if subject else None
+    profile = profile_after(view.get("profile"), event) if subject else {}
+    facility = policy.facility(event["data"].get("facility_id"))
+    return {"id": event["id"], "source": event["source"], "type": event["type"],
+            "subject": subject, "time": event["time"], "data": event["data"],
+            "profile": profile_view(profile, moment),
+            "memory": memory_view(view, event["data"], overdue,
+                                  memory.first_seen(record, at) if subject else None,
+                                  memory.view_at(subjects.get(GLOBAL), at)),
+            "facility": {"id": facility.id, "exempt_user_types": list(facility.exempt_user_types)},
+            "policy": {"version": version.version, "contact": dict(version.contact)}}
 
 
 def _overdue(subjects: dict, index: list, at: str) -> list[dict]:
