@@ -724,6 +724,17 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+def _add_quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar (there is none either when stderr is not a terminal)")
+
+
+def _add_policy(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--policy", metavar="VERSION",
+                   help=f"{what} under this policy version (a test fixture version too), whatever "
+                   "the event's time; default: the version in force at each event's time")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``clauseline`` argument parser (one sub-command per ``cmd_*`` function)."""
     parser = argparse.ArgumentParser(prog="clauseline", description=DESCRIPTION, epilog=EPILOG,
@@ -742,9 +753,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Evaluate one CloudEvent and print its decision as JSON. "
                        "Exit 1 if the event is rejected.")
     p.add_argument("event", metavar="EVENT.json")
-    p.add_argument("--policy", metavar="VERSION",
-                   help="decide every event under this policy version (a test fixture version "
-                   "too), whatever its time; default: the version in force at each event's time")
+    _add_policy(p, "decide every event")
     p.add_argument("--state", metavar="FILE", help="start from this state (JSON; default empty)")
     p.add_argument("--state-out", metavar="FILE", help="write the state after the event here")
     p.add_argument("--pretty", action="store_true", help="indent the JSON")
@@ -763,9 +772,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "included with their errors), a summary to stderr. The same log always "
                        "gives byte-identical output.")
     p.add_argument("log", metavar="LOG.jsonl", help="the log (- for stdin)")
-    p.add_argument("--policy", metavar="VERSION",
-                   help="decide every event under this policy version (a test fixture version "
-                   "too), whatever its time; default: the version in force at each event's time")
+    _add_policy(p, "decide every event")
     p.add_argument("--out", metavar="FILE", help="write decisions here instead of stdout")
     p.add_argument("--db", metavar="URL", help="durable store (sqlite:///file.db or postgresql://...); "
                    "default: an empty in-memory state")
@@ -786,8 +793,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "printed; the rejected line numbers go to stderr)")
     p.add_argument("--explain", action="store_true",
                    help="with --format text: quote the sentence behind each outcome")
-    p.add_argument("--quiet", action="store_true",
-                   help="no progress bar (there is none either when stderr is not a terminal)")
+    _add_quiet(p)
     p.add_argument("--order", choices=["input", "time"], default="input",
                    help="input (default): evaluate and print the events in the log's order; "
                    "time: sort them stably by event time first (for logs ordered by ingestion; "
@@ -809,7 +815,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--examples", type=int, default=3, metavar="N",
                    help="examples per rule and side (default 3)")
     p.add_argument("--format", choices=["text", "json"], default="text")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_quiet(p)
     p.set_defaults(func=cmd_diff)
 
     p = sub.add_parser("explain", parents=[common], help="why an event was decided as it was, and why not",
@@ -824,8 +830,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", metavar="URL", help="an existing store to read the state from")
     p.add_argument("--state", metavar="FILE", help="a state file (as evaluate --state-out writes)")
     p.add_argument("--format", choices=["text", "json"], default="text")
-    p.add_argument("--policy", metavar="VERSION",
-                   help="explain under this policy version, whatever the event's time")
+    _add_policy(p, "explain the event")
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("report", parents=[common], help="an HTML report (or CSV) of a log or a store",
@@ -841,8 +846,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="PATH", required=True,
                    help="the HTML file to write (a folder with --format csv)")
     p.add_argument("--format", choices=["html", "csv"], default="html")
-    p.add_argument("--policy", metavar="VERSION", help="replay the log under this version")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_policy(p, "replay the log")
+    _add_quiet(p)
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("clauses", parents=[common], help="table of clauses A to W with their rules",
@@ -851,8 +856,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "--log, also how often each rule fired replaying that log. Exit 1 if an "
                        "operative clause has no rule.")
     p.add_argument("--log", metavar="LOG.jsonl", help="count rule firings over this log")
-    p.add_argument("--quiet", action="store_true",
-                   help="no progress bar (there is none either when stderr is not a terminal)")
+    _add_quiet(p)
     p.set_defaults(func=cmd_clauses)
 
     p = sub.add_parser("interpretations", parents=[common], help="the readings chosen for ambiguous sentences",
@@ -946,8 +950,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "clauseline verify --head checks that nothing was cut from the end).")
     p.add_argument("--db", metavar="URL", required=True, help="an existing store")
     p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
-    p.add_argument("--quiet", action="store_true",
-                   help="no progress bar (there is none either when stderr is not a terminal)")
+    _add_quiet(p)
     p.set_defaults(func=cmd_log_export)
 
     p = sub.add_parser("verify", help="check the hash chain of an exported decision log",
