@@ -121,3 +121,24 @@ def test_a_card_number_in_a_field_that_fails_validation_is_masked_in_the_message
     assert decision.status == "rejected"
     assert "4111 1111 1111 1111" not in text and "123-45-6789" not in text
     assert "[redacted card ...1111]" in text and "[redacted ssn ...6789]" in text
+
+
+def test_numbers_python_writes_with_an_exponent_are_decided_like_any_other(policy):
+    # durable_rules' C parser refuses 1e-05; the matcher writes such floats in fixed point
+    from clauseline.policy.matcher import fact_json
+
+    def purge(amount):
+        event = good()
+        event["id"] = f"amount-{amount!r}"
+        event["data"]["amount"] = amount
+        return Session(policy).submit(event)
+
+    reference = purge(5)
+    assert reference.status == "accepted" and reference.outcomes
+    for amount in (0.00001, 2.5e-07, 1e-05):
+        decision = purge(amount)
+        assert decision.status == "accepted"
+        assert decision.outcomes == reference.outcomes
+    fact = {"a": 1e-05, "b": [2.5e-07, 1.0, "1e-05", {"c": 3e-10}], "d": 7}
+    text = fact_json(fact)
+    assert json.loads(text) == fact and "e-" not in text.replace('"1e-05"', "")

@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
+import re
+import secrets
 import threading
+from decimal import Decimal
 
+import durable_rules_engine
 from durable import engine as durable_engine
 
 from .compiler import EVENT_LEVEL, compile_rules
@@ -21,12 +26,54 @@ _SID = "0"
 _names = itertools.count(1)
 
 
+_EXPONENT = re.compile(r"\d[eE][-+]?\d")
+
+
+def fact_json(fact: dict) -> str:
+    """A fact as the JSON text durable_rules' C core parses. Its parser refuses numbers in
+    exponent notation, which Python writes for small and large floats (``1e-05``): such a float
+    is written in fixed-point notation instead (``0.00001``), the same number."""
+    text = json.dumps(fact, ensure_ascii=False)
+    if not _EXPONENT.search(text):
+        return text
+    marker, fixed = "\x00" + secrets.token_hex(8), []
+
+    def walk(value):
+        if isinstance(value, float) and ("e" in repr(value) or "E" in repr(value)):
+            fixed.append(format(Decimal(repr(value)), "f"))
+            return f"{marker}{len(fixed) - 1}"
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    text = json.dumps(walk(fact), ensure_ascii=False)
+    for i, number in enumerate(fixed):
+        text = text.replace(json.dumps(f"{marker}{i}"), number)
+    return text
+
+
 class _Host(durable_engine.Host):
-    """A durable_rules host with no timers or background dispatch (event time is the clock)."""
+    """A durable_rules host with no timers or background dispatch (event time is the clock),
+    that hands facts to the C core as :func:`fact_json` writes them."""
 
     def __init__(self, record):
         self._record = record
         super().__init__()
+
+    def assert_fact(self, ruleset_name, fact, complete=None):
+        return self._through(ruleset_name, durable_rules_engine.assert_fact, fact, complete)
+
+    def retract_fact(self, ruleset_name, fact, complete=None):
+        return self._through(ruleset_name, durable_rules_engine.retract_fact, fact, complete)
+
+    def _through(self, ruleset_name, call, fact, complete):
+        # what durable.engine.Ruleset.assert_fact does, with fact_json instead of json.dumps;
+        # _handle_function then runs the actions of the rules that fired
+        rules = self.get_ruleset(ruleset_name)
+        return self._handle_function(
+            rules, lambda f: rules._handle_result(call(rules._handle, fact_json(f)), f), fact, complete)
 
     def _run(self):  # no background threads: nothing here runs on the wall clock
         return None
