@@ -135,7 +135,7 @@ def _stateless(policy, decision: Decision, command: str = "evaluate") -> Decisio
 
 
 def cmd_evaluate(args) -> int:
-    if args.db and (args.state or args.state_out):
+    if args.db is not None and (args.state or args.state_out):
         _print("clauseline evaluate: --db keeps the state in the store; "
                "it cannot be combined with --state or --state-out", sys.stderr)
         return 2
@@ -145,7 +145,7 @@ def cmd_evaluate(args) -> int:
     except OSError as error:
         _print(f"clauseline: cannot read {args.event}: {error.strerror}", sys.stderr)
         return 1
-    if args.db:
+    if args.db is not None:
         from .store import open_store
         store = open_store(args.db)
         try:
@@ -231,7 +231,7 @@ def _difference(now: dict, then: dict | None) -> str | None:
 def cmd_replay(args) -> int:
     policy = _policy(args)
     store = None
-    if args.db:
+    if args.db is not None:
         from .store import open_store
         store = open_store(args.db)
     session = Session(policy, store)
@@ -385,7 +385,7 @@ def _masked(value):
 
 def cmd_explain(args) -> int:
     from .evaluation.whynot import explain_event, render_text
-    if args.db and args.state:
+    if args.db is not None and args.state:
         _print("clauseline explain: --db and --state are two sources of state: give one", sys.stderr)
         return 2
     policy = _policy(args)
@@ -399,7 +399,7 @@ def cmd_explain(args) -> int:
         _show(rejected(None, problems), args, policy)
         return 1
     store = None
-    if args.db:
+    if args.db is not None:
         from .store import open_store
         store = open_store(args.db, create=False)
     try:
@@ -441,12 +441,12 @@ def _owed_in_memory(state: dict) -> list[dict]:
 
 def cmd_report(args) -> int:
     from .report import obligations_csv, render_html, violations_csv
-    if bool(args.log) == bool(args.db):
+    if (args.log is None) == (args.db is None):
         _print("clauseline report: give a log (LOG.jsonl) or a store (--db URL), not both",
                sys.stderr)
         return 2
     policy = _policy(args)
-    if args.db:
+    if args.db is not None:
         from .chain import verify
         from .store import open_store
         store = open_store(args.db, create=False)
@@ -1000,6 +1000,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 0
+    except KeyboardInterrupt:  # Ctrl-C: one line, no traceback; a store commits per event
+        _print("clauseline: interrupted", sys.stderr)
+        return 130
     except OSError as error:  # an unreadable input or unwritable output named on the command line
         _print(f"clauseline: {error.filename or ''}: {error.strerror or error}", sys.stderr)
         return 1

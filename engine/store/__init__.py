@@ -45,10 +45,18 @@ def engine_url(url: str) -> str:
     if not isinstance(url, str) or not url.strip():
         raise StoreError("an empty store URL; use sqlite:///file.db or postgresql://...")
     url = url.strip()
-    if url.startswith(("postgresql://", "postgres://")):
-        return "postgresql+psycopg://" + url.split("://", 1)[1]
-    if url.startswith("postgresql+psycopg://"):
-        return url
+    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        target = "postgresql+psycopg://" + url.split("://", 1)[1]
+        try:
+            database = sa.make_url(target).database
+        except (sa.exc.ArgumentError, ValueError):
+            raise StoreError("a malformed PostgreSQL URL; write postgresql://user@host:port/dbname "
+                             "(percent-encode special characters of the password)") from None
+        if not database:
+            # libpq would pick a default database (the user's name) and tables would be made there
+            raise StoreError("the PostgreSQL URL names no database: write "
+                             "postgresql://user@host:port/dbname")
+        return target
     if url.startswith("sqlite:///"):
         if url in ("sqlite:///", "sqlite:///:memory:"):
             raise StoreError("an in-memory SQLite store keeps nothing; give a file "

@@ -490,3 +490,43 @@ def test_four_writers_on_shared_subjects_equal_a_serial_run(policy, backend, sto
         assert counts(shared)["events"] == sum(len(p.read_text().splitlines()) for p in parts)
     finally:
         shared.close()
+
+
+def test_store_urls_that_name_no_store_are_refused_before_anything_runs(capsys):
+    for url, says in (("", "an empty store URL"), ("postgres://", "names no database"),
+                      ("postgresql://127.0.0.1", "names no database"),
+                      ("postgresql://u@[::1/x", "malformed PostgreSQL URL")):
+        code, out, err = cli(capsys, "replay", str(ROOT / "examples" / "demo-log.jsonl"), "--db", url)
+        assert (code, out) == (1, ""), (url, err)
+        assert "store.unavailable" in err and says in err and "Traceback" not in err, (url, err)
+
+
+def test_ctrl_c_stops_a_replay_with_one_line_and_exit_130(tmp_path):
+    process = subprocess.Popen([sys.executable, "-m", "clauseline", "replay", "-",
+                                "--db", f"sqlite:///{tmp_path / 'c.db'}"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    first = (ROOT / "examples" / "demo-log.jsonl").read_text(encoding="utf-8").splitlines()[0]
+    process.stdin.write(first + "\n")
+    process.stdin.flush()
+    import time
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until the first event is stored
+        time.sleep(0.2)
+        try:
+            store = open_store(f"sqlite:///{tmp_path / 'c.db'}", create=False)
+        except StoreError:  # not created, or not migrated, yet
+            continue
+        try:
+            if store.count() == 1:
+                break
+        finally:
+            store.close()
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "clauseline: interrupted" in err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    store = open_store(f"sqlite:///{tmp_path / 'c.db'}", create=False)
+    try:
+        assert store.count() == 1  # what was stored stays stored
+    finally:
+        store.close()
