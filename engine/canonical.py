@@ -6,6 +6,16 @@ import json
 from typing import Any
 
 
+#: Characters kept as escapes although JSON allows them raw: common JSON Lines readers split a
+#: line at them (U+2028, U+2029, U+0085), so one decision would span several lines.
+_LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\u0085": "\\u0085"}
+
+
 def dumps(value: Any) -> str:
-    """Sorted keys, no insignificant white space, UTF-8 text kept as is."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """Sorted keys, no insignificant white space, UTF-8 text kept as is except the characters
+    that some readers take for a line break (escaped: one document is always one line)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    if not text.isascii():
+        for raw, escaped in _LINE_BREAKS.items():
+            text = text.replace(raw, escaped)
+    return text

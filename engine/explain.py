@@ -12,6 +12,7 @@ Two views of a decision, built from the same pieces:
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any, Callable
 
@@ -86,6 +87,17 @@ def reasons(policy: Policy, decision: Decision, outcome: dict) -> list[str]:
     return out
 
 
+#: Characters shown as ``\\uXXXX`` in text output: controls (C0 but the line break, DEL, C1),
+#: line and paragraph separators, and bidirectional formatting characters, which would let a
+#: value reorder, hide or split the text a reviewer reads.
+_UNPRINTABLE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with controls and bidirectional formatting characters escaped (``\\u202e``)."""
+    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def describe(decision: Decision, policy: Policy | None = None) -> str:
     """One readable line (and indented outcome lines) for a decision; given the policy, each
     outcome is followed by the sentence its rule enforces and the interpretations it relies on."""
@@ -108,7 +120,7 @@ def describe(decision: Decision, policy: Policy | None = None) -> str:
                          + (f": {', '.join(cats)}" if cats else ""))
         if policy is not None:
             lines.extend(reasons(policy, decision, o))
-    return "\n".join(lines)
+    return printable("\n".join(lines))
 
 
 def report(decision: Decision, find_rule: RuleLookup | None = None, outcomes: bool = True) -> str:
