@@ -302,6 +302,7 @@ def cmd_replay(args) -> int:
 
 
 def cmd_diff(args) -> int:
+    from .evaluation.whynot import outcome_text
     policy = load_policy(args.rules, fixtures=True)
     before, after = _forced(policy, args.policy, "--policy"), _forced(policy, args.against, "--against")
     try:
@@ -333,7 +334,7 @@ def cmd_diff(args) -> int:
                     shown = examples.setdefault((*key, side), [])
                     if len(shown) < args.examples:
                         shown.append(f"line {number} ({a.event_source} {a.event_id}): "
-                                     + _outcome_line(outcome))
+                                     + outcome_text(outcome))
             if a.status != b.status:
                 only.setdefault(("-", "(status)"), Counter())["A" if a.status == "accepted" else "B"] += 1
     if args.format == "json":
@@ -357,18 +358,6 @@ def cmd_diff(args) -> int:
                 for line in examples.get((c, rule, side), []):
                     _print(f"      {side}: {line}")
     return 1 if changed else 0
-
-
-def _outcome_line(outcome: dict) -> str:
-    fields = [outcome["kind"]] + [str(outcome[k]) for k in
-                                  ("effect", "action", "notice", "obligation", "violation")
-                                  if k in outcome]
-    if "data_categories" in outcome:
-        fields.append("[" + ",".join(outcome["data_categories"]) + "]")
-    for k in ("recipient", "target", "ref", "subject"):
-        if k in outcome:
-            fields.append(f"{k}={outcome[k]}")
-    return " ".join(fields)
 
 
 def _masked(value):

@@ -85,6 +85,23 @@ def outcome_sort_key(outcome: dict) -> tuple:
             outcome.get("subject") or "", canonical.dumps(outcome))
 
 
+def outcome_summary(outcome: dict) -> str:
+    """What an outcome says, in the words of its kind (``permit law_enforcement (...): voice``):
+    the one line every text rendering of an outcome uses (explain, whynot, diff, report)."""
+    kind = outcome["kind"]
+    if kind == "disclosure":
+        return (f"{outcome['effect']} {outcome['recipient']} ({outcome['purpose']}): "
+                f"{', '.join(outcome['data_categories'])}")
+    if kind == "retention":
+        return (f"{outcome['action']} {', '.join(outcome['data_categories'])} of "
+                f"{outcome['target']} by {outcome['due_by']}")
+    if kind == "notice":
+        return f"{outcome['notice']} to {outcome['to']} via {outcome['channel']} by {outcome['due_by']}"
+    if kind == "obligation":
+        return f"{outcome['obligation']} {outcome['ref']} {outcome['status']} due {outcome['due_by']}"
+    return f"{outcome['violation']} {outcome['ref']}: {outcome['detail']}"
+
+
 def _field(event: Any, name: str) -> Any:
     value = event.get(name) if isinstance(event, dict) else None
     return value if isinstance(value, str) else None

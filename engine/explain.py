@@ -16,7 +16,7 @@ import re
 from datetime import datetime
 from typing import Any, Callable
 
-from .decision import Decision
+from .decision import Decision, outcome_summary
 from .eventtime import format_time
 from .policy.model import Policy, Rule
 
@@ -33,21 +33,6 @@ def show_value(value: Any) -> str:
     if isinstance(value, datetime):
         return format_time(value)
     return str(value) if isinstance(value, str) else json.dumps(value)
-
-
-def outcome_summary(outcome: dict) -> str:
-    """What an outcome says, in the words of its kind (``permit law_enforcement (...): voice``)."""
-    kind = outcome["kind"]
-    if kind == "disclosure":
-        return (f"{outcome['effect']} {outcome['recipient']} ({outcome['purpose']}): "
-                f"{', '.join(outcome['data_categories'])}")
-    if kind == "retention":
-        return f"{outcome['action']} {outcome['target']} by {outcome['due_by']}"
-    if kind == "notice":
-        return f"{outcome['notice']} to {outcome['to']} via {outcome['channel']} by {outcome['due_by']}"
-    if kind == "obligation":
-        return f"{outcome['obligation']} {outcome['ref']} {outcome['status']} due {outcome['due_by']}"
-    return f"{outcome['violation']} {outcome['ref']}: {outcome['detail']}"
 
 
 def outcome_fields(outcome: dict) -> str:
@@ -87,7 +72,7 @@ def reasons(policy: Policy, decision: Decision, outcome: dict) -> list[str]:
     return out
 
 
-#: Characters shown as ``\\uXXXX`` in text output: controls (C0 but the line break, DEL, C1),
+#: Characters shown as escapes (``\\u202e``) in text output: controls (C0 but the line break, DEL, C1),
 #: line and paragraph separators, and bidirectional formatting characters, which would let a
 #: value reorder, hide or split the text a reviewer reads.
 _UNPRINTABLE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]")

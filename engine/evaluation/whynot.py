@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import canonical
-from ..decision import GLOBAL, Decision
+from ..decision import GLOBAL, Decision, outcome_summary
 from ..eventtime import parse_instant
 from ..policy.compiler import EVENT_LEVEL
 from ..policy.model import COMPUTED_OPS, Condition, Override, Policy, PolicyVersion, Rule
@@ -658,25 +658,14 @@ def failure_lines(failure: Failure) -> list[str]:
 
 
 def outcome_text(o: dict) -> str:
-    """One outcome in a line (the words of ``clauseline.explain.outcome_summary``, which this
-    stage may not import)."""
-    kind = o.get("kind")
-    if kind == "disclosure":
-        text = (f"{o.get('effect')} {o.get('recipient')} ({o.get('purpose')}): "
-                f"{', '.join(map(str, o.get('data_categories') or []))}")
-    elif kind == "retention":
-        text = (f"{o.get('action')} {', '.join(map(str, o.get('data_categories') or []))} of "
-                f"{o.get('target')} by {o.get('due_by')}")
-    elif kind == "notice":
-        text = f"{o.get('notice')} to {o.get('to')} via {o.get('channel')} by {o.get('due_by')}"
-    elif kind == "obligation":
-        text = f"{o.get('obligation')} {o.get('ref')} {o.get('status')} due {o.get('due_by')}"
-    else:
-        text = f"{o.get('violation')} {o.get('ref')}"
+    """One outcome in a line: ``clauseline.decision.outcome_summary``, with its subject, masked
+    and shortened."""
+    text = mask_numbers(outcome_summary(o))
+    if len(text) > 3 * MAX_TEXT:
+        text = text[:3 * MAX_TEXT] + "..."
     if o.get("subject") not in (None, GLOBAL):
-        text += f" [subject {o['subject']}]"
-    text = mask_numbers(text)
-    return f"{kind} {text if len(text) <= 3 * MAX_TEXT else text[:3 * MAX_TEXT] + '...'}"
+        text += f" [subject {mask_numbers(str(o['subject']))}]"
+    return f"{o.get('kind')} {text}"
 
 
 def _fact_label(f: FactExplanation) -> str:
