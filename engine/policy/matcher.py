@@ -5,6 +5,12 @@ each input is asserted as a *fact* (every matching rule fires) and retracted at 
 holds at most 1024 sids, so all facts use one fixed sid and never a subject id; ``delete_state``
 can crash the process, so it is never called; the host's background threads are switched off,
 and one lock makes each assert/collect/retract cycle atomic.
+
+Rules are grouped into one durable_rules ruleset per event type (the rules of that type and the
+rules of every type, ``*``), cut into rulesets of at most :data:`MAX_RULES_PER_RULESET` rules:
+``create_ruleset`` can spin without end on a few hundred rules in one ruleset (the threshold
+depends on the rules' content; 520 generated rules loaded in 0.01 s, 540 spun past 20 s), and a
+fact only meets the rules of its own type.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from .compiler import EVENT_LEVEL, compile_rules
 
 _SID = "0"
 _names = itertools.count(1)
+#: The most rules one durable_rules ruleset holds (far below where ``create_ruleset`` hangs).
+MAX_RULES_PER_RULESET = 64
 
 
 _EXPONENT = re.compile(r"\d[eE][-+]?\d")
@@ -103,12 +111,32 @@ class Matcher:
                     self.fanout[kind] = tuple(sorted(self.fanout.get(kind, ()) + (rule.for_each,)))
                 self.computed.setdefault((kind, each), []).extend(
                     c for c in rule.conditions if c.computed)
-        self.ruleset = f"{version.version}#{next(_names)}"
+        #: event type ("*": a type no rule names) -> names of the rulesets a fact of it meets
+        self.rulesets: dict[str, tuple[str, ...]] = {}
+        groups: dict[str, list[str]] = {}
+        everywhere = [r.id for r in version.rules if "*" in r.events]
+        for rule in version.rules:
+            for kind in rule.events:
+                if kind != "*":
+                    groups.setdefault(kind, []).append(rule.id)
+        groups = {kind: ids + [i for i in everywhere if i not in ids] for kind, ids in groups.items()}
+        if everywhere:
+            groups["*"] = everywhere
+        prefix = f"{version.version}#{next(_names)}"
+        bodies = {}
+        for kind, ids in sorted(groups.items()):
+            names = []
+            for start in range(0, len(ids), MAX_RULES_PER_RULESET):
+                name = f"{prefix}/{kind}/{start // MAX_RULES_PER_RULESET}"
+                bodies[name] = {i: copy.deepcopy(self.definition[i])
+                                for i in ids[start:start + MAX_RULES_PER_RULESET]}
+                names.append(name)
+            self.rulesets[kind] = tuple(names)
         self._hits: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self._host = _Host(lambda rule, fact_id: self._hits.append((rule, fact_id)))
-        if self.definition:
-            self._host.set_rulesets({self.ruleset: copy.deepcopy(self.definition)})
+        if bodies:
+            self._host.set_rulesets(bodies)
 
     def list_paths(self, event_type: str) -> tuple[str, ...]:
         """The list paths to expand into facts for an event of this type."""
@@ -120,20 +148,23 @@ class Matcher:
 
     def match(self, facts: list[dict]) -> list[tuple[str, int]]:
         """(rule id, index of the fact) for every rule that fires on each fact."""
-        if not self.definition:
+        if not self.rulesets:
             return []
         out = []
         with self._lock:
             for index, fact in enumerate(facts):
+                kind = fact.get("type")
+                names = self.rulesets.get(kind) if isinstance(kind, str) else None
                 body = dict(fact, id=f"f{index}", sid=_SID)
                 self._hits.clear()
-                try:
-                    self._host.assert_fact(self.ruleset, body)
-                except durable_engine.MessageNotHandledException:
-                    continue  # no rule matched; nothing was stored
-                try:
-                    self._host.retract_fact(self.ruleset, body)
-                except durable_engine.MessageNotHandledException:
-                    pass
+                for name in names if names is not None else self.rulesets.get("*", ()):
+                    try:
+                        self._host.assert_fact(name, body)
+                    except durable_engine.MessageNotHandledException:
+                        continue  # no rule matched; nothing was stored
+                    try:
+                        self._host.retract_fact(name, body)
+                    except durable_engine.MessageNotHandledException:
+                        pass
                 out.extend((rule, index) for rule, _ in self._hits)
         return out
