@@ -57,15 +57,19 @@ class Verdict:
         return f"chain broken at {where}: {self.reason}"
 
 
-def verify(lines: Iterable[str], head: str | None = None) -> Verdict:
-    """Check a log export line by line; the first broken record stops the check."""
+def verify(lines: Iterable[str | bytes], head: str | None = None) -> Verdict:
+    """Check a log export line by line (text or bytes; anything else, such as the marker
+    ``clauseline.events.read_lines`` gives for an over-long line, is a broken record); the
+    first broken record stops the check."""
     prev, count, number = GENESIS, 0, 0
     for number, line in enumerate(lines, start=1):
+        if not isinstance(line, (str, bytes)):
+            return Verdict(False, count, prev, number, None, "the line is longer than the limit")
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-        except ValueError:
+        except ValueError:  # not JSON, or not UTF-8
             return Verdict(False, count, prev, number, None, "the line is not JSON")
         if not isinstance(record, dict) or set(record) != set(FIELDS):
             return Verdict(False, count, prev, number, None,
@@ -75,7 +79,11 @@ def verify(lines: Iterable[str], head: str | None = None) -> Verdict:
             return Verdict(False, count, prev, number, seq,
                            "its prev is not the hash of the record before it: a record was "
                            "deleted, inserted or moved here")
-        if record["hash"] != record_hash(record):
+        try:
+            intact = record["hash"] == record_hash(record)
+        except ValueError:  # a string that is not text (a lone surrogate) cannot be hashed
+            intact = False
+        if not intact:
             return Verdict(False, count, prev, number, seq,
                            "its hash does not match its content: the record was changed")
         prev, count = record["hash"], count + 1

@@ -21,7 +21,7 @@ from .decision import Decision, rejected
 from .errors import ClauselineError, PolicyLoadError, Problem
 from .evaluation import empty_state, evaluate
 from .evaluation.state import plain_state
-from .events import parse_event
+from .events import MAX_EVENT_BYTES, Oversized, parse_event, read_lines
 from .explain import describe
 from .policy import load_policy
 from .policy.model import Rule
@@ -69,25 +69,51 @@ def _print(text: str, stream=None) -> None:
     print(text, file=stream or sys.stdout)
 
 
-def _read_state(path: str) -> dict:
-    """A state file written by --state-out: a JSON object with a ``subjects`` object."""
+STATE_SCHEMA = "https://clauseline.dev/schemas/state.schema.json"
+
+
+def _read_state(path: str, policy) -> dict:
+    """A state file written by --state-out, checked against ``schemas/state.schema.json``:
+    anything else is ``state.invalid``, each problem located by a JSON Pointer."""
+    raw = Path(path).read_bytes()
     try:
-        state = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ClauselineError([Problem("state.invalid", f"{path}: not JSON: {error}")]) from None
-    if not isinstance(state, dict) or not isinstance(state.get("subjects"), dict):
-        raise ClauselineError([Problem("state.invalid", f"{path}: a state is a JSON object with "
-                                       "a 'subjects' object (as --state-out writes it)")])
+        state = json.loads(raw)
+    except ValueError as error:  # not JSON, or not UTF-8
+        where = f" at line {error.lineno} column {error.colno}" if isinstance(
+            error, json.JSONDecodeError) else ""
+        raise ClauselineError([Problem("state.invalid", f"{path}: not JSON{where}")]) from None
+    except RecursionError:
+        raise ClauselineError([Problem("state.invalid", f"{path}: nested too deep")]) from None
+    problems = policy.schemas.problems(state, STATE_SCHEMA)
+    if problems:
+        raise ClauselineError([Problem("state.invalid", f"{path}: {p.message}", p.path)
+                               for p in problems[:20]])
     return state
 
 
 @contextmanager
-def _progress(args, total: int | None, what: str):
+def _state_checked(path: str):
+    """Evaluation over a state read from a file: a state that passed its schema but still does
+    not hold what the engine wrote (a memory value of a type no rule expects) is refused as
+    ``state.invalid``, never a traceback."""
+    try:
+        yield
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as error:
+        raise ClauselineError([Problem(
+            "state.invalid", f"{path}: the state does not hold what clauseline writes "
+            f"({type(error).__name__} while evaluating); write it with --state-out")]) from None
+
+
+@contextmanager
+def _progress(args, total, what: str):
     """A progress bar on stderr (rich) for a replay or an export: only when stderr is a terminal
-    and without --quiet; it disappears when done. Yields ``advance(n=1)``."""
+    and without --quiet; it disappears when done. ``total`` is a number, None, or a function
+    that counts (called only when a bar is shown). Yields ``advance(n=1)``."""
     if getattr(args, "quiet", False) or not sys.stderr.isatty():
         yield lambda n=1: None
         return
+    if callable(total):
+        total = total()
     from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
@@ -104,9 +130,36 @@ def _count_events(path: str) -> int | None:
         return None
     try:
         with open(path, "rb") as handle:
-            return sum(1 for line in handle if line.strip())
+            return sum(1 for line in read_lines(handle)
+                       if isinstance(line, Oversized) or line.strip())
     except OSError:
         return None
+
+
+#: The longest log export record ``verify`` reads (an event of at most 256 KiB with its decision).
+VERIFY_MAX_LINE = 16 * 1024 * 1024
+
+
+def _read_event(path: str) -> bytes | Oversized:
+    """One event file named on the command line (``-``: standard input), never held whole
+    when it is over the event size limit."""
+    handle = sys.stdin.buffer if path == "-" else open(path, "rb")
+    try:
+        raw = handle.read(MAX_EVENT_BYTES + 1)
+        if len(raw) <= MAX_EVENT_BYTES:
+            return raw
+        size = len(raw)
+        while more := handle.read(1 << 20):
+            size += len(more)
+        return Oversized(size)
+    finally:
+        if handle is not sys.stdin.buffer:
+            handle.close()
+
+
+def _open_log(path: str):
+    """A log named on the command line, as a binary stream (``-``: standard input)."""
+    return sys.stdin.buffer if path == "-" else open(path, "rb")
 
 
 def _show(decision: Decision, args, policy) -> None:
@@ -141,7 +194,7 @@ def cmd_evaluate(args) -> int:
         return 2
     policy = _policy(args)
     try:
-        raw = Path(args.event).read_bytes() if args.event != "-" else sys.stdin.buffer.read()
+        raw = _read_event(args.event)
     except OSError as error:
         _print(f"clauseline: cannot read {args.event}: {error.strerror}", sys.stderr)
         return 1
@@ -153,9 +206,15 @@ def cmd_evaluate(args) -> int:
         finally:
             store.close()
     else:
-        state = _read_state(args.state) if args.state else empty_state()
+        state = _read_state(args.state, policy) if args.state else empty_state()
         event, problems = parse_event(raw)
-        decision, new_state = (rejected(None, problems), state) if problems else evaluate(policy, state, event)
+        if problems:
+            decision, new_state = rejected(None, problems), state
+        elif args.state:
+            with _state_checked(args.state):
+                decision, new_state = evaluate(policy, state, event)
+        else:
+            decision, new_state = evaluate(policy, state, event)
         if not args.state and decision.status == "accepted":
             decision = _stateless(policy, decision)
         if args.state_out:
@@ -236,7 +295,7 @@ def cmd_replay(args) -> int:
         store = open_store(args.db)
     session = Session(policy, store)
     try:
-        source = sys.stdin if args.log == "-" else open(args.log, encoding="utf-8", errors="surrogateescape")
+        source = _open_log(args.log)
     except OSError as error:
         _print(f"clauseline: cannot read {args.log}: {error.strerror}", sys.stderr)
         return 1
@@ -247,8 +306,8 @@ def cmd_replay(args) -> int:
     refused: list[int] = []
     started = time.perf_counter()
     try:
-        with _progress(args, _count_events(args.log), "replay") as advance:
-            for number, decision in session.replay(source, order=args.order):
+        with _progress(args, lambda: _count_events(args.log), "replay") as advance:
+            for number, decision in session.replay(read_lines(source), order=args.order):
                 advance()
                 statuses[decision.status] += 1
                 if decision.status == "rejected":
@@ -269,7 +328,7 @@ def cmd_replay(args) -> int:
     finally:
         if out is not sys.stdout:
             out.close()
-        if source is not sys.stdin:
+        if source is not sys.stdin.buffer:
             source.close()
         if store is not None and hasattr(store, "close"):
             store.close()
@@ -306,8 +365,8 @@ def cmd_diff(args) -> int:
     policy = load_policy(args.rules, fixtures=True)
     before, after = _forced(policy, args.policy, "--policy"), _forced(policy, args.against, "--against")
     try:
-        lines = Path(args.log).read_text(encoding="utf-8", errors="surrogateescape").splitlines() \
-            if args.log != "-" else sys.stdin.read().splitlines()
+        with _open_log(args.log) as handle:
+            lines = list(read_lines(handle))
     except OSError as error:
         _print(f"clauseline diff: cannot read {args.log}: {error.strerror}", sys.stderr)
         return 1
@@ -315,7 +374,8 @@ def cmd_diff(args) -> int:
     only: dict[tuple[str, str], Counter] = {}
     examples: dict[tuple[str, str, str], list[str]] = {}
     changed = total = 0
-    with _progress(args, sum(1 for line in lines if line.strip()), "diff") as advance:
+    with _progress(args, sum(1 for line in lines if isinstance(line, Oversized) or line.strip()),
+                   "diff") as advance:
         pairs = zip(Session(before).replay(lines), Session(after).replay(lines))
         for (number, a), (_, b) in pairs:
             advance()
@@ -379,7 +439,7 @@ def cmd_explain(args) -> int:
         return 2
     policy = _policy(args)
     try:
-        raw = Path(args.event).read_bytes() if args.event != "-" else sys.stdin.buffer.read()
+        raw = _read_event(args.event)
     except OSError as error:
         _print(f"clauseline: cannot read {args.event}: {error.strerror}", sys.stderr)
         return 1
@@ -394,8 +454,12 @@ def cmd_explain(args) -> int:
     try:
         # the state the event would meet: read from the store, nothing written
         state = (store.state_for(event) if store is not None and isinstance(event, dict)
-                 else _read_state(args.state) if args.state else empty_state())
-        explanation = explain_event(policy, state, event)
+                 else _read_state(args.state, policy) if args.state else empty_state())
+        if args.state:
+            with _state_checked(args.state):
+                explanation = explain_event(policy, state, event)
+        else:
+            explanation = explain_event(policy, state, event)
     finally:
         if store is not None:
             store.close()
@@ -451,13 +515,12 @@ def cmd_report(args) -> int:
         session = Session(policy)
         records = []
         try:
-            handle = sys.stdin if args.log == "-" else open(args.log, encoding="utf-8",
-                                                              errors="surrogateescape")
+            handle = _open_log(args.log)
         except OSError as error:
             _print(f"clauseline report: cannot read {args.log}: {error.strerror}", sys.stderr)
             return 1
-        with handle, _progress(args, _count_events(args.log), "report") as advance:
-            lines = handle.read().splitlines()
+        with handle, _progress(args, lambda: _count_events(args.log), "report") as advance:
+            lines = list(read_lines(handle))
             for number, decision in session.replay(lines):
                 advance()
                 event, problems = parse_event(lines[number - 1])
@@ -524,13 +587,12 @@ def cmd_log_export(args) -> int:
 def cmd_verify(args) -> int:
     from .chain import verify
     try:
-        source = sys.stdin if args.log == "-" else open(args.log, encoding="utf-8",
-                                                          errors="surrogateescape")
+        source = _open_log(args.log)
     except OSError as error:
         _print(f"clauseline verify: cannot read {args.log}: {error.strerror}", sys.stderr)
         return 2
     with source:
-        verdict = verify(source, head=args.head)
+        verdict = verify(read_lines(source, max_bytes=VERIFY_MAX_LINE), head=args.head)
     _print(f"clauseline verify: {verdict}", sys.stdout if verdict.ok else sys.stderr)
     return 0 if verdict.ok else 1
 
@@ -603,9 +665,9 @@ def cmd_clauses(args) -> int:
     fired: Counter = Counter()
     if args.log:
         session = Session(policy)
-        with open(args.log, encoding="utf-8", errors="surrogateescape") as log, \
-                _progress(args, _count_events(args.log), "clauses --log") as advance:
-            for _, decision in session.replay(log):
+        with _open_log(args.log) as log, \
+                _progress(args, lambda: _count_events(args.log), "clauses --log") as advance:
+            for _, decision in session.replay(read_lines(log)):
                 advance()
                 if decision.status == "accepted":
                     fired.update(decision.trace)

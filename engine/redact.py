@@ -13,10 +13,19 @@ security number. Two layers:
    only when the value has at least 8 digits (so that a short value is not kept whole), ``hmac``
    is HMAC-SHA-256 over ``KIND:digits`` with the store's redaction key, so that equal numbers can
    be matched without being readable.
-2. **By shape**, in every string and integer anywhere in the document (defence in depth): a run
-   of 13 to 19 digits (spaces or dashes allowed between them) that passes the Luhn check is a
-   card number; ``ddd-dd-dddd`` is an SSN. Each is replaced, inside the string, by
-   ``[redacted card ...1111 hmac:<16 hex>]`` or ``[redacted ssn ...6789 hmac:<16 hex>]``.
+2. **By shape and context**, in every string and number anywhere else in the document (defence
+   in depth), in one pass that is linear in the text (:func:`find_sensitive`). A *run* is a
+   sequence of digits whose groups are separated by one to three characters among white space
+   (non-breaking spaces included), ``.``, ``,``, ``-``, ``_`` and ``/``: so ``4111  1111.1111_1111``
+   is one run. A run with 13 or more digits in which any 13 to 19 consecutive digits pass the Luhn
+   check is a card number (concatenated numbers included: the whole run is reduced); three,
+   two and four digits with one separator (``123-45-6789``, ``123 45 6789``) make a run an SSN; a run
+   of 6 or more digits that follows a word naming such a number (``SSN``, ``social security``,
+   ``account``, ``acct``, ``routing``, ``ABA``, ``IBAN``) within a few characters is that number
+   (``ssn 219099999``). Each is replaced, inside the string, by ``[redacted card ...1111
+   hmac:<16 hex>]`` (or ``ssn``, ``bank_account``, ``routing``). A JSON number that is a whole
+   card number (an integer, or a float with no fraction such as ``4111111111111111.0``) is
+   reduced like a keyed value.
 
 Envelope identifiers (``id``, ``source``, ``type``, ``time``, ``specversion``, ``subject``) are
 keys of the store and are kept as given: producers must not use sensitive numbers as ids.
@@ -27,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 from typing import Any
 
@@ -36,9 +46,17 @@ ENVELOPE_KEYS = frozenset({"id", "source", "type", "time", "specversion", "subje
 DECISION_KEYS = frozenset({"event_id", "event_source", "event_type", "time", "policy_version",
                            "status", "trace"})
 
-_RUN = re.compile(r"\d(?:[ -]?\d)*")
-_SSN = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")
-_GROUP = re.compile(r"\d+")
+#: A run of digit groups: one to three separators between groups (see the module's doc).
+_RUN = re.compile(r"\d+(?:[\s.,_/\-]{1,3}\d+)*")
+#: Three, two and four digits with one separator: an SSN.
+_SSN_SHAPE = re.compile(r"(?<!\d)\d{3}([\s._/\-])\d{2}\1\d{4}(?!\d)")
+#: A word naming a sensitive number, right before a run (looked for in the characters before it).
+_CONTEXT = re.compile(
+    r"(?i)(?:\b(ssn|ss#|soc(?:ial)?[\s._-]*sec(?:urity)?(?:[\s._-]*(?:no|num|number|#))?|taxpayer"
+    r"[\s._-]*id|tin)|\b(account|acct|a/c|iban|bank)(?:[\s._-]*(?:no|num|number|#))?|\b(routing|aba)"
+    r"(?:[\s._-]*(?:no|num|number|#))?)[\s:=#.\-]*$")
+_CONTEXT_SPAN = 40
+_NOT_DIGIT = re.compile(r"\D")
 
 
 def kind_of_key(key: str) -> str | None:
@@ -72,8 +90,65 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _is_card(digits: str) -> bool:
-    return 13 <= len(digits) <= 19 and luhn_ok(digits)
+def _has_card(digits: str) -> bool:
+    """Whether any 13 to 19 consecutive digits pass the Luhn check: linear, with prefix sums
+    of the digits as they count at even and at odd distance from a window's right end."""
+    n = len(digits)
+    if n < 13:
+        return False
+    # plain[p][k]: sum of digits d_i, i < k, i % 2 == p; doubled[p][k]: the same, Luhn-doubled
+    plain = ([0] * (n + 1), [0] * (n + 1))
+    doubled = ([0] * (n + 1), [0] * (n + 1))
+    for i, ch in enumerate(digits):
+        d = ord(ch) - 48
+        dd = d * 2 - 9 if d > 4 else d * 2
+        for p in (0, 1):
+            plain[p][i + 1] = plain[p][i] + (d if i % 2 == p else 0)
+            doubled[p][i + 1] = doubled[p][i] + (dd if i % 2 == p else 0)
+    for end in range(13, n + 1):
+        right = (end - 1) % 2  # digits at the window's parity of its last digit stay plain
+        for length in range(13, min(19, end) + 1):
+            start = end - length
+            total = (plain[right][end] - plain[right][start]
+                     + doubled[1 - right][end] - doubled[1 - right][start])
+            if total % 10 == 0:
+                return True
+    return False
+
+
+def find_sensitive(text: str) -> list[tuple[int, int, str, str]]:
+    """(start, end, kind, digits) of every card, SSN and named bank or routing number in a text,
+    by shape and context (see the module's doc); linear in the text."""
+    found = []
+    for match in _RUN.finditer(text):
+        run = match.group()
+        digits = _NOT_DIGIT.sub("", run)
+        if len(digits) < 6:
+            continue
+        kind = None
+        if len(digits) >= 13 and _has_card(digits):
+            kind = "card"
+        elif _SSN_SHAPE.search(run):
+            kind = "ssn"
+        else:
+            context = _CONTEXT.search(text, max(0, match.start() - _CONTEXT_SPAN), match.start())
+            if context is not None:
+                kind = "ssn" if context.group(1) else "bank_account" if context.group(2) else "routing"
+        if kind is not None:
+            found.append((match.start(), match.end(), kind, digits))
+    return found
+
+
+def _whole_card(value: int | float) -> str | None:
+    """The digits of a JSON number that is a whole card number, or None."""
+    if isinstance(value, float):
+        if not value.is_integer() or not 1e12 <= abs(value) < 1e19:
+            return None
+        value = int(value)
+    if not 10**12 <= abs(value) < 10**19:
+        return None
+    digits = str(abs(value))
+    return digits if luhn_ok(digits) else None
 
 
 class Redactor:
@@ -96,8 +171,10 @@ class Redactor:
             return self._walk(value, kind)
         if value is None or isinstance(value, bool):
             return value
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # 4111111111111111.0 is the card number 4111111111111111
         text = str(value)
-        digits = re.sub(r"\D", "", text)
+        digits = _NOT_DIGIT.sub("", text)
         out: dict[str, Any] = {"redacted": kind}
         if len(digits) >= 8:
             out["last4"] = digits[-4:]
@@ -108,40 +185,18 @@ class Redactor:
         return f"[redacted {kind} ...{digits[-4:]} hmac:{self.mac(kind, digits)[:16]}]"
 
     def scrub_text(self, text: str) -> str:
-        """Replace card-like and SSN-like numbers inside free text."""
-        if not any(c.isdigit() for c in text):
+        """Replace card, SSN and named bank numbers inside free text (:func:`find_sensitive`)."""
+        if len(text) < 6 or len(_NOT_DIGIT.sub("", text)) < 6:
             return text
-        text = _SSN.sub(lambda m: self._inline("ssn", m.group().replace("-", "")), text)
-        return _RUN.sub(self._run, text)
-
-    def _run(self, match: re.Match) -> str:
-        run = match.group()
-        digits = run.replace(" ", "").replace("-", "")
-        if len(digits) < 13:
-            return run
-        if _is_card(digits):
-            return self._inline("card", digits)
-        # A longer run of groups (e.g. a card number followed by a year): look for a card
-        # among consecutive groups.
-        groups = list(_GROUP.finditer(run))
-        if len(groups) < 2:
-            return run
-        pieces, cursor, i = [], 0, 0
-        while i < len(groups):
-            found = None
-            for j in range(len(groups), i, -1):
-                candidate = "".join(g.group() for g in groups[i:j])
-                if _is_card(candidate):
-                    found = j
-                    break
-            if found is None:
-                i += 1
-                continue
-            start, end = groups[i].start(), groups[found - 1].end()
-            pieces.append(run[cursor:start])
-            pieces.append(self._inline("card", "".join(g.group() for g in groups[i:found])))
-            cursor, i = end, found
-        pieces.append(run[cursor:])
+        found = find_sensitive(text)
+        if not found:
+            return text
+        pieces, cursor = [], 0
+        for start, end, kind, digits in found:
+            pieces.append(text[cursor:start])
+            pieces.append(self._inline(kind, digits))
+            cursor = end
+        pieces.append(text[cursor:])
         return "".join(pieces)
 
     def _walk(self, value: Any, kind: str | None = None) -> Any:
@@ -157,10 +212,10 @@ class Redactor:
             return self.reduce(kind, value)
         if isinstance(value, str):
             return self.scrub_text(value)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 10**12:
-            digits = str(value)
-            if _is_card(digits):
-                return self.reduce("card", value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            digits = _whole_card(value)
+            if digits is not None:
+                return self.reduce("card", digits)
         return value
 
     def scrub(self, value: Any) -> Any:
@@ -176,7 +231,33 @@ class Redactor:
         return {k: (v if k in DECISION_KEYS else self._walk(v)) for k, v in decision.items()}
 
 
-__all__ = ["Redactor", "kind_of_key", "luhn_ok"]
+__all__ = ["Redactor", "find_sensitive", "kind_of_key", "luhn_ok", "mask_numbers", "mask_strings",
+           "quote"]
+
+
+#: The longest input string a message quotes (and then only one with few digits).
+QUOTE_MAX = 24
+_DIGIT_RE = re.compile(r"\d")
+
+
+def quote(value) -> str:
+    """An input value as a message may show it: a short string with at most four digits, a
+    small number, a boolean or null, quoted; anything else described by its type and size only,
+    so that no card, bank or SSN number (in any spelling) is ever echoed (docs/errors.md)."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, str):
+        if len(value) <= QUOTE_MAX and len(_DIGIT_RE.findall(value)) <= 4 and value.isprintable():
+            return json.dumps(value, ensure_ascii=False)
+        return f"a string of {len(value)} characters"
+    if isinstance(value, (int, float)):
+        text = repr(value)
+        return text if len(_DIGIT_RE.findall(text)) <= 4 else f"a number of {len(text)} characters"
+    if isinstance(value, dict):
+        return f"an object of {len(value)} member(s)"
+    if isinstance(value, list):
+        return f"an array of {len(value)} item(s)"
+    return "a value"
 
 
 class _Mask(Redactor):
@@ -190,6 +271,18 @@ class _Mask(Redactor):
 
 
 _MASK = _Mask()
+
+
+def mask_strings(value, keep: frozenset = frozenset()):
+    """A JSON value with :func:`mask_numbers` applied to every string, except under the keys in
+    ``keep``; for decisions, whose outcomes may quote event values (a request id as ``ref``)."""
+    if isinstance(value, str):
+        return _MASK.scrub_text(value)
+    if isinstance(value, dict):
+        return {k: (v if k in keep else mask_strings(v, keep)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_strings(v, keep) for v in value]
+    return value
 
 
 def mask_numbers(text: str) -> str:

@@ -16,7 +16,7 @@ from .errors import Problem
 from .evaluation import empty_state, evaluate
 from .evaluation.memory import instant_key
 from .evaluation.state import SubjectsAfter
-from .events import parse_event
+from .events import Oversized, parse_event
 from .policy.model import Policy
 
 
@@ -119,34 +119,49 @@ class Session:
                                event)
         return decision
 
-    def submit_text(self, text: str | bytes) -> Decision:
+    def submit_text(self, text: str | bytes | Oversized) -> Decision:
         """Parse one event's JSON text, then :meth:`submit` it; bad JSON is rejected."""
         event, problems = parse_event(text)
         if problems:
             return rejected(None, problems)
         return self.submit(event)
 
-    def replay(self, lines: Iterable[str], order: str = "input") -> Iterator[tuple[int, Decision]]:
+    def replay(self, lines: Iterable[str | bytes | Oversized],
+               order: str = "input") -> Iterator[tuple[int, Decision]]:
         """(line number, decision) for each non-blank line of a JSON Lines log, evaluated in
         input order, or with ``order="time"`` sorted stably by event time (lines without a
-        valid time first, in input order: they are rejected and change nothing)."""
-        numbered: Iterable[tuple[int, str]] = enumerate(lines, start=1)
+        valid time first, in input order: they are rejected and change nothing).
+
+        Lines may be text or bytes (bytes are decoded strictly: a byte that is not UTF-8
+        rejects its line only); :func:`clauseline.events.read_lines` reads a binary stream
+        into lines with memory bounded by the event size limit."""
+        numbered: Iterable[tuple[int, Any]] = enumerate(lines, start=1)
         if order == "time":
             numbered = sorted(numbered, key=lambda pair: _time_key(pair[1]))
         elif order != "input":
             raise ValueError(f"order must be 'input' or 'time', not {order!r}")
         for number, line in numbered:
-            if not line.strip():
+            if _blank(line):
                 continue
-            decision = self.submit_text(line.rstrip("\r\n"))
+            decision = self.submit_text(_without_ending(line))
             if decision.status == "rejected":
                 decision = _with_line(decision, number)
             yield number, decision
 
 
-def _time_key(line: str) -> str:
+def _blank(line: Any) -> bool:
+    return not isinstance(line, Oversized) and not line.strip()
+
+
+def _without_ending(line: Any) -> Any:
+    if isinstance(line, Oversized):
+        return line
+    return line.rstrip(b"\r\n" if isinstance(line, (bytes, bytearray)) else "\r\n")
+
+
+def _time_key(line: Any) -> str:
     """The instant of a log line's event, as sortable text ("" when it has no valid time)."""
-    event, problems = parse_event(line.rstrip("\r\n")) if line.strip() else (None, ["blank"])
+    event, problems = parse_event(_without_ending(line)) if not _blank(line) else (None, ["blank"])
     try:
         return instant_key(event["time"]) if not problems and isinstance(event, dict) else ""
     except (KeyError, TypeError, ValueError):

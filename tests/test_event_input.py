@@ -120,7 +120,10 @@ def test_a_card_number_in_a_field_that_fails_validation_is_masked_in_the_message
     text = decision.to_json()
     assert decision.status == "rejected"
     assert "4111 1111 1111 1111" not in text and "123-45-6789" not in text
-    assert "[redacted card ...1111]" in text and "[redacted ssn ...6789]" in text
+    # the values are not quoted at all: described by their type and length
+    messages = {(e["path"], e["message"].split(":")[0]) for e in decision.errors}
+    assert ("/data/instrument", "a string of 19 characters is not one of") in messages
+    assert ("/data/currency", "is too long") in messages
 
 
 def test_numbers_python_writes_with_an_exponent_are_decided_like_any_other(policy):
@@ -142,3 +145,54 @@ def test_numbers_python_writes_with_an_exponent_are_decided_like_any_other(polic
     fact = {"a": 1e-05, "b": [2.5e-07, 1.0, "1e-05", {"c": 3e-10}], "d": 7}
     text = fact_json(fact)
     assert json.loads(text) == fact and "e-" not in text.replace('"1e-05"', "")
+
+
+@pytest.mark.parametrize("text, path", [
+    ('{"a": "x\\ud800"}', "/a"),            # a lone high surrogate, escaped
+    ('{"a": ["\\udc80"]}', "/a/0"),         # a lone low surrogate in a list
+    ('{"\\ud800k": 1}', "/\ud800k"),        # in a member's name
+    ("{\"a\": \"\udcff\"}", ""),            # text read with errors="surrogateescape"
+    ('{"a": 1e400}', ""),                   # JSON has no infinity
+    ('{"a": -1E999}', ""),
+])
+def test_strings_that_are_not_text_and_numbers_past_a_double_are_rejected(text, path):
+    value, problems = parse_event(text)
+    assert value is None and [(p.code, p.path) for p in problems] == [("event.invalid_json", path)]
+
+
+def test_a_surrogate_pair_is_one_character_and_is_accepted():
+    value, problems = parse_event('{"a": "\\ud83d\\ude00", "b": 1e308}')
+    assert problems == [] and value == {"a": "\U0001F600", "b": 1e308}
+
+
+def test_read_lines_never_holds_an_over_long_line(tmp_path):
+    from clauseline.events import Oversized, read_lines
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b'{"a": 1}\n' + b"x" * 5000 + b"\r\n" + b'{"b": 2}\r\n' + b"y" * 3000)
+    with log.open("rb") as handle:
+        lines = list(read_lines(handle, max_bytes=1000, chunk=64))
+    assert lines[0] == b'{"a": 1}\n' and lines[2] == b'{"b": 2}\r\n'
+    assert isinstance(lines[1], Oversized) and lines[1].size == 5000
+    assert isinstance(lines[3], Oversized) and lines[3].size == 3000
+    assert [p.code for p in parse_event(lines[1])[1]] == ["event.too_large"]
+    # a line of exactly the limit is read whole
+    log.write_bytes(b"z" * 1000 + b"\n")
+    with log.open("rb") as handle:
+        assert list(read_lines(handle, max_bytes=1000)) == [b"z" * 1000 + b"\n"]
+
+
+def test_messages_never_quote_a_long_or_digit_rich_value(policy):
+    from clauseline.redact import quote
+    assert quote("credit_card") == '"credit_card"' and quote(12) == "12" and quote(None) == "null"
+    assert quote("4111 1111 1111 1111") == "a string of 19 characters"
+    assert quote("219099999") == "a string of 9 characters"
+    assert quote(4111111111111111) == "a number of 16 characters"
+    assert quote({"ssn": "219099999"}) == "an object of 1 member(s)"
+    event = good()
+    event["data"]["ssn_extra"] = {"ssn": "219099999", "account_number": "987654321012"}
+    event["data"]["currency"] = "9876543210 12"
+    decision, _ = evaluate(policy, empty_state(), event)
+    text = decision.to_json()
+    for secret in ("219099999", "987654321012", "9876543210"):
+        assert secret not in text
+    assert decision.status == "rejected" and '(\\"ssn_extra\\" unexpected)' in text

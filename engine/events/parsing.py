@@ -3,14 +3,79 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from typing import Any, BinaryIO, Iterator
 
 from ..errors import Problem
+from ..redact import quote
 
 #: Largest event accepted, in bytes of UTF-8 JSON.
 MAX_EVENT_BYTES = 256 * 1024
 #: Deepest nesting of objects and arrays accepted in one event.
 MAX_DEPTH = 32
+
+
+class Oversized:
+    """A log line longer than the limit, read and dropped in pieces: only its size is kept, so
+    that memory stays bounded by the limit whatever the line's length."""
+
+    __slots__ = ("size",)
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def __repr__(self) -> str:
+        return f"Oversized({self.size})"
+
+
+def read_lines(handle: BinaryIO, max_bytes: int = MAX_EVENT_BYTES,
+               chunk: int = 1 << 20) -> Iterator[bytes | Oversized]:
+    """The lines of a binary stream (a JSON Lines log), as bytes with their line ending; a line
+    longer than ``max_bytes`` (plus its line ending) is never held whole: it is read in chunks,
+    dropped, and yielded as :class:`Oversized` (``parse_event`` rejects it as
+    ``event.too_large``). Reading never decodes: a byte that is not UTF-8 is the parser's to
+    reject, line by line."""
+    limit = max_bytes + 2  # the line ending, \n or \r\n
+    while True:
+        line = handle.readline(limit)
+        if not line:
+            return
+        if line.endswith(b"\n") or len(line) < limit:
+            yield line
+            continue
+        size = len(line)
+        while True:
+            more = handle.readline(chunk)
+            if not more:
+                break
+            size += len(more)
+            if more.endswith(b"\n"):
+                size -= 1 + more.endswith(b"\r\n")
+                break
+        yield Oversized(size)
+
+
+#: A ``\u`` escape of a surrogate in JSON text (a lone one decodes to a string that is not text).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The JSON Pointer of the first string (or key) holding a lone surrogate, or None."""
+    stack = [(value, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            if _SURROGATE.search(node):
+                return path
+        elif isinstance(node, (dict, list)):
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, child in items:
+                step = f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}"
+                if isinstance(key, str) and _SURROGATE.search(key):
+                    return step
+                stack.append((child, step))
+    return None
 
 
 class _Duplicate(ValueError):
@@ -28,6 +93,19 @@ def _pairs(pairs):
 
 def _constant(name):
     raise ValueError(f"{name} is not valid JSON")
+
+
+class _OutOfRange(ValueError):
+    pass
+
+
+def _finite(text: str) -> float:
+    """A JSON number with a fraction or exponent; one past a double's range (``1e400``, which
+    Python would read as infinity) is refused: JSON has no infinity."""
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _OutOfRange()
+    return value
 
 
 def _too_deep(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
@@ -51,19 +129,36 @@ def parse_event(text: str | bytes, max_bytes: int = MAX_EVENT_BYTES,
     ``max_bytes`` and ``max_depth`` are raised only by callers that parse several events in
     one document (a batch of the HTTP service is an array of events: one level deeper).
     """
-    size = len(text.encode("utf-8") if isinstance(text, str) else text)
-    if size > max_bytes:
+    if isinstance(text, Oversized):
         return None, [Problem("event.too_large",
-                              f"event is {size} bytes; the limit is {max_bytes}", "")]
-    if isinstance(text, bytes):
+                              f"event is {text.size} bytes; the limit is {max_bytes}", "")]
+    if isinstance(text, str):
         try:
-            text = text.decode("utf-8")
+            data = text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            # a str read with errors="surrogateescape" (a byte that is not UTF-8), or built
+            # with a lone surrogate: either way not text
+            return None, [Problem("event.invalid_json", "not UTF-8: a byte or code point that is "
+                                  f"not text at character {error.start}", "")]
+    else:
+        data = text
+    if len(data) > max_bytes:
+        return None, [Problem("event.too_large",
+                              f"event is {len(data)} bytes; the limit is {max_bytes}", "")]
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = data.decode("utf-8")
         except UnicodeDecodeError as error:
             return None, [Problem("event.invalid_json", f"not UTF-8: {error.reason} at byte {error.start}", "")]
     try:
-        value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant)
+        value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant,
+                           parse_float=_finite)
+    except _OutOfRange:
+        return None, [Problem("event.invalid_json", "a number is too large for a 64-bit "
+                              "floating-point value (JSON has no infinity)", "")]
     except _Duplicate as error:
-        return None, [Problem("event.duplicate_key", f"key {error.args[0]!r} appears twice in one object", "")]
+        return None, [Problem("event.duplicate_key",
+                              f"key {quote(error.args[0])} appears twice in one object", "")]
     except json.JSONDecodeError as error:
         return None, [Problem("event.invalid_json",
                               f"{error.msg} at line {error.lineno} column {error.colno}", "")]
@@ -74,4 +169,9 @@ def parse_event(text: str | bytes, max_bytes: int = MAX_EVENT_BYTES,
     deep = _too_deep(value, max_depth)
     if deep is not None:
         return None, [Problem("event.too_deep", f"nesting is deeper than {max_depth} levels", deep)]
+    if _SURROGATE_ESCAPE.search(text):
+        where = _lone_surrogate(value)
+        if where is not None:
+            return None, [Problem("event.invalid_json", "a \\u escape gives a lone surrogate "
+                                  "(U+D800 to U+DFFF without its pair), which is not text", where)]
     return value, []

@@ -26,7 +26,7 @@ from referencing import Registry, Resource
 
 from ..errors import Problem
 from ..eventtime import TimePrecisionError, parse_time
-from ..redact import mask_numbers
+from ..redact import mask_numbers, quote
 from ..resources import schemas_dir
 
 BASE = "https://clauseline.dev/schemas/"
@@ -64,23 +64,72 @@ def _pointer(parts) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
+def _names(names) -> str:
+    shown = [quote(n) for n in list(names)[:10]]
+    return ", ".join(shown) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+
+
+def _unknown(error: ValidationError) -> list[str]:
+    """The members an ``additionalProperties``/``unevaluatedProperties`` error is about."""
+    instance, schema = error.instance, error.schema if isinstance(error.schema, dict) else {}
+    if not isinstance(instance, dict):
+        return []
+    known = set(schema.get("properties", {}))
+    patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
+    unknown = [k for k in instance if k not in known and not any(p.search(k) for p in patterns)]
+    return unknown or list(instance)
+
+
 def _message(error: ValidationError) -> str:
-    """A plain message: say what is wrong in words, not the whole offending instance."""
-    v = error.validator
+    """A plain message in words, built from the schema (safe) and the shape of the offending
+    value: the value itself is quoted only when :func:`quote` finds it short and safe."""
+    v, rule, instance = error.validator, error.validator_value, error.instance
+    length = len(instance) if isinstance(instance, (str, list, dict)) else None
     if v in ("additionalProperties", "unevaluatedProperties"):
-        return error.message.replace("Unevaluated properties", "unknown properties").replace(
-            "Additional properties", "unknown properties")
+        names = _unknown(error)
+        return f"unknown properties are not allowed ({_names(names)} unexpected)"
     if v == "enum":
-        options = ", ".join(json.dumps(o) for o in error.validator_value[:25])
-        return f"{json.dumps(error.instance)[:80]} is not one of: {options}"
+        options = ", ".join(json.dumps(o) for o in rule[:25])
+        return f"{quote(instance)} is not one of: {options}"
+    if v == "const":
+        return f"{quote(instance)} is not {json.dumps(rule)}"
     if v == "type":
-        return f"expected {error.validator_value}, got {_JSON_TYPES.get(type(error.instance), 'value')}"
-    if v == "pattern" and str(error.validator_value).endswith(_NO_TRAILER):
-        if str(error.validator_value).startswith("^[^\\u0000"):
-            return "must not contain control characters (U+0000 to U+001F, U+007F)"
-        return f"{json.dumps(error.instance)[:80]} does not have the expected form"
-    text = error.message
-    return text if len(text) <= 300 else text[:297] + "..."
+        return f"expected {rule}, got {_JSON_TYPES.get(type(instance), 'value')}"
+    if v == "pattern" and str(rule).endswith(_NO_TRAILER) and str(rule).startswith("^[^\\u0000"):
+        return "must not contain control characters (U+0000 to U+001F, U+007F)"
+    if v == "pattern":
+        return f"{quote(instance)} does not have the expected form"
+    if v == "format":
+        if isinstance(error.cause, Exception) and "finer than a microsecond" in str(error.cause):
+            return str(error.cause)
+        return f"{quote(instance)} is not a valid {rule!r}"
+    if v == "maxLength":
+        return f"is too long: {length} characters, at most {rule}"
+    if v == "minLength":
+        return f"is too short: {length} characters, at least {rule}"
+    if v == "maxItems":
+        return f"has too many items: {length}, at most {rule}"
+    if v == "minItems":
+        return f"has too few items: {length}, at least {rule}"
+    if v == "uniqueItems":
+        return "has repeated items; each must be unique"
+    if v == "maxProperties":
+        return "must be empty" if rule == 0 else f"has too many members: {length}, at most {rule}"
+    if v == "minProperties":
+        return f"has too few members: {length}, at least {rule}"
+    if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        words = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "more than",
+                 "exclusiveMaximum": "less than"}[v]
+        return f"{quote(instance)} is out of range: must be {words} {rule}"
+    if v == "propertyNames":
+        return "a member name does not have the expected form"
+    if v in ("oneOf", "anyOf"):
+        return f"{_JSON_TYPES.get(type(instance), 'value')} matches none of the allowed forms"
+    if v == "not":
+        return f"{_JSON_TYPES.get(type(instance), 'value')} has a form that is not allowed here"
+    if v in ("dependentRequired", "dependencies"):
+        return "a member requires another member that is missing"
+    return f"fails the schema's {v!r} check"
 
 
 class SchemaSet:
@@ -144,7 +193,7 @@ class SchemaSet:
         kind = event.get("type")
         if isinstance(kind, str) and kind not in self.event_types:
             out.append(Problem("event.unknown_type",
-                               f"unknown event type {kind!r}; see the catalogue in docs/events.md",
+                               f"unknown event type {quote(kind)}; see the catalogue in docs/events.md",
                                "/type"))
         elif isinstance(kind, str) and isinstance(event.get("data"), dict):
             out.extend(self.problems(event["data"], f"{BASE}events/{kind}.schema.json", ("data",)))

@@ -365,9 +365,14 @@ def test_redactor_shapes():
     assert r.scrub({"SSN": 123456789})["SSN"] == {"redacted": "ssn", "last4": "6789",
                                                    "hmac": r.mac("ssn", "123456789")}
     assert r.scrub({"cardNumber": "12"})["cardNumber"] == {"redacted": "card", "hmac": r.mac("card", "12")}
-    # Not a card: fails Luhn, or too long a single run.
-    assert r.scrub_text("4111111111111112") == "4111111111111112"
-    assert r.scrub_text("12345678901234567890123") == "12345678901234567890123"
+    # A card inside a longer run (concatenated, or followed by a year) reduces the whole run;
+    # so does a run one of whose 13 to 19 consecutive digits pass Luhn (4111111111111112 holds
+    # 411111111111111), since a mistyped card is as sensitive as a card.
+    assert r.scrub_text("41111111111111115555555555554444") == r._inline("card", "41111111111111115555555555554444")
+    assert "4111" not in r.scrub_text("4111111111111112 x")
+    # Not a card: no 13 to 19 consecutive digits pass Luhn, or fewer than 13 digits.
+    assert r.scrub_text("1111111111111111") == "1111111111111111"
+    assert r.scrub_text("order 123456789012") == "order 123456789012"
 
 
 def test_generated_redaction_key_is_kept_once(policy, store_url, monkeypatch):
