@@ -1,0 +1,109 @@
+"""jsonschema-rs (the fast path of valid events) and python-jsonschema (the judge of invalid ones,
+with located messages) must agree on what is valid: checked on every event of the demo log and
+the scenario logs, the hostile corpus, and mutations of valid events that break each member."""
+
+import copy
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from clauseline import load_policy
+from clauseline.events import parse_event
+from clauseline.events.validation import BASE, ENVELOPE
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def schemas():
+    return load_policy().schemas
+
+
+def logged_events() -> list[dict]:
+    files = [ROOT / "examples" / "demo-log.jsonl", *sorted((ROOT / "tests").rglob("*.jsonl"))]
+    out = []
+    for path in files:
+        for line in path.read_bytes().splitlines():
+            value, problems = parse_event(line) if line.strip() else (None, ["blank"])
+            if not problems and isinstance(value, dict):
+                out.append(value)
+    return out
+
+
+BREAKERS = [
+    lambda v: None, lambda v: 12345, lambda v: "", lambda v: "x" * 3000, lambda v: [],
+    lambda v: {"unknown": 1}, lambda v: True, lambda v: "2019-02-30T00:00:00Z",
+    lambda v: "a\u2028b", lambda v: -1.5, lambda v: [v, v] if not isinstance(v, list) else v + v,
+]
+
+
+def mutations(event: dict, rng: random.Random):
+    """The event with one member of the envelope or of ``data`` removed or replaced."""
+    for where in ("envelope", "data"):
+        node = event if where == "envelope" else event.get("data")
+        if not isinstance(node, dict):
+            continue
+        for key in list(node):
+            changed = copy.deepcopy(event)
+            target = changed if where == "envelope" else changed["data"]
+            if rng.random() < 0.3:
+                del target[key]
+            else:
+                target[key] = rng.choice(BREAKERS)(target[key])
+            yield changed
+        changed = copy.deepcopy(event)
+        (changed if where == "envelope" else changed["data"])["zz_unknown"] = "1"
+        yield changed
+
+
+def verdicts(schemas, event) -> list[tuple[str, bool, bool]]:
+    """(schema, jsonschema-rs valid, python-jsonschema valid) for the envelope and the data."""
+    checks = [(ENVELOPE, event)]
+    kind = event.get("type") if isinstance(event, dict) else None
+    if isinstance(kind, str) and kind in schemas.event_types and isinstance(event.get("data"), dict):
+        checks.append((f"{BASE}events/{kind}.schema.json", event["data"]))
+    out = []
+    for schema_id, instance in checks:
+        fast = schemas.fast(schema_id)
+        slow = not any(True for _ in schemas.validator(schema_id).iter_errors(instance))
+        out.append((schema_id, fast.is_valid(instance), slow))
+    return out
+
+
+def test_the_fast_path_is_there(schemas):
+    assert schemas.fast(ENVELOPE) is not None, "jsonschema-rs is a dependency of clauseline"
+
+
+def test_both_validators_agree_on_logged_and_mutated_events(schemas):
+    rng = random.Random(2026)
+    events = logged_events()
+    assert len(events) > 400
+    corpus = list(events)
+    for event in rng.sample(events, 80):
+        corpus.extend(mutations(event, rng))
+    disagreements, valid = [], 0
+    for event in corpus:
+        for schema_id, fast, slow in verdicts(schemas, event):
+            valid += slow
+            if fast != slow:
+                disagreements.append((schema_id.rsplit("/", 1)[-1], fast, slow,
+                                      json.dumps(event)[:300]))
+    assert disagreements == []
+    assert valid > 400 and len(corpus) > 1500  # both kinds are well represented
+
+
+def test_the_problems_of_an_event_are_the_same_with_and_without_the_fast_path(schemas):
+    rng = random.Random(7)
+    events = logged_events()
+    corpus = [m for e in rng.sample(events, 30) for m in mutations(e, rng)] + events[:100]
+    with_fast = [schemas.event_problems(e) for e in corpus]
+    saved, schemas._fast = schemas._fast, {k: None for k in list(schemas._fast)}
+    try:
+        schemas._fast.update({i: None for i in schemas.ids})
+        without = [schemas.event_problems(e) for e in corpus]
+    finally:
+        schemas._fast = saved
+    assert with_fast == without
+    assert sum(1 for p in with_fast if p) > 100 and sum(1 for p in with_fast if not p) > 50
