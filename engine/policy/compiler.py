@@ -56,6 +56,77 @@ def rule_expression(rule: Rule) -> dict:
     return {"$and": parts}
 
 
+def paths_of(expression: dict) -> set[str]:
+    """The fact paths a compiled expression tests."""
+    out: set[str] = set()
+    stack = [expression]
+    while stack:
+        node = stack.pop()
+        (key, body), = node.items()
+        if key in ("$and", "$or"):
+            stack.extend(body)
+        elif key.startswith("$"):
+            out.update(body)
+        else:
+            out.add(key)
+    return out
+
+
+def project(fact: dict, paths: tuple[tuple[str, tuple[str, ...]], ...]) -> dict:
+    """What durable_rules is shown of a fact: only the paths the rules able to match it test,
+    each under its dotted name, an object or array value as an empty one (durable_rules fails
+    every comparison with either, and ``exists`` holds for both). The rest of the fact (the
+    whole memory, the profile, ids chosen by producers) never reaches it: its names are
+    matched by a 32-bit hash only, so a member named by event data could otherwise collide
+    with a rule's path or an internal name, and a large record would pass its limit of 254
+    properties per fact. ``paths`` is ``(dotted, steps)`` pairs (:func:`split_paths`)."""
+    out = {}
+    for dotted, steps in paths:
+        node = fact
+        for step in steps:
+            if type(node) is not dict or step not in node:
+                break
+            node = node[step]
+        else:
+            out[dotted] = {} if type(node) is dict else [] if type(node) is list else node
+    return out
+
+
+def split_paths(paths) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Dotted paths as :func:`project` takes them, sorted."""
+    return tuple((p, tuple(p.split("."))) for p in sorted(paths))
+
+
+def fnv1a_32(name: str) -> int:
+    """durable_rules' hash of a property name (32-bit FNV-1a over its UTF-8 bytes, each read
+    as a signed char, as its C code does on this platform)."""
+    h = 0x811C9DC5
+    for byte in name.encode("utf-8"):
+        h ^= (byte - 256 if byte > 127 else byte) & 0xFFFFFFFF
+        h = (h * 16777619) & 0xFFFFFFFF
+    return h
+
+
+#: Names durable_rules uses itself inside a fact or a rule network.
+RESERVED_NAMES = ("$forward", "$m", "m", "id", "sid", "$s", "$sid", "$nex", "$ex")
+
+
+def hash_collisions(paths) -> list[tuple[str, str]]:
+    """Pairs of names (rule paths, their dotted prefixes, durable_rules' own names) with one
+    hash: durable_rules would read one as the other."""
+    names = set(RESERVED_NAMES)
+    for path in paths:
+        parts = path.split(".")
+        names.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    seen: dict[int, str] = {}
+    out = []
+    for name in sorted(names):
+        other = seen.setdefault(fnv1a_32(name), name)
+        if other != name:
+            out.append((other, name))
+    return out
+
+
 def compile_rules(rules: tuple[Rule, ...]) -> dict:
     """The durable_rules ruleset body: rule id -> ``{"all": [{"m": expr}], "run": rule id}``."""
     return {rule.id: {"all": [{"m": rule_expression(rule)}], "run": rule.id} for rule in rules}

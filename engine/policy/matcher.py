@@ -10,7 +10,12 @@ Rules are grouped into one durable_rules ruleset per event type (the rules of th
 rules of every type, ``*``), cut into rulesets of at most :data:`MAX_RULES_PER_RULESET` rules:
 ``create_ruleset`` can spin without end on a few hundred rules in one ruleset (the threshold
 depends on the rules' content; 520 generated rules loaded in 0.01 s, 540 spun past 20 s), and a
-fact only meets the rules of its own type.
+fact only meets the rules of its own type. A fact shows durable_rules only the paths the rules
+of its type test (:func:`clauseline.policy.compiler.project`): never a name chosen by event
+data (durable_rules matches names by a 32-bit hash, so such a name could be read as a rule's
+path, or as ``$forward`` and turn every ``$or`` off), never more than the 254 properties a fact
+may have, and far less JSON to write and parse per fact. Rule paths whose hashes collide are
+refused when the policy loads.
 """
 
 from __future__ import annotations
@@ -26,12 +31,15 @@ from decimal import Decimal
 import durable_rules_engine
 from durable import engine as durable_engine
 
-from .compiler import EVENT_LEVEL, compile_rules
+from .compiler import EVENT_LEVEL, compile_rules, hash_collisions, paths_of, project, split_paths
 
 _SID = "0"
 _names = itertools.count(1)
 #: The most rules one durable_rules ruleset holds (far below where ``create_ruleset`` hangs).
 MAX_RULES_PER_RULESET = 64
+#: The most paths the rules of one type may test: a fact shows durable_rules those, ``id`` and
+#: ``sid``, and it reads at most 254 properties of one fact.
+MAX_PATHS = 252
 
 
 _EXPONENT = re.compile(r"\d[eE][-+]?\d")
@@ -124,7 +132,17 @@ class Matcher:
             groups["*"] = everywhere
         prefix = f"{version.version}#{next(_names)}"
         bodies = {}
+        #: event type ("*" as above) -> the paths its rules test, which is all a fact of that
+        #: type shows durable_rules (:func:`clauseline.policy.compiler.project`)
+        self.paths: dict[str, tuple] = {}
+        every_path: set[str] = set()
         for kind, ids in sorted(groups.items()):
+            tested = set().union(*(paths_of(self.definition[i]["all"][0]["m"]) for i in ids))
+            if len(tested) > MAX_PATHS:
+                raise ValueError(f"the rules of {kind} test {len(tested)} paths; durable_rules "
+                                 f"reads at most {MAX_PATHS} (with id and sid) of one fact")
+            self.paths[kind] = split_paths(tested)
+            every_path |= tested
             names = []
             for start in range(0, len(ids), MAX_RULES_PER_RULESET):
                 name = f"{prefix}/{kind}/{start // MAX_RULES_PER_RULESET}"
@@ -132,6 +150,10 @@ class Matcher:
                                 for i in ids[start:start + MAX_RULES_PER_RULESET]}
                 names.append(name)
             self.rulesets[kind] = tuple(names)
+        clashes = hash_collisions(every_path)
+        if clashes:  # durable_rules matches names by hash only: it would read one as the other
+            raise ValueError("rule paths whose names durable_rules cannot tell apart: "
+                             + ", ".join(f"{a} and {b}" for a, b in clashes))
         self._hits: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self._host = _Host(lambda rule, fact_id: self._hits.append((rule, fact_id)))
@@ -155,9 +177,12 @@ class Matcher:
             for index, fact in enumerate(facts):
                 kind = fact.get("type")
                 names = self.rulesets.get(kind) if isinstance(kind, str) else None
-                body = dict(fact, id=f"f{index}", sid=_SID)
+                if names is None:
+                    kind = "*"
+                body = project(fact, self.paths.get(kind, ()))
+                body["id"], body["sid"] = f"f{index}", _SID
                 self._hits.clear()
-                for name in names if names is not None else self.rulesets.get("*", ()):
+                for name in self.rulesets.get(kind, ()):
                     try:
                         self._host.assert_fact(name, body)
                     except durable_engine.MessageNotHandledException:
