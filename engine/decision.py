@@ -11,6 +11,7 @@ from typing import Any
 
 from . import canonical
 from .errors import Problem
+from .eventtime import parse_time
 
 #: The subject id of the global record, and of outcomes that concern no single subject.
 GLOBAL = "*"
@@ -104,11 +105,41 @@ def outcome_summary(outcome: dict) -> str:
 
 def _field(event: Any, name: str) -> Any:
     value = event.get(name) if isinstance(event, dict) else None
-    return value if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: not text, cannot be written out
+        return None
+    return value
+
+
+def _echoed_type(event: Any) -> str | None:
+    """A rejected event's type as its decision repeats it: not one with more than four digits
+    or over 256 characters (a number put there is not echoed; the identifiers are)."""
+    value = _field(event, "type")
+    if value is None or len(value) > 256 or sum(c.isdigit() for c in value) > 4:
+        return None
+    return value
+
+
+def _echoed_time(event: Any) -> str | None:
+    """A rejected event's time as its decision repeats it: only a valid RFC 3339 time."""
+    value = _field(event, "time")
+    if value is None or len(value) > 64:
+        return None
+    try:
+        parse_time(value)
+    except (ValueError, OverflowError):
+        return None
+    return value
 
 
 def rejected(event: Any, problems: list[Problem]) -> Decision:
-    """The decision for an event that cannot be evaluated: its errors, nothing changed."""
-    return Decision(_field(event, "id"), _field(event, "source"), _field(event, "type"),
-                    _field(event, "time"), None, "rejected",
+    """The decision for an event that cannot be evaluated: its errors, nothing changed. Its
+    ``event_id`` and ``event_source`` are repeated as given (they name the event); its type
+    and time only when they are what such fields hold (:func:`_echoed_type`,
+    :func:`_echoed_time`)."""
+    return Decision(_field(event, "id"), _field(event, "source"), _echoed_type(event),
+                    _echoed_time(event), None, "rejected",
                     errors=tuple(p.as_event_error() for p in problems))

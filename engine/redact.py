@@ -34,6 +34,7 @@ Dictionary keys are not rewritten either (obligation refs are keys).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -56,9 +57,16 @@ _CONTEXT = re.compile(
     r"[\s._-]*id|tin)|\b(account|acct|a/c|iban|bank)(?:[\s._-]*(?:no|num|number|#))?|\b(routing|aba)"
     r"(?:[\s._-]*(?:no|num|number|#))?)[\s:=#.\-]*$")
 _CONTEXT_SPAN = 40
+#: A whole RFC 3339 time (at most 9 fractional digits): kept as it is, never a sensitive number
+#: (its digit runs are cut by ``T`` and ``:``; the longest, seconds + fraction + offset hours,
+#: would otherwise pass the Luhn check now and then).
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})")
 _NOT_DIGIT = re.compile(r"\D")
+#: Six digits anywhere (linear: a failed search scans from at most five digits).
+_SIX_DIGITS = re.compile(r"(?:\d\D*?){6}")
 
 
+@functools.lru_cache(maxsize=4096)
 def kind_of_key(key: str) -> str | None:
     """The kind of sensitive number a field of this name holds, or None."""
     k = re.sub(r"[^a-z0-9]", "", key.lower())
@@ -116,9 +124,11 @@ def _has_card(digits: str) -> bool:
     return False
 
 
-def find_sensitive(text: str) -> list[tuple[int, int, str, str]]:
+def find_sensitive(text: str, known: dict[str, str] | None = None) -> list[tuple[int, int, str, str]]:
     """(start, end, kind, digits) of every card, SSN and named bank or routing number in a text,
-    by shape and context (see the module's doc); linear in the text."""
+    by shape and context (see the module's doc), and of every run holding one of the ``known``
+    numbers (digits -> kind: those the same document gives under a field that names them);
+    linear in the text."""
     found = []
     for match in _RUN.finditer(text):
         run = match.group()
@@ -126,7 +136,11 @@ def find_sensitive(text: str) -> list[tuple[int, int, str, str]]:
         if len(digits) < 6:
             continue
         kind = None
-        if len(digits) >= 13 and _has_card(digits):
+        if known:
+            kind = next((k for secret, k in known.items() if secret in digits), None)
+        if kind is not None:
+            pass
+        elif len(digits) >= 13 and _has_card(digits):
             kind = "card"
         elif _SSN_SHAPE.search(run):
             kind = "ssn"
@@ -137,6 +151,26 @@ def find_sensitive(text: str) -> list[tuple[int, int, str, str]]:
         if kind is not None:
             found.append((match.start(), match.end(), kind, digits))
     return found
+
+
+def secrets_of(value: Any, kind: str | None = None, out: dict | None = None) -> dict[str, str]:
+    """The digits (6 or more) of every value a document gives under a field that names a
+    sensitive number (:func:`kind_of_key`), with its kind: the same number is then reduced
+    wherever else it appears in that document (by value, not only by shape)."""
+    out = {} if out is None else out
+    if isinstance(value, dict):
+        for k, v in value.items():
+            secrets_of(v, (kind_of_key(k) if isinstance(k, str) else None) or kind, out)
+    elif isinstance(value, list):
+        for v in value:
+            secrets_of(v, kind, out)
+    elif kind is not None and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        digits = _NOT_DIGIT.sub("", str(value))
+        if len(digits) >= 6:
+            out[digits] = kind
+    return out
 
 
 def _whole_card(value: int | float) -> str | None:
@@ -184,11 +218,12 @@ class Redactor:
     def _inline(self, kind: str, digits: str) -> str:
         return f"[redacted {kind} ...{digits[-4:]} hmac:{self.mac(kind, digits)[:16]}]"
 
-    def scrub_text(self, text: str) -> str:
-        """Replace card, SSN and named bank numbers inside free text (:func:`find_sensitive`)."""
-        if len(text) < 6 or len(_NOT_DIGIT.sub("", text)) < 6:
+    def scrub_text(self, text: str, known: dict[str, str] | None = None) -> str:
+        """Replace card, SSN and named bank numbers inside free text (:func:`find_sensitive`);
+        a whole RFC 3339 time is kept."""
+        if len(text) < 6 or _SIX_DIGITS.search(text) is None or _DATE_TIME.fullmatch(text):
             return text
-        found = find_sensitive(text)
+        found = find_sensitive(text, known)
         if not found:
             return text
         pieces, cursor = [], 0
@@ -199,40 +234,63 @@ class Redactor:
         pieces.append(text[cursor:])
         return "".join(pieces)
 
-    def _walk(self, value: Any, kind: str | None = None) -> Any:
+    def _walk(self, value: Any, kind: str | None = None, known: dict | None = None) -> Any:
         if isinstance(value, dict):
             out = {}
             for k, v in value.items():
                 sub = kind_of_key(k) if isinstance(k, str) else None
-                out[k] = self.reduce(sub, v) if sub and kind is None else self._walk(v, sub or kind)
+                out[k] = (self.reduce(sub, v) if sub and kind is None
+                          else self._walk(v, sub or kind, known))
             return out
         if isinstance(value, list):
-            return [self._walk(v, kind) for v in value]
+            return [self._walk(v, kind, known) for v in value]
         if kind is not None and not isinstance(value, bool) and isinstance(value, (str, int, float)):
             return self.reduce(kind, value)
         if isinstance(value, str):
-            return self.scrub_text(value)
+            return self.scrub_text(value, known)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             digits = _whole_card(value)
             if digits is not None:
                 return self.reduce("card", digits)
+            if known and (value >= 100000 or value <= -100000):
+                text = _NOT_DIGIT.sub("", str(int(value)) if isinstance(value, float)
+                                      and value.is_integer() else str(value))
+                hit = next((k for secret, k in known.items() if secret in text), None)
+                if hit is not None:
+                    return self.reduce(hit, value)
         return value
 
-    def scrub(self, value: Any) -> Any:
-        """A reduced copy of any JSON value (the input is not changed)."""
-        return self._walk(value)
+    def scrub(self, value: Any, known: dict[str, str] | None = None) -> Any:
+        """A reduced copy of any JSON value (the input is not changed); ``known`` numbers
+        (:func:`secrets_of` of the event it comes from) are reduced wherever they appear."""
+        return self._walk(value, None, known)
 
     def event(self, event: dict) -> dict:
-        """A reduced copy of an event; envelope identifiers are kept."""
-        return {k: (v if k in ENVELOPE_KEYS else self._walk(v)) for k, v in event.items()}
+        """A reduced copy of an event: envelope identifiers are kept; an extension attribute
+        named for a sensitive number is reduced whole, one whose name holds six digits or more is
+        renamed (``[redacted name hmac:...]``), and the numbers given under such names are reduced wherever they appear."""
+        known = secrets_of(event)
+        out = {}
+        for k, v in event.items():
+            if k in ENVELOPE_KEYS:
+                out[k] = v
+                continue
+            kind = kind_of_key(k) if isinstance(k, str) else None
+            name = k
+            if isinstance(k, str) and _SIX_DIGITS.search(k):
+                # a name is not a place for a number: six digits or more, and it is not kept
+                name = f"[redacted name hmac:{self.mac('name', k)[:16]}]"
+            out[name] = self.reduce(kind, v) if kind else self._walk(v, None, known)
+        return out
 
-    def decision(self, decision: dict) -> dict:
+    def decision(self, decision: dict, known: dict[str, str] | None = None) -> dict:
         """A reduced copy of a decision's JSON; its identifying fields are kept."""
-        return {k: (v if k in DECISION_KEYS else self._walk(v)) for k, v in decision.items()}
+        return {k: (v if k in DECISION_KEYS else self._walk(v, None, known))
+                for k, v in decision.items()}
 
 
 __all__ = ["Redactor", "find_sensitive", "kind_of_key", "luhn_ok", "mask_numbers", "mask_strings",
-           "quote"]
+           "quote", "secrets_of"]
 
 
 #: The longest input string a message quotes (and then only one with few digits).
@@ -273,15 +331,21 @@ class _Mask(Redactor):
 _MASK = _Mask()
 
 
-def mask_strings(value, keep: frozenset = frozenset()):
-    """A JSON value with :func:`mask_numbers` applied to every string, except under the keys in
+def mask_strings(value, keep: frozenset = frozenset(), known: dict[str, str] | None = None):
+    """A JSON value with :func:`mask_numbers` applied to every string (and the ``known``
+    numbers of :func:`secrets_of` masked wherever they appear), except under the keys in
     ``keep``; for decisions, whose outcomes may quote event values (a request id as ``ref``)."""
     if isinstance(value, str):
-        return _MASK.scrub_text(value)
+        return _MASK.scrub_text(value, known)
     if isinstance(value, dict):
-        return {k: (v if k in keep else mask_strings(v, keep)) for k, v in value.items()}
+        return {k: (v if k in keep else mask_strings(v, keep, known)) for k, v in value.items()}
     if isinstance(value, list):
-        return [mask_strings(v, keep) for v in value]
+        return [mask_strings(v, keep, known) for v in value]
+    if known and isinstance(value, (int, float)) and not isinstance(value, bool):
+        digits = _NOT_DIGIT.sub("", str(value))
+        kind = next((k for secret, k in known.items() if secret in digits), None)
+        if kind is not None:
+            return f"[redacted {kind} ...{digits[-4:]}]"
     return value
 
 

@@ -16,7 +16,7 @@ from ..errors import Problem
 from ..events.validation import SchemaSet
 from ..eventtime import format_time, parse_time
 from ..policy.model import Policy, PolicyVersion
-from ..redact import ENVELOPE_KEYS, mask_strings
+from ..redact import ENVELOPE_KEYS, mask_strings, secrets_of
 from . import memory
 from .combining import apply_overrides, combine_disclosures, rule_outcomes, settle_retention
 from .facts import facts_for, memory_view, profile_after, profile_changes, profile_view
@@ -102,7 +102,8 @@ def _evaluate(policy: Policy, state: dict, event: dict, fold: bool) -> tuple[Dec
     fired.update(b["rule"] for o in combined for b in o["basis"])
     # an outcome may quote an event value (a request id as ``ref``): no card, bank or SSN number
     # leaves the engine in a decision (clause C), whatever is printed or stored
-    outcomes = [mask_strings(o, _ENVELOPE) for o in combined + settle_retention(others)]
+    known = secrets_of(event)  # a number given under a field naming it is masked anywhere
+    outcomes = [mask_strings(o, _ENVELOPE, known) for o in combined + settle_retention(others)]
     outcomes.sort(key=outcome_sort_key)
     trace = tuple(sorted(fired, key=lambda r: version.rule(r).sort_key))
     decision = Decision(event["id"], event["source"], event["type"], event["time"],

@@ -60,8 +60,15 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _lone_surrogate(value: Any) -> str | None:
-    """The JSON Pointer of the first string (or key) holding a lone surrogate, or None."""
+def _printable_step(key: Any) -> str:
+    """One JSON Pointer step, its lone surrogates written ``\\uXXXX`` (a path is printed)."""
+    step = str(key).replace("~", "~0").replace("/", "~1")
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", step)
+
+
+def lone_surrogate(value: Any) -> str | None:
+    """The JSON Pointer of the first string (or key) holding a lone surrogate, or None; the
+    pointer's own surrogates are written as ``\\uXXXX`` text."""
     stack = [(value, "")]
     while stack:
         node, path = stack.pop()
@@ -71,11 +78,17 @@ def _lone_surrogate(value: Any) -> str | None:
         elif isinstance(node, (dict, list)):
             items = node.items() if isinstance(node, dict) else enumerate(node)
             for key, child in items:
-                step = f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}"
+                step = f"{path}/{_printable_step(key)}"
                 if isinstance(key, str) and _SURROGATE.search(key):
                     return step
                 stack.append((child, step))
     return None
+
+
+def lone_surrogate_problem(path: str) -> Problem:
+    """The rejection of a string that is not text (a lone surrogate) at ``path``."""
+    return Problem("event.invalid_json", "a \\u escape gives a lone surrogate (U+D800 to U+DFFF "
+                   "without its pair), which is not text", path)
 
 
 class _Duplicate(ValueError):
@@ -170,8 +183,7 @@ def parse_event(text: str | bytes, max_bytes: int = MAX_EVENT_BYTES,
     if deep is not None:
         return None, [Problem("event.too_deep", f"nesting is deeper than {max_depth} levels", deep)]
     if _SURROGATE_ESCAPE.search(text):
-        where = _lone_surrogate(value)
+        where = lone_surrogate(value)
         if where is not None:
-            return None, [Problem("event.invalid_json", "a \\u escape gives a lone surrogate "
-                                  "(U+D800 to U+DFFF without its pair), which is not text", where)]
+            return None, [lone_surrogate_problem(where)]
     return value, []

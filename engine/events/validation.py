@@ -30,6 +30,7 @@ from jsonschema.exceptions import FormatError, ValidationError
 from referencing import Registry, Resource
 
 from ..errors import Problem
+from .parsing import lone_surrogate, lone_surrogate_problem
 from ..eventtime import TimePrecisionError, parse_time
 from ..redact import mask_numbers, quote
 from ..resources import schemas_dir
@@ -102,6 +103,9 @@ def _message(error: ValidationError) -> str:
     value: the value itself is quoted only when :func:`quote` finds it short and safe."""
     v, rule, instance = error.validator, error.validator_value, error.instance
     length = len(instance) if isinstance(instance, (str, list, dict)) else None
+    if "propertyNames" in error.relative_schema_path:
+        return (f"the member name {quote(instance)} does not have the allowed form (for an "
+                "event's extension attributes: 1 to 20 lowercase letters and digits)")
     if v in ("additionalProperties", "unevaluatedProperties"):
         names = _unknown(error)
         return f"unknown properties are not allowed ({_names(names)} unexpected)"
@@ -196,8 +200,16 @@ class SchemaSet:
         An instance that jsonschema-rs finds valid has none; otherwise python-jsonschema lists
         them (and has the last word: an instance it finds valid has none either)."""
         fast = self.fast(schema_id)
-        if fast is not None and fast.is_valid(instance):
-            return []
+        try:
+            if fast is not None and fast.is_valid(instance):
+                return []
+        except ValueError:  # a string that is not text: jsonschema-rs cannot read it
+            pass
+        # an event built in Python (not parsed from JSON) may hold a lone surrogate, which no
+        # later stage can encode: refuse it here as the parser would
+        where = lone_surrogate(instance)
+        if where is not None:
+            return [lone_surrogate_problem(_pointer(prefix) + where)]
         out = []
         for error in self.validator(schema_id).iter_errors(instance):
             path = prefix + tuple(error.absolute_path)
