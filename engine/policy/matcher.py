@@ -71,36 +71,41 @@ def fact_json(fact: dict) -> str:
 
 
 class _Host(durable_engine.Host):
-    """A durable_rules host with no timers or background dispatch (event time is the clock),
-    that hands facts to the C core as :func:`fact_json` writes them."""
-
-    def __init__(self, record):
-        self._record = record
-        super().__init__()
-
-    def assert_fact(self, ruleset_name, fact, complete=None):
-        return self._through(ruleset_name, durable_rules_engine.assert_fact, fact, complete)
-
-    def retract_fact(self, ruleset_name, fact, complete=None):
-        return self._through(ruleset_name, durable_rules_engine.retract_fact, fact, complete)
-
-    def _through(self, ruleset_name, call, fact, complete):
-        # what durable.engine.Ruleset.assert_fact does, with fact_json instead of json.dumps;
-        # _handle_function then runs the actions of the rules that fired
-        rules = self.get_ruleset(ruleset_name)
-        return self._handle_function(
-            rules, lambda f: rules._handle_result(call(rules._handle, fact_json(f)), f), fact, complete)
+    """A durable_rules host with no timers or background dispatch (event time is the clock);
+    it only creates the rulesets: :class:`Matcher` drives the C core directly."""
 
     def _run(self):  # no background threads: nothing here runs on the wall clock
         return None
 
     def get_action(self, action_name):
-        record = self._record
+        def never(context):  # pragma: no cover - Matcher collects firings itself
+            raise AssertionError("actions are collected by Matcher, not run by the host")
+        return never
 
-        def fired(context):
-            record(action_name, context.m["id"])
 
-        return fired
+def _fired(handle, state, hits: list) -> None:
+    """Collect the rules that fired after one assert or retract, completing each action (what
+    ``durable.engine.Ruleset.do_actions`` does, without its closures and state round trips:
+    the rules' actions do nothing but name themselves)."""
+    action = durable_rules_engine.start_action_for_state(handle, state)
+    message = action[1] if action else None
+    while message:
+        hits.extend(json.loads(message))  # {rule id: {"m": fact}}: one firing
+        message = durable_rules_engine.complete_and_start_action(handle, state)
+
+
+def _cycle(handle, text: str, hits: list) -> None:
+    """Assert one fact, collect what fires, retract it (as ``durable.engine`` would, with the
+    codes of ``Ruleset._handle_result``: 1 no rule matched, nothing stored)."""
+    code, state = durable_rules_engine.assert_fact(handle, text)[:2]
+    if code == 1:
+        return
+    if code == 2:  # pragma: no cover - ids are unique within a cycle
+        raise RuntimeError("durable_rules observed the fact twice")
+    _fired(handle, state if code == 0 else 0, hits)
+    code, state = durable_rules_engine.retract_fact(handle, text)[:2]
+    if code in (0, 3):
+        _fired(handle, state if code == 0 else 0, hits)
 
 
 class Matcher:
@@ -154,11 +159,12 @@ class Matcher:
         if clashes:  # durable_rules matches names by hash only: it would read one as the other
             raise ValueError("rule paths whose names durable_rules cannot tell apart: "
                              + ", ".join(f"{a} and {b}" for a, b in clashes))
-        self._hits: list[tuple[str, str]] = []
         self._lock = threading.Lock()
-        self._host = _Host(lambda rule, fact_id: self._hits.append((rule, fact_id)))
+        self._host = _Host()
         if bodies:
             self._host.set_rulesets(bodies)
+        #: ruleset name -> the C core's handle
+        self._handles = {name: self._host.get_ruleset(name)._handle for name in bodies}
 
     def list_paths(self, event_type: str) -> tuple[str, ...]:
         """The list paths to expand into facts for an event of this type."""
@@ -181,15 +187,9 @@ class Matcher:
                     kind = "*"
                 body = project(fact, self.paths.get(kind, ()))
                 body["id"], body["sid"] = f"f{index}", _SID
-                self._hits.clear()
+                text = fact_json(body)
+                hits: list[str] = []
                 for name in self.rulesets.get(kind, ()):
-                    try:
-                        self._host.assert_fact(name, body)
-                    except durable_engine.MessageNotHandledException:
-                        continue  # no rule matched; nothing was stored
-                    try:
-                        self._host.retract_fact(name, body)
-                    except durable_engine.MessageNotHandledException:
-                        pass
-                out.extend((rule, index) for rule, _ in self._hits)
+                    _cycle(self._handles[name], text, hits)
+                out.extend((rule, index) for rule in hits)
         return out
