@@ -23,8 +23,11 @@ from .facts import facts_for, memory_view, profile_after, profile_changes, profi
 from .memory import instant_key
 from .state import StateChanges, due_index, overdue
 
-#: Outcome fields that hold envelope identifiers, kept as given (as the store keeps them).
-_ENVELOPE = ENVELOPE_KEYS
+#: Outcome fields not masked: envelope identifiers, kept as given (as the store keeps them), and
+#: fields the engine or the rule files write, never event data (codes, enums, times).
+_ENVELOPE = ENVELOPE_KEYS | {"kind", "clause", "rule", "effect", "status", "due_by", "basis",
+                             "data_categories", "obligation", "violation", "purpose", "recipient",
+                             "action"}
 
 
 def evaluate(policy: Policy, state: dict, event: Any,

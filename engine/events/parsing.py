@@ -179,7 +179,8 @@ def parse_event(text: str | bytes, max_bytes: int = MAX_EVENT_BYTES,
         return None, [Problem("event.too_deep", f"nesting is deeper than {max_depth} levels", "")]
     except ValueError as error:
         return None, [Problem("event.invalid_json", str(error), "")]
-    deep = _too_deep(value, max_depth)
+    # no walk where the text has too few brackets to nest that deep (nearly every event)
+    deep = _too_deep(value, max_depth) if text.count("{") + text.count("[") > max_depth else None
     if deep is not None:
         return None, [Problem("event.too_deep", f"nesting is deeper than {max_depth} levels", deep)]
     if _SURROGATE_ESCAPE.search(text):
