@@ -74,7 +74,7 @@ def parse_instant(value) -> datetime | None:
 def format_time(moment: datetime) -> str:
     """Format a datetime canonically: UTC, ``Z``, microseconds only when present."""
     moment = moment.astimezone(timezone.utc)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    text = f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}"  # %Y does not pad years before 1000
     if moment.microsecond:
         text += f".{moment.microsecond:06d}".rstrip("0")
     return text + "Z"

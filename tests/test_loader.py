@@ -76,6 +76,11 @@ def test_a_well_formed_extra_rule_loads(rules):
     (GOOD_RULE.replace("    when:", "    fallback: true\n    when:"), "bad_fallback", 8, None),
     (GOOD_RULE.replace("kind: violation", "kind: violatoin"), "invalid_value", 13, "rules[0].emit[0].kind"),
     ("clause: C\nrules: [\n", "yaml_syntax", None, None),
+    # durable_rules hangs on an in-list of 512 values and refuses a constant with an exponent
+    (GOOD_RULE.replace("data.status: completed", "data.amount: {in: [%s]}" % ", ".join(
+        str(i) for i in range(257))), "bad_condition", 11, "rules[0].when.match.data.amount"),
+    (GOOD_RULE.replace("data.status: completed", "data.amount: {gt: 1.0e-7}"), "bad_condition", 11, "rules[0].when.match.data.amount"),
+    (GOOD_RULE.replace("data.status: completed", "data.amount: {lt: 1.0e+20}"), "bad_condition", 11, "rules[0].when.match.data.amount"),
 ])
 def test_each_mistake_is_refused_with_its_place(rules, broken, code, line, key):
     write_rule_file(rules, "C_extra.yaml", broken)
@@ -165,3 +170,17 @@ def test_rules_check_command_passes_on_the_shipped_rules():
     result = run_cli("rules", "check")
     assert result.returncode == 0, result.stderr
     assert "securus-2019-05-04:" in result.stdout and result.stdout.strip().endswith("ok")
+
+
+def test_rule_paths_that_durable_rules_would_confuse_are_refused(rules):
+    """durable_rules matches property names by a 32-bit FNV-1a hash only: two rule paths with
+    one hash (``data.mdtrw`` and ``data.sckxa``, found by a birthday search) would be read as
+    one, so the loader refuses them instead of deciding wrongly."""
+    from clauseline.policy.compiler import fnv1a_32
+    assert fnv1a_32("data.mdtrw") == fnv1a_32("data.sckxa")
+    extra = GOOD_RULE.replace("data.status: completed",
+                              "data.mdtrw: 1\n        data.sckxa: 2")
+    write_rule_file(rules, "C_extra.yaml", extra)
+    found = problems_of(rules)
+    assert [p.code for p in found] == ["bad_condition"]
+    assert "data.mdtrw and data.sckxa" in found[0].message

@@ -52,7 +52,7 @@ def evaluate(policy: Policy, state: dict, event: Any,
         # calendar's end): the event cannot be decided, and it changes nothing
         return rejected(event, [Problem(
             "event.time_out_of_range", "a time computed from this event's time (a deadline or a "
-            "window) falls after the year 9999", "/time")]), state
+            "window) falls outside the years 1 to 9999", "/time")]), state
 
 
 def _evaluate(policy: Policy, state: dict, event: dict, fold: bool) -> tuple[Decision, dict]:

@@ -4,10 +4,15 @@
 value's JSON type (a list stays a list). Filters shift times: ``{time|add_days:45}``,
 ``{time|add_years:1}``, ``{time|add_months:-12}``; a calendar date counts as its midnight UTC.
 An absent value, or a filtered value that is not a time, renders as ``null`` (or as an empty
-string inside longer text).
+string inside longer text). A filter that would take a time out of the calendar (the years 1 to
+9999) raises ``OverflowError``, which the evaluator answers with the rejection
+``event.time_out_of_range``: the loader bounds every filter's argument, so nothing else can go
+wrong here.
 """
 
 from __future__ import annotations
+
+import functools
 
 import re
 from typing import Any
@@ -26,14 +31,24 @@ def lookup(fact: dict, path: str) -> Any:
     return value
 
 
+#: Placeholders come from rule files only (a bounded set, checked at load): each is parsed once.
+_parsed = functools.lru_cache(maxsize=None)(parse_placeholder)
+
+
 def _value(body: str, fact: dict) -> Any:
-    path, filters = parse_placeholder(body)
+    path, filters = _parsed(body)
     value = lookup(fact, path)
     for name, arg in filters:
         moment = parse_instant(value)
         if moment is None:  # absent, or not a time: the placeholder renders as absent
             return None
-        value = format_time(FILTERS[name](moment, arg))
+        try:
+            value = format_time(FILTERS[name](moment, arg))
+        except (OverflowError, ValueError):
+            # timedelta arithmetic raises OverflowError, datetime.replace ValueError: either
+            # way the time is outside the calendar, which the evaluator rejects as such
+            raise OverflowError(f"{name}:{arg} takes {format_time(moment)} out of the years "
+                                "1 to 9999") from None
     return value
 
 

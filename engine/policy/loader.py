@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import re
+import stat
 from pathlib import Path
 
 from referencing.exceptions import Unresolvable
@@ -21,7 +23,8 @@ from ..eventtime import parse_time
 from ..resources import rules_dir
 from .model import (COMPUTED_OPS, DEFAULT_EXEMPT_USER_TYPES, Clause, Condition, Facility, Interpretation,
                     Override, Policy, PolicyVersion, Rule)
-from .reading import dotted_key, line_of, plain, read_checked
+from .reading import (MAX_TEXT_BYTES, dotted_key, leaves, line_of, plain, read_bytes, read_checked,
+                      read_text, real_folders)
 from .templates import parse_placeholder, placeholders, split_path
 
 RULE_FILE = BASE + "rule-file.schema.json"
@@ -41,7 +44,7 @@ OBLIGATION_FIELDS = ("obligation", "ref", "status", "due_by", "opened_at", "exte
 #: Record keys a ``remember`` may not write: the profile and the obligations are the engine's.
 ENGINE_WRITTEN = ("profile", "obligations")
 _SET_REF = re.compile(r"\{sets\.([a-z_][a-z0-9_]*)\}")
-_HEADING = re.compile(r"^#{2,6}\s+([A-Z])\)\s*(.+?)\s*$", re.M)
+_OUTSIDE = "a symbolic link leading outside the rules folder: it is not followed"
 
 
 def _normal(text: str) -> str:
@@ -49,15 +52,55 @@ def _normal(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+def _heading(line: str) -> tuple[int, str] | None:
+    """A Markdown heading line (``### text``) as (level, text), or None."""
+    level = len(line) - len(line.lstrip("#"))
+    if not 1 <= level <= 6 or line[level:level + 1] not in (" ", "\t"):
+        return None
+    return level, line[level:].strip()
+
+
+def clause_headings(text: str) -> list[tuple[str, str, str, int]]:
+    """(letter, title, body, line) of every clause of the policy's Markdown source, in order.
+
+    A clause starts at a heading of level 2 to 6 whose text is a capital letter, a parenthesis
+    and a title (``###### A) What information do we collect?``); its body runs to the next
+    clause heading or to a heading of level 1 to 5 that is not one (a PART heading). One pass
+    over the lines, no backtracking: the time is linear in the text, whatever its lines hold.
+    """
+    out: list[tuple[str, str, str, int]] = []
+    current: tuple[str, str, int] | None = None
+    body: list[str] = []
+
+    def close() -> None:
+        if current is not None:
+            out.append((current[0], current[1], "\n".join(body).strip(), current[2]))
+
+    for number, line in enumerate(text.split("\n"), 1):
+        heading = _heading(line)
+        if heading is None:
+            if current is not None:
+                body.append(line)
+            continue
+        level, title = heading
+        if level >= 2 and "A" <= title[:1] <= "Z" and title[1:2] == ")" and title[2:].strip():
+            close()
+            current, body = (title[0], title[2:].strip(), number), []
+        elif level <= 5:
+            close()
+            current, body = None, []
+        elif current is not None:
+            body.append(line)
+    close()
+    return out
+
+
 def parse_clauses(text: str) -> dict[str, tuple[str, str]]:
-    """Clause letter -> (heading title, body text) from the policy's Markdown source."""
-    heads = list(_HEADING.finditer(text))
-    out = {}
-    for i, head in enumerate(heads):
-        end = heads[i + 1].start() if i + 1 < len(heads) else len(text)
-        body = text[head.end():end]
-        body = re.split(r"^#{1,5}\s", body, flags=re.M)[0]  # stop at the next PART heading
-        out[head.group(1)] = (head.group(2), body.strip())
+    """Clause letter -> (heading title, body text) from the policy's Markdown source (the first
+    heading of a letter, where :func:`clause_headings` finds it twice)."""
+    out: dict[str, tuple[str, str]] = {}
+    for letter, title, body, _ in clause_headings(text):
+        out.setdefault(letter, (title, body))
     return out
 
 
@@ -65,6 +108,25 @@ def _tests(test) -> list[tuple[str, object]]:
     """The (operator, value) pairs of one path's test: a scalar is equality; a mapping may hold
     several operators, all of which must hold (``{gte: 13, lt: 18}``)."""
     return list(test.items()) if isinstance(test, dict) else [("eq", test)]
+
+
+#: The most values an ``in`` or ``not_in`` list may have: durable_rules keeps at most 511 tests
+#: below one node of its network and never returns past that (a 512-value ``in`` hangs).
+MAX_LIST_VALUES = 256
+
+
+def _constant_problem(op: str, value) -> str | None:
+    """Why durable_rules could not take a condition's constant (None when it can): a list of
+    more than :data:`MAX_LIST_VALUES` values, or a number JSON would write with an exponent
+    (``1e-07``, ``1e+16``: its parser refuses the ruleset)."""
+    if op in ("in", "not_in") and isinstance(value, list) and len(value) > MAX_LIST_VALUES:
+        return (f"{len(value)} values; at most {MAX_LIST_VALUES} (durable_rules hangs on a "
+                "long list)")
+    for one in value if isinstance(value, list) else [value]:
+        if isinstance(one, float) and "e" in repr(one).lower():
+            return (f"{one!r} is written with an exponent, which durable_rules refuses: keep "
+                    "numbers between 0.0001 and 1e16, or whole")
+    return None
 
 
 def _conditions(raw: dict, keys) -> tuple[Condition, ...]:
@@ -145,10 +207,15 @@ def _templates_of(condition_value) -> list:
 class _VersionLoader:
     """Loads one version folder; collects problems instead of stopping at the first."""
 
-    def __init__(self, folder: Path, schemas: SchemaSet, base: Path):
-        self.folder, self.schemas, self.base = folder, schemas, base
+    def __init__(self, folder: Path, schemas: SchemaSet, base: Path, rules: Path):
+        self.folder, self.schemas, self.base, self.rules = folder, schemas, base, rules
         self.problems: list[Problem] = []
         self.keys = itertools.count(1)
+        #: the folders this version is read from: an amendment's base, then the amendment
+        self.folders = [folder]
+        #: where its files may lie, every symbolic link followed: the rules folder (and an
+        #: amendment's base, beside a version folder loaded on its own); nothing else is read
+        self.inside = real_folders([rules])
 
     def display(self, path: Path) -> str:
         try:
@@ -159,12 +226,10 @@ class _VersionLoader:
     def load(self) -> PolicyVersion | None:
         index_path = self.folder / "policy.yaml"
         shown = self.display(index_path)
-        index, problems = read_checked(index_path, shown, self.schemas, POLICY_INDEX)
+        index, problems = read_checked(index_path, shown, self.schemas, POLICY_INDEX, self.inside)
         self.problems += problems
         if index is None:
             return None
-        #: the folders whose files make this version: an amendment's base, then the amendment
-        self.folders = [self.folder]
         retired: set[str] = set()
         # where each part of the index comes from (document, file shown in errors, folder): an
         # amendment takes from its base what it does not restate
@@ -176,16 +241,15 @@ class _VersionLoader:
                 return None
             base_folder, base_index, base_shown = base
             self.folders = [base_folder, self.folder]
+            self.inside = real_folders([self.rules, base_folder])
             for key in parts:
                 if key not in index:
                     parts[key] = (base_index, base_shown, base_folder)
             retired = set(index.get("retire") or ())
-        doc, _, folder = parts["source"]
-        source_path = folder / doc["source"]
-        try:
-            source = parse_clauses(source_path.read_text(encoding="utf-8"))
-        except OSError as error:
-            self.problems.append(Problem("unreadable_file", str(error), file=self.display(source_path)))
+        for folder in self.folders:
+            self._links_leaving(folder)
+        source = self._source(*parts["source"])
+        if source is None:
             return None
         doc, where, _ = parts["clauses"]
         clauses = self._clauses(doc, source, where)
@@ -221,18 +285,65 @@ class _VersionLoader:
             overrides=tuple(sorted(overrides, key=lambda o: o.sort_key)), sets=self.sets,
             memory=self.memory)
 
+    def _links_leaving(self, folder: Path) -> None:
+        """A problem for every symbolic link in a folder of the version that leads outside the
+        rules folder: none is followed (not even by the content hash, which reads every file)."""
+        for top, folders, files in os.walk(folder, onerror=self._walk_error):
+            for name in sorted(folders + files):
+                path = Path(top) / name
+                if path.is_symlink() and leaves(path, self.inside):
+                    self.problems.append(Problem("unreadable_file", _OUTSIDE, file=self.display(path)))
+
+    def _walk_error(self, error: OSError) -> None:
+        self.problems.append(Problem("unreadable_file", f"cannot be read: {error.strerror or error}",
+                                     file=self.display(Path(error.filename or self.folder))))
+
+    def _source(self, index: dict, shown: str, folder: Path) -> dict[str, tuple[str, str]] | None:
+        """The clauses of the policy text named by ``source``; None (with problems) when it
+        cannot be read, lies outside the rules folder, or has no clause heading."""
+        path = folder / index["source"]
+        if leaves(path, self.inside):
+            self.problems.append(Problem(
+                "unreadable_file", "source names a file outside the rules folder: it is not read",
+                file=shown, line=line_of(index, [], "source"), key="source"))
+            return None
+        where = self.display(path)
+        text, problems = read_text(path, where, inside=self.inside, limit=MAX_TEXT_BYTES)
+        self.problems += problems
+        if text is None:
+            return None
+        headings = clause_headings(text)
+        if not headings:
+            self.problems.append(Problem(
+                "no_clauses", ("the policy text is empty" if not text.strip() else
+                               "the policy text has no clause heading") + " (a clause starts at a "
+                "line such as '###### A) What information do we collect?')", file=where, line=1))
+            return None
+        first: dict[str, int] = {}
+        for letter, _, _, line in headings:
+            if letter in first:
+                self.problems.append(Problem(
+                    "duplicate_id", f"clause {letter} has a second heading (the first is on line "
+                    f"{first[letter]})", file=where, line=line))
+            first.setdefault(letter, line)
+        return parse_clauses(text)
+
     def _base(self, index: dict, shown: str):
         """The folder and index of the version an amendment amends (a sibling folder named by
         ``amends``, itself a whole version: amendments do not chain)."""
         name = str(index["amends"])
         folder = self.folder.parent / name
         where = dict(file=shown, line=line_of(index, [], "amends"), key="amends")
-        if not (folder / "policy.yaml").is_file():
+        if not (folder / "policy.yaml").exists():
             self.problems.append(Problem("unknown_version", f"amends {name!r}, but there is no "
                                          f"version folder {name}/ beside this one", **where))
             return None
+        if leaves(folder, real_folders([self.folder.parent])):
+            self.problems.append(Problem("unreadable_file", f"amends {name!r}, but {name}/ is "
+                                         + _OUTSIDE, **where))
+            return None
         base_index, problems = read_checked(folder / "policy.yaml", self.display(folder / "policy.yaml"),
-                                            self.schemas, POLICY_INDEX)
+                                            self.schemas, POLICY_INDEX, real_folders([self.rules, folder]))
         self.problems += problems
         if base_index is None:
             return None
@@ -287,17 +398,17 @@ class _VersionLoader:
         """Interpretations from ``interpretations.yaml`` and ``interpretations/*.yaml``."""
         out: dict[str, Interpretation] = {}
         for depth, folder in enumerate(self.folders):
-            paths = [folder / "interpretations.yaml"] + sorted((folder / "interpretations").glob("*.yaml"))
+            paths = [folder / "interpretations.yaml"] + self._yaml_files(folder / "interpretations")
             # an amendment's interpretation replaces its base's of the same id
             self._replacing = set(out) if depth else set()
             for path in paths:
-                if path.exists():
+                if path.exists() or path.is_symlink():
                     self._interpretation_file(path, clauses, out)
         return out
 
     def _interpretation_file(self, path: Path, clauses: dict[str, Clause], out: dict) -> None:
         shown = self.display(path)
-        doc, problems = read_checked(path, shown, self.schemas, INTERPRETATIONS)
+        doc, problems = read_checked(path, shown, self.schemas, INTERPRETATIONS, self.inside)
         self.problems += problems
         if doc is None:
             return
@@ -320,8 +431,7 @@ class _VersionLoader:
     def _rules(self, clauses: dict[str, Clause], interpretations: dict) -> tuple[list[Rule], list[Override]]:
         files = []
         for depth, folder in enumerate(self.folders):
-            folder = folder / "clauses"
-            files += [(depth, p) for p in (sorted(folder.glob("*.yaml")) if folder.is_dir() else [])]
+            files += [(depth, p) for p in self._yaml_files(folder / "clauses")]
         rules: list[Rule] = []
         overrides: list[Override] = []
         seen: dict[str, str] = {}
@@ -330,7 +440,7 @@ class _VersionLoader:
             if depth and not base_ids:
                 base_ids = set(seen)
             shown = self.display(path)
-            doc, problems = read_checked(path, shown, self.schemas, RULE_FILE)
+            doc, problems = read_checked(path, shown, self.schemas, RULE_FILE, self.inside)
             self.problems += problems
             if doc is None:
                 continue
@@ -339,7 +449,8 @@ class _VersionLoader:
             if letter not in clauses:
                 self.problems.append(Problem(
                     "unknown_clause", f"clause {letter!r} is not a clause of this policy "
-                    f"(it has {min(clauses)} to {max(clauses)})", **where))
+                    + (f"(it has {min(clauses)} to {max(clauses)})" if clauses else "(it has none)"),
+                    **where))
                 continue
             if not clauses[letter].operative and (doc["rules"] or doc.get("overrides")):
                 self.problems.append(Problem(
@@ -364,6 +475,18 @@ class _VersionLoader:
                     seen[made.id] = shown
                     out.append(made)
         return rules, overrides
+
+    def _yaml_files(self, folder: Path) -> list[Path]:
+        """The ``*.yaml`` entries of a folder of the version, sorted (none when it is absent, or
+        a link leading out of the rules folder: that is a problem of its own, and what lies out
+        there is not even listed)."""
+        if not folder.is_dir() or leaves(folder, self.inside):
+            return []
+        try:
+            return sorted(folder.glob("*.yaml"))
+        except OSError as error:
+            self._walk_error(error)
+            return []
 
     def _checked_text(self, raw, letter, clause, interpretations, problem) -> None:
         """The id, quote and interpretations every rule and override must get right."""
@@ -437,6 +560,13 @@ class _VersionLoader:
                     problem("bad_condition", f"path {path!r} must start with one of "
                             f"{', '.join(sorted(condition_roots))}{extra}", "when",
                             *(where if isinstance(where, tuple) else (where,)), path)
+        for where, group in groups:
+            for path, test in group.items():
+                at = ("when", *(where if isinstance(where, tuple) else (where,)), path)
+                for op, value in _tests(test):
+                    why = _constant_problem(op, plain(value))
+                    if why:
+                        problem("bad_condition", f"{op}: {why}", *at)
         templates = [(("emit", j, name), t) for j, o in enumerate(raw["emit"]) for name, t in o.items()]
         for where, group in groups:
             for path, test in group.items():
@@ -499,10 +629,13 @@ def _all_placeholders(template) -> list[str]:
     return placeholders(template)
 
 
-def load_facilities(path: Path, schemas: SchemaSet, shown: str | None = None) -> tuple[dict, list[Problem]]:
-    """Facility profiles from a YAML file, validated like rules; problems are located."""
+def load_facilities(path: Path, schemas: SchemaSet, shown: str | None = None,
+                    inside=None) -> tuple[dict, list[Problem]]:
+    """Facility profiles from a YAML file, validated like rules; problems are located. With
+    ``inside`` (folders, as :func:`~clauseline.policy.reading.real_folders` gives them) the file
+    must lie in one of them once symbolic links are followed."""
     shown = shown or str(path)
-    doc, problems = read_checked(path, shown, schemas, FACILITIES)
+    doc, problems = read_checked(path, shown, schemas, FACILITIES, inside)
     if doc is None:
         return {}, problems
     out = {}
@@ -515,6 +648,29 @@ def load_facilities(path: Path, schemas: SchemaSet, shown: str | None = None) ->
     return out, problems
 
 
+def _hash_file(digest, name: bytes, path: Path) -> None:
+    """Add one file to a content hash, read in chunks (memory stays flat whatever its size) and
+    opened without blocking; a file that is no longer a regular one is left out."""
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return
+    try:
+        info = os.fstat(handle)
+        if not stat.S_ISREG(info.st_mode):
+            return
+        digest.update(b"%d:%s%d:" % (len(name), name, info.st_size))
+        left = info.st_size
+        while left > 0:
+            chunk = os.read(handle, min(left, 1 << 20))
+            if not chunk:
+                break
+            digest.update(chunk)
+            left -= len(chunk)
+    finally:
+        os.close(handle)
+
+
 def content_hash(folders: list[Path], facilities: bytes = b"") -> str:
     """SHA-256 (hex) of the files of a version's folders (an amendment's base, then the
     amendment), by relative path and content, and of the facility profiles: equal for equal
@@ -524,13 +680,37 @@ def content_hash(folders: list[Path], facilities: bytes = b"") -> str:
         digest.update(b"folder:%d:" % depth)
         for path in sorted(p for p in folder.rglob("*") if p.is_file()
                            and "__pycache__" not in p.parts and p.name != "__init__.py"):
-            name = path.relative_to(folder).as_posix().encode()
-            data = path.read_bytes()
-            digest.update(b"%d:%s%d:" % (len(name), name, len(data)))
-            digest.update(data)
+            _hash_file(digest, path.relative_to(folder).as_posix().encode(), path)
     digest.update(b"facilities:%d:" % len(facilities))
     digest.update(facilities)
     return digest.hexdigest()
+
+
+def _version_folders(root: Path) -> tuple[list[Path], Path, list[Problem]]:
+    """The version folders under ``root`` (itself, when it holds ``policy.yaml``), the folder
+    they lie in, and the problems that keep any from being read: a root that is no folder, or a
+    version folder that is a symbolic link leading outside it."""
+
+    def none(message: str) -> tuple[list[Path], Path, list[Problem]]:
+        return [], root, [Problem("no_policy", message, file=str(root))]
+
+    try:
+        if (root / "policy.yaml").exists():
+            return [root], root.parent, []
+        if not root.exists():
+            return none("no such folder: the rules folder holds version folders, or is one")
+        if not root.is_dir():
+            return none("not a folder: the rules folder holds version folders, or is one")
+        candidates = sorted(p for p in root.iterdir() if (p / "policy.yaml").exists())
+    except OSError as error:
+        return [], root, [Problem("unreadable_file", f"cannot be read: {error.strerror or error}",
+                                  file=str(root))]
+    if not candidates:
+        return none(f"no policy.yaml in {root} or its sub-folders")
+    inside = real_folders([root])
+    problems = [Problem("unreadable_file", _OUTSIDE, file=str(p.relative_to(root.parent)))
+                for p in candidates if leaves(p, inside)]
+    return [p for p in candidates if not leaves(p, inside)], root, problems
 
 
 def load_policy(root: str | Path | None = None, schemas: SchemaSet | None = None,
@@ -550,25 +730,21 @@ def load_policy(root: str | Path | None = None, schemas: SchemaSet | None = None
 
     root = Path(root) if root is not None else rules_dir()
     schemas = schemas or SchemaSet()
-    if (root / "policy.yaml").exists():
-        folders = [root]
-    else:
-        folders = sorted(p for p in root.iterdir() if (p / "policy.yaml").exists()) if root.is_dir() else []
-    if not folders:
-        raise PolicyLoadError([Problem("no_policy", f"no policy.yaml in {root} or its sub-folders",
-                                       file=str(root))])
-    base = root.parent if (root / "policy.yaml").exists() else root
-    problems, versions = [], []
+    folders, base, problems = _version_folders(root)
+    versions = []
     for folder in folders:
-        loader = _VersionLoader(folder, schemas, base.parent)
+        loader = _VersionLoader(folder, schemas, base.parent, root)
         version = loader.load()
         problems += loader.problems
         if version is not None:
             versions.append(version)
     facility_path = Path(facilities) if facilities else base / "facilities.yaml"
     profiles = {}
-    if facilities or facility_path.exists():
-        profiles, found = load_facilities(facility_path, schemas)
+    has_facilities = bool(facilities) or facility_path.exists() or facility_path.is_symlink()
+    if has_facilities:
+        # the default profiles lie in the rules folder; a file named on purpose lies anywhere
+        inside = None if facilities else real_folders([base])
+        profiles, found = load_facilities(facility_path, schemas, inside=inside)
         problems += found
     if problems:
         # an amendment reads its base's files again: their problems are reported once
@@ -576,8 +752,14 @@ def load_policy(root: str | Path | None = None, schemas: SchemaSet | None = None
     versions.sort(key=lambda v: v.effective_from)
     if not fixtures:
         versions = [v for v in versions if not v.fixture] or versions
-    facility_bytes = facility_path.read_bytes() if facility_path.is_file() else b""
+    # the bytes just read and checked, read again for the content hash (never blocking)
+    facility_bytes = (read_bytes(facility_path, str(facility_path))[0] or b"") if has_facilities else b""
     for version in versions:
         version.content_hash = content_hash([Path(f) for f in version.folders], facility_bytes)
-        version.matcher = Matcher(version)
+        try:
+            version.matcher = Matcher(version)
+        except ValueError as error:  # rule paths durable_rules cannot tell apart, or too many
+            raise PolicyLoadError([Problem("bad_condition", str(error),
+                                           file=str(version.folders[-1]) if version.folders
+                                           else None)]) from None
     return Policy(tuple(versions), profiles, schemas)
