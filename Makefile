@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install clean bench constraints
+.PHONY: demo test test-slow install clean bench constraints
 
 # Editable install of clauseline with the PostgreSQL driver and the test tools, at the exact
 # versions of constraints.txt (pyproject.toml only declares ranges).
@@ -41,7 +41,11 @@ demo: $(STAMP)
 	@echo "All decisions: out/demo-decisions.jsonl (JSON Lines), out/demo-decisions.txt (explained)."
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not slow"
+
+# The long runs (tests marked slow: huge hostile inputs, long property and differential runs).
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow || [ $$? -eq 5 ]  # 5: none is marked slow
 
 bench: $(STAMP)
 	$(BIN)/python bench/replay_bench.py

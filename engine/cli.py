@@ -288,11 +288,16 @@ def _difference(now: dict, then: dict | None) -> str | None:
 
 
 def cmd_replay(args) -> int:
-    policy = _policy(args)
     store = None
-    if args.db is not None:
+    if args.db is not None:  # first: a store fault is reported before the policy loads
         from .store import open_store
         store = open_store(args.db)
+    try:
+        policy = _policy(args)
+    except BaseException:
+        if store is not None:
+            store.close()
+        raise
     session = Session(policy, store)
     try:
         source = _open_log(args.log)
@@ -305,6 +310,7 @@ def cmd_replay(args) -> int:
     statuses, kinds, rules = Counter(), Counter(), Counter()
     refused: list[int] = []
     started = time.perf_counter()
+    number = 0
     try:
         with _progress(args, lambda: _count_events(args.log), "replay") as advance:
             for number, decision in session.replay(read_lines(source), order=args.order):
@@ -325,6 +331,13 @@ def cmd_replay(args) -> int:
                     if why is not None:
                         differences.append(f"line {number} ({decision.event_source or '-'} "
                                            f"{decision.event_id or '-'}): {why}")
+    except ClauselineError as error:
+        if any(p.code.startswith("store.") for p in error.problems):
+            # what was printed before the fault is stored; say how far the replay got
+            _print(f"clauseline replay: stopped by a store fault after line {number}: "
+                   f"{sum(statuses.values())} event(s) decided and printed before it "
+                   f"({statuses['accepted']} accepted and stored)", sys.stderr)
+        raise
     finally:
         if out is not sys.stdout:
             out.close()
@@ -1039,6 +1052,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``clauseline`` console script."""
     args = build_parser().parse_args(argv)
+    # warnings of the library (a store retrying a transient fault) as one prefixed line each
+    import logging
+    library = logging.getLogger("clauseline")
+    if not library.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()  # stderr
+        handler.setFormatter(logging.Formatter("clauseline: %(name)s: %(message)s"))
+        library.addHandler(handler)
+        library.setLevel(logging.WARNING)
     try:
         return args.func(args)
     except PolicyLoadError as error:

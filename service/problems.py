@@ -116,8 +116,10 @@ def install(app: FastAPI) -> None:
     async def _store(request: Request, error: StoreError):
         log.error("store unavailable", extra={"request_id": request_id(request),
                                               "error": mask_numbers(str(error))})
+        # the fault's own code (store.full, store.read_only, store.corrupt, ...: docs/errors.md)
+        code = error.problems[0].code if error.problems else "store.unavailable"
         return problem(request, 503, "the store is unavailable; retry later",
-                       code="store.unavailable", headers={"Retry-After": "1"})
+                       code=code, headers={"Retry-After": "1"})
 
     @app.exception_handler(SQLAlchemyError)
     async def _database(request: Request, error: SQLAlchemyError):

@@ -14,33 +14,303 @@ How a submit runs (``Session.submit`` calls :meth:`SqlStore.atomically`):
    and their obligation rows, then commits: all or nothing.
 3. Subject rows carry a version: an update that finds another version (a rule wrote a subject the
    event does not name, and another writer got there first) raises a conflict, and the whole
-   submit is retried from step 1. So is a PostgreSQL deadlock or serialization failure. A unique
-   violation on the idempotency index (the same event posted twice at the same moment) returns
-   the stored decision as ``duplicate``.
+   submit is retried from step 1 at once. A unique violation on the idempotency index (the same
+   event posted twice at the same moment) is retried too: the retry finds the stored decision
+   and returns it as ``duplicate``.
+
+Faults (docs/storage.md, "Faults"): every error of the database becomes one :class:`StoreError`
+with a ``store.*`` code, through :func:`guard` (an engine ``handle_error`` hook, so that every
+user of the store's engine gets one), which quotes no SQL parameter (event values) and no
+password. A transient one (a lost connection, a server shutting down or starting, a deadlock, a
+serialization failure, a lock timeout) is retried from step 1 with exponential backoff and
+jitter, :data:`ATTEMPTS` attempts in all, before it is given up as ``store.unavailable``. A retry
+never applies an event twice: the (source, id) index decides, and an attempt whose commit went
+unanswered is recognised, on the next attempt, by the chain hash it wrote.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import logging
+import os
 import random
+import re
 import threading
 import time
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy import event as sa_event
+from sqlalchemy.exc import IntegrityError
 
 from .. import canonical
 from ..chain import GENESIS, link
 from ..decision import GLOBAL, OWED, Decision
+from ..errors import ClauselineError, Problem
 from ..evaluation.memory import current, instant_key
 from ..evaluation.state import due_index
-from ..redact import Redactor
+from ..redact import Redactor, secrets_of
 from .tables import decisions, events, obligations, subjects
 
-_RETRIES = 50
+T = TypeVar("T")
+log = logging.getLogger("clauseline.store")
+
+#: Write conflicts (another writer changed a subject row this transaction read, or inserted the
+#: same event at the same moment) are retried at once, up to this many times.
+CONFLICT_RETRIES = 50
+#: Attempts in all (the first and the retries) at a unit of work that fails transiently.
+ATTEMPTS = 8
+#: The n-th retry waits between half and all of ``min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (n-1))``
+#: seconds (exponential backoff, "equal jitter"): 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 2 s at most,
+#: 5.15 s in all, so that a server restart or a failover of a few seconds is ridden out.
+BACKOFF_BASE = 0.05
+BACKOFF_CAP = 2.0
+
+
+class StoreError(ClauselineError):
+    """A store that cannot be opened or used, as one problem with a ``store.*`` code
+    (docs/errors.md): ``store.unavailable``, ``store.not_found``, ``store.full``,
+    ``store.read_only``, ``store.corrupt``, ``store.not_clauseline``, ``store.unknown_revision``.
+    The message names the store (password masked) and never quotes an event's values."""
+
+    def __init__(self, message: str, code: str = "store.unavailable", fault: "Fault | None" = None):
+        super().__init__([Problem(code, message)])
+        #: what the database reported, when the error came from it (see :func:`classify`)
+        self.fault = fault
+
+    @property
+    def code(self) -> str:
+        return self.problems[0].code
+
+    @property
+    def message(self) -> str:
+        return self.problems[0].message
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What a database error means to clauseline: its ``store.*`` code, a description that
+    quotes no value, the database's own name for it, and whether trying again may help."""
+
+    code: str
+    what: str
+    tag: str
+    transient: bool = False
+
+
+# SQLite primary result codes (https://sqlite.org/rescode.html)
+_SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_NOMEM = 3, 5, 6, 7
+_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL = 8, 10, 11, 13
+_SQLITE_CANTOPEN, _SQLITE_AUTH, _SQLITE_NOTADB = 14, 23, 26
+
+#: PostgreSQL SQLSTATEs worth another attempt: the session or server went away, or another
+#: transaction was in the way (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+_PG_TRANSIENT = {
+    "40001": "a serialization failure with another transaction",
+    "40P01": "a deadlock with another transaction",
+    "55P03": "a lock that could not be taken in time",
+    "57P01": "the server ended the session (an administrator, or a shutdown)",
+    "57P02": "the server is restarting after a crash",
+    "57P03": "the server is starting up or shutting down",
+    "53300": "the server has no free connection slot",
+}
+#: Connection failures that trying again will not mend (libpq reports them without SQLSTATE).
+_PG_PERMANENT = re.compile(r"does not exist|authentication failed|no pg_hba\.conf entry|"
+                           r"password|permission denied|does not support ssl|certificate|"
+                           r"invalid|could not translate host name", re.IGNORECASE)
+
+
+def _sqlite_fault(error: BaseException, path: Path | None) -> Fault:
+    code = getattr(error, "sqlite_errorcode", None)
+    name = getattr(error, "sqlite_errorname", None) or type(error).__name__
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary is None:  # no result code (an error of the sqlite3 module itself)
+        return Fault("store.unavailable", "the SQLite module refused the operation", name)
+    if primary == _SQLITE_FULL:
+        return Fault("store.full", "the store is full: the disk, a quota or a size limit of the "
+                     "database file left no room", name)
+    if primary in (_SQLITE_READONLY, _SQLITE_PERM, _SQLITE_AUTH):
+        return Fault("store.read_only", "the store cannot be written: the database file, its "
+                     "folder or its file system is read-only", name)
+    if primary in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+        return Fault("store.corrupt", "the file is not a SQLite database, or it is damaged "
+                     "(truncated, overwritten)", name)
+    if primary == _SQLITE_CANTOPEN:
+        if path is not None and not _writable_folder(path):
+            return Fault("store.read_only", "the store cannot be written: its folder is read-only "
+                         "(SQLite needs to create the database and its -wal and -shm files there)",
+                         name)
+        return Fault("store.unavailable", "SQLite cannot open the database file, or its -wal "
+                     "and -shm files next to it", name)
+    if primary in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        # only after the 60 s busy timeout: waiting again would double a wait already long
+        return Fault("store.unavailable", "another process held the database's write lock for "
+                     "longer than the 60 s clauseline waits", name)
+    if primary == _SQLITE_IOERR:
+        return Fault("store.unavailable", "the disk reported an I/O error", name)
+    if primary == _SQLITE_NOMEM:
+        return Fault("store.unavailable", "SQLite ran out of memory", name)
+    return Fault("store.unavailable", "SQLite refused the operation", name)
+
+
+def _writable_folder(path: Path) -> bool:
+    folder = path.parent if str(path.parent) else Path(".")
+    # access() answers EROFS for a read-only file system even to root
+    return os.access(folder if folder.exists() else Path("."), os.W_OK)
+
+
+def _pg_fault(error: BaseException, disconnect: bool) -> Fault:
+    state = getattr(error, "sqlstate", None)
+    name = type(error).__name__
+    if state is None and not disconnect and name not in ("OperationalError", "InterfaceError"):
+        # refused by the driver itself, before the server saw it (e.g. a NUL byte in a text)
+        return Fault("store.unavailable", "the PostgreSQL driver refused the operation", name)
+    if state is None:
+        # a failure to connect or a connection lost: libpq's own text quotes no event value
+        text = " ".join(str(error).split())[:200]
+        permanent = bool(_PG_PERMANENT.search(text)) and not disconnect
+        return Fault("store.unavailable", "the connection to the PostgreSQL server was lost"
+                     if disconnect else "the connection to the PostgreSQL server failed",
+                     f"{name}: {text}" if text else name, transient=not permanent)
+    tag = f"SQLSTATE {state} {name}"
+    if state in _PG_TRANSIENT:
+        return Fault("store.unavailable", _PG_TRANSIENT[state], tag, transient=True)
+    if state.startswith("08") or disconnect:
+        return Fault("store.unavailable", "the connection to the PostgreSQL server was lost", tag,
+                     transient=True)
+    if state == "53100":
+        return Fault("store.full", "the store is full: the PostgreSQL server's disk has no room "
+                     "left", tag)
+    if state == "25006":
+        return Fault("store.read_only", "the store cannot be written: the database is read-only "
+                     "(a standby, or default_transaction_read_only)", tag)
+    if state == "42501":
+        return Fault("store.read_only", "the store cannot be written: the database user lacks "
+                     "a privilege it needs", tag)
+    if state in ("XX001", "XX002"):
+        return Fault("store.corrupt", "the PostgreSQL server found damaged data or a damaged "
+                     "index", tag)
+    if state.startswith("28") or state == "3D000":
+        return Fault("store.unavailable", "the PostgreSQL server refused the login or the "
+                     "database", tag)
+    return Fault("store.unavailable", "the PostgreSQL server refused the operation", tag)
+
+
+def classify(error: BaseException, *, disconnect: bool = False, path: Path | None = None) -> Fault:
+    """What ``error`` (a driver's exception, an OSError of the store's files, or a SQLAlchemy
+    pool timeout) means for the store. ``disconnect``: SQLAlchemy found the connection dead."""
+    if isinstance(error, sa.exc.StatementError) and getattr(error, "orig", None) is not None:
+        disconnect = disconnect or bool(getattr(error, "connection_invalidated", False))
+        error = error.orig
+    if isinstance(error, sa.exc.TimeoutError):
+        return Fault("store.unavailable", "no database connection became free in time",
+                     "pool timeout", transient=True)
+    module = type(error).__module__.split(".")[0]
+    if module == "sqlite3":
+        return _sqlite_fault(error, path)
+    if module == "psycopg":
+        return _pg_fault(error, disconnect)
+    if isinstance(error, OSError):
+        name = errno.errorcode.get(error.errno or 0, type(error).__name__)
+        if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG):
+            return Fault("store.full", "the store is full: the disk or a quota left no room", name)
+        if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return Fault("store.read_only", "the store cannot be written: a file or folder of it "
+                         "is read-only", name)
+        if error.errno in (errno.EEXIST, errno.ENOTDIR):
+            return Fault("store.unavailable", "a folder on the path of the store is a file", name)
+        return Fault("store.unavailable", "a file of the store cannot be used", name)
+    if isinstance(error, UnicodeError):
+        return Fault("store.unavailable", "the database cannot hold a value of this event as "
+                     "text (it is not valid Unicode)", type(error).__name__)
+    return Fault("store.unavailable", "the database refused the operation",
+                 type(error).__name__, transient=disconnect)
+
+
+def shown_url(url: str) -> str:
+    """The store URL as messages show it: the password masked, the scheme as the user wrote it."""
+    text = url.strip() if isinstance(url, str) else str(url)
+    try:
+        target = text if "://" in text else "sqlite:///" + text  # a bare path
+        if text.startswith(("postgresql://", "postgres://")):
+            target = "postgresql+psycopg://" + text.split("://", 1)[1]
+        shown = sa.make_url(target).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError):
+        return "(a malformed store URL)"
+    if text.startswith(("postgres://", "postgresql://")):
+        shown = text.split("://", 1)[0] + "://" + shown.split("://", 1)[1]
+    # one line, no control or bidirectional character (a path may hold any)
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in shown)
+
+
+def fault_error(fault: Fault, shown: str, tail: str = "") -> StoreError:
+    """The one :class:`StoreError` a fault of the store ``shown`` becomes."""
+    return StoreError(f"{shown}: {fault.what} ({fault.tag}){tail}", code=fault.code, fault=fault)
+
+
+_GUARDED: "weakref.WeakSet[sa.Engine]" = weakref.WeakSet()
+
+
+def guard(engine: sa.Engine, shown: str, path: Path | None = None) -> sa.Engine:
+    """Make every database error raised through ``engine`` (on connecting, executing, committing)
+    one :class:`StoreError` carrying its :class:`Fault`, for the store's own code and for any
+    other user of ``store.engine``. Integrity errors stay as they are: the store reads them
+    (a unique violation of the idempotency index is a concurrent duplicate). Once per engine."""
+    if engine in _GUARDED:
+        return engine
+    _GUARDED.add(engine)
+
+    @sa_event.listens_for(engine, "handle_error")
+    def _handle(context):
+        if isinstance(context.sqlalchemy_exception, IntegrityError) or context.is_pre_ping:
+            return None
+        original = context.original_exception
+        if not isinstance(original, (context.dialect.loaded_dbapi.Error, OSError, UnicodeError)):
+            return None  # a fault of the code, not of the store: it is not disguised as one
+        raise fault_error(classify(original, disconnect=context.is_disconnect, path=path), shown)
+
+    return engine
+
+
+def backoff(retry: int) -> float:
+    """Seconds to wait before the ``retry``-th retry (from 1): exponential, with equal jitter."""
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (retry - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def retrying(attempt: Callable[[], T], shown: str, *, attempts: int | None = None) -> T:
+    """``attempt()``, tried again after a transient :class:`StoreError` (or an OSError or pool
+    timeout), with :func:`backoff`, ``attempts`` times in all; then, or at once for a fault that
+    is not transient, one :class:`StoreError` saying how often it was tried."""
+    attempts = attempts or ATTEMPTS
+    started = time.monotonic()
+    failures = 0
+    while True:
+        try:
+            return attempt()
+        except (StoreError, OSError, sa.exc.TimeoutError) as error:
+            fault = error.fault if isinstance(error, StoreError) else classify(error)
+            if fault is None:
+                raise  # a StoreError of clauseline's own (not found, unknown revision, ...)
+            failures += 1
+            if not fault.transient or failures >= attempts:
+                raise gave_up(fault, shown, failures, started) from None
+            delay = backoff(failures)
+            log.warning("store %s: %s (%s); retrying in %.2f s (attempt %d of %d)",
+                        shown, fault.what, fault.tag, delay, failures + 1, attempts)
+            time.sleep(delay)
+
+
+def gave_up(fault: Fault, shown: str, failures: int, started: float, tail: str = "") -> StoreError:
+    """The error after ``failures`` failed attempts (the last with ``fault``)."""
+    tried = (f"; tried {failures} times over {time.monotonic() - started:.1f} s"
+             if failures > 1 else "")
+    return fault_error(fault, shown, tried + tail)
 
 
 class Conflict(Exception):
@@ -53,7 +323,8 @@ normal_time = instant_key
 
 def lock_key(name: str) -> int:
     """A signed 64-bit advisory lock key for a name."""
-    digest = hashlib.blake2b(f"clauseline:{name}".encode(), digest_size=8).digest()
+    digest = hashlib.blake2b(f"clauseline:{name}".encode("utf-8", "surrogatepass"),
+                             digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
@@ -83,6 +354,20 @@ _UPDATE_SUBJECT = (subjects.update()
                    .values(record=_P("record"), version=_P("new"), last_seq=_P("seq")))
 _DELETE_OBLIGATIONS = obligations.delete().where(obligations.c.subject_id == _P("sid"))
 _INSERT_OBLIGATIONS = obligations.insert()
+
+
+def storable(text: Any) -> bool:
+    """Whether a text can be a key in both databases: PostgreSQL text holds no NUL, and neither
+    holds a lone surrogate (not UTF-8). The store is asked about events before they are
+    validated (the idempotency check and the state come first): nothing can be stored under any
+    other key, so it is looked up as absent rather than sent to the database."""
+    if not isinstance(text, str) or "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _named_subjects(event: dict) -> set[str]:
@@ -145,17 +430,67 @@ class _Handed:
         self.subjects: dict[str, tuple[Any, int]] = {}
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """The event :meth:`SqlStore.record` wrote in this thread's transaction, with the hash of its
+    chain record: when the commit fails without an answer (the connection dropped while it was
+    sent), the next attempt finds out from the stored hash whether it happened after all."""
+
+    source: str
+    event_id: str
+    hash: str
+    decision: Decision
+
+
+_STORED_HASH = (sa.select(decisions.c.hash)
+                .select_from(events.join(decisions, decisions.c.seq == events.c.seq))
+                .where(events.c.source == _P("source"), events.c.event_id == _P("event_id")))
+
+
+def _duplicate_event(error: IntegrityError) -> bool:
+    """A unique violation of the (source, event_id) index: the same event, inserted at once."""
+    text = str(error.orig)
+    return "uq_events_source_event_id" in text or "events.source" in text
+
+
 class SqlStore:
-    """A durable :class:`clauseline.session.Store` over SQLAlchemy (SQLite or PostgreSQL)."""
+    """A durable :class:`clauseline.session.Store` over SQLAlchemy (SQLite or PostgreSQL).
+
+    Every method raises :class:`StoreError` when the database fails; a transient failure is
+    first retried (``attempts`` attempts in all, see :func:`retrying`)."""
 
     def __init__(self, engine: sa.Engine, redactor: Redactor, url: str):
         self.engine = engine
         self.redactor = redactor
         self.url = url
+        #: the URL as messages show it (password masked)
+        self.shown = shown_url(url)
+        guard(engine, self.shown)  # open_store's engines have it already (with the file's path)
         self.dialect = engine.dialect.name
+        #: attempts in all at a unit of work that fails transiently (see ATTEMPTS)
+        self.attempts = ATTEMPTS
         self._local = threading.local()
+        self._stored = 0
+        self._stored_lock = threading.Lock()
         #: policy version id -> content hash (see :meth:`bind_policy`)
         self.policy_hashes: dict[str, str | None] = {}
+
+    @property
+    def stored(self) -> int:
+        """How many events this object has stored (committed) since it was opened."""
+        return self._stored
+
+    def _count_stored(self) -> None:
+        with self._stored_lock:
+            self._stored += 1
+
+    def _not_stored(self) -> str:
+        """The end of a message about a submit that failed: what is and is not stored."""
+        if not self.stored:
+            return "; this event was rolled back and nothing of it is stored"
+        return (f"; this event was rolled back and nothing of it is stored; the {self.stored} "
+                "event(s) this process stored before it are kept: once the fault is mended, run "
+                "the same command again (what is stored is skipped as duplicate)")
 
     # -- transactions ------------------------------------------------------------------------
 
@@ -170,19 +505,27 @@ class SqlStore:
             handed = self._local.handed = _Handed()
         return handed
 
-    @contextmanager
-    def _connection(self) -> Iterator[_Tx]:
-        """The current transaction, or a new short one for a call outside :meth:`atomically`."""
+    def _run(self, work: Callable[[sa.Connection], T], attempts: int | None = None,
+             read: bool = True) -> T:
+        """``work(conn)`` in the current transaction, or else in a new short one of its own (a
+        ``read`` one, in SQLite, does not take the write lock), retried after a transient
+        failure."""
         tx = self._tx
         if tx is not None:
-            yield tx
-            return
-        with self.engine.begin() as conn:
-            tx = self._local.tx = _Tx(conn)
-            try:
-                yield tx
-            finally:
-                self._local.tx = None
+            return work(tx.conn)
+
+        def attempt() -> T:
+            with self.engine.connect() as conn:
+                if read:
+                    conn = conn.execution_options(clauseline_read=True)
+                with conn.begin():
+                    self._local.tx = _Tx(conn)
+                    try:
+                        return work(conn)
+                    finally:
+                        self._local.tx = None
+
+        return retrying(attempt, self.shown, attempts=attempts or self.attempts)
 
     def _lock(self, conn: sa.Connection, event: Any) -> None:
         if self.dialect != "postgresql":
@@ -196,62 +539,99 @@ class SqlStore:
             conn.execute(_LOCK, {"key": key})
 
     def atomically(self, event: Any, work: Callable[[], Decision]) -> Decision:
-        """Run ``work`` (the session's check, evaluate and record) in one locked transaction,
-        retrying it on a conflict; a concurrent duplicate returns the stored decision."""
+        """Run ``work`` (the session's check, evaluate and record) in one locked transaction.
+
+        A write conflict or a concurrent insert of the same event runs it again at once (the
+        second time the event is found stored: ``duplicate``). A transient fault of the database
+        runs it again after a backoff, :data:`ATTEMPTS` attempts in all; when an attempt's commit
+        went unanswered, the next one first looks whether that commit happened (the stored chain
+        hash is the one it wrote) and then returns its decision instead of evaluating again, so a
+        retried event is never applied twice nor reported as its own duplicate. Any other fault,
+        or the last attempt's, raises one :class:`StoreError`; the event is then not stored."""
         if self._tx is not None:
             return work()
-        for attempt in range(_RETRIES):
+        started = time.monotonic()
+        failures = conflicts = 0
+        unsure: _Pending | None = None
+        while True:
+            self._local.pending = None
             try:
                 with self.engine.begin() as conn:
                     self._local.tx = _Tx(conn)
                     self._local.handed = _Handed()
                     try:
                         self._lock(conn, event)
-                        return work()
+                        if unsure is not None and conn.execute(_STORED_HASH, {
+                                "source": unsure.source, "event_id": unsure.event_id}
+                                ).scalar() == unsure.hash:
+                            decision = unsure.decision  # the unanswered commit did happen
+                            self._local.pending = unsure
+                        else:
+                            decision = work()
                     finally:
                         self._local.tx = None
+                if self._local.pending is not None:
+                    self._count_stored()
+                return decision
             except IntegrityError as error:
-                if "uq_events_source_event_id" in str(error.orig) or "events.source" in str(error.orig):
-                    first = self.decision_for(event["source"], event["id"])
-                    if first is not None:
-                        return first.as_duplicate()
-                if attempt == _RETRIES - 1:
-                    raise
+                if not _duplicate_event(error):
+                    raise fault_error(Fault("store.unavailable", "the database refused a write",
+                                            type(error.orig).__name__), self.shown,
+                                      self._not_stored()) from None
+                conflicts += 1  # the same event inserted at once: the next attempt finds it
             except Conflict:
-                if attempt == _RETRIES - 1:
+                conflicts += 1
+            except (StoreError, OSError, sa.exc.TimeoutError) as error:
+                fault = error.fault if isinstance(error, StoreError) else classify(error)
+                if fault is None:
                     raise
-            except OperationalError as error:
-                if not _retryable(error) or attempt == _RETRIES - 1:
-                    raise
-            time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-        raise RuntimeError("unreachable")
+                if self._local.pending is not None:
+                    unsure = self._local.pending
+                failures += 1
+                if not fault.transient or failures >= self.attempts:
+                    raise gave_up(fault, self.shown, failures, started,
+                                  self._not_stored()) from None
+                delay = backoff(failures)
+                log.warning("store %s: %s (%s); retrying in %.2f s (attempt %d of %d)",
+                            self.shown, fault.what, fault.tag, delay, failures + 1, self.attempts)
+                time.sleep(delay)
+                continue
+            if conflicts >= CONFLICT_RETRIES:
+                raise StoreError(f"{self.shown}: other writers changed the same subjects "
+                                 f"{conflicts} times in a row while this event was evaluated"
+                                 + self._not_stored())
+            time.sleep(random.uniform(0, 0.002 * conflicts))
 
     # -- the Store protocol ------------------------------------------------------------------
 
     def decision_for(self, source: str, event_id: str) -> Decision | None:
-        with self._connection() as tx:
-            row = tx.conn.execute(_DECISION_FOR, {"source": source, "event_id": event_id}).first()
+        if not (storable(source) and storable(event_id)):
+            return None  # no event is stored under such a key (it is rejected as invalid)
+        row = self._run(lambda conn: conn.execute(
+            _DECISION_FOR, {"source": source, "event_id": event_id}).first())
         return Decision.from_dict(json.loads(row[0])) if row else None
 
     def state_for(self, event: dict) -> dict:
         handed = self._local.handed = _Handed()
-        with self._connection() as tx:
-            conn = tx.conn
+
+        def read(conn: sa.Connection):
             wanted = _named_subjects(event) | {GLOBAL}
             due = self._overdue(conn, event.get("time"))
             wanted |= {sid for _, sid, _ in due}
-            loaded = {}
-            for sid, (record, version) in self._load(conn, wanted).items():
-                handed.subjects[sid] = (record, version)
-                loaded[sid] = record
-            for sid in wanted - set(loaded):
-                handed.subjects[sid] = (None, 0)
+            return wanted, due, self._load(conn, wanted)
+
+        wanted, due, found = self._run(read)
+        loaded = {}
+        for sid, (record, version) in found.items():
+            handed.subjects[sid] = (record, version)
+            loaded[sid] = record
+        for sid in wanted - set(loaded):
+            handed.subjects[sid] = (None, 0)
 
         def load_more(sid: str) -> dict | None:
             if sid in handed.subjects:
                 return handed.subjects[sid][0]
-            with self._connection() as tx:
-                found = self._load(tx.conn, {sid}).get(sid)
+            found = self._run(lambda conn: self._load(conn, {sid}).get(sid))
             handed.subjects[sid] = found if found else (None, 0)
             return found[0] if found else None
 
@@ -264,13 +644,16 @@ class SqlStore:
 
     def record(self, event: dict, decision: Decision, state: dict) -> None:
         handed = self._handed
-        with self._connection() as tx:
-            conn = tx.conn
+        standalone = self._tx is None
+
+        def write(conn: sa.Connection) -> list:
             if self.dialect == "postgresql":
                 conn.execute(_LOCK, {"key": CHAIN_LOCK})
             prev = conn.execute(_HEAD).scalar() or GENESIS
             stored_event = self.redactor.event(event)
-            stored_decision = self.redactor.decision(decision.as_dict())
+            # a number the event gives under a naming field is reduced wherever it appears
+            known = secrets_of(event)
+            stored_decision = self.redactor.decision(decision.as_dict(), known)
             seq = conn.execute(_INSERT_EVENT, {
                 "source": event["source"], "event_id": event["id"], "type": event["type"],
                 "subject": event.get("subject"), "time": event["time"],
@@ -286,8 +669,16 @@ class SqlStore:
                 before, version = handed.subjects.get(sid, (None, 0))
                 if record is before:
                     continue
-                self._write_subject(conn, sid, record, version, seq)
+                self._write_subject(conn, sid, record, version, seq, known)
                 written.append((sid, record, version + 1))
+            self._local.pending = _Pending(event["source"], event["id"], chained["hash"], decision)
+            return written
+
+        # a write outside atomically() is not retried: nothing would tell a retry that its
+        # unanswered commit happened
+        written = self._run(write, attempts=1, read=False)
+        if standalone:
+            self._count_stored()
         for sid, record, version in written:
             handed.subjects[sid] = (record, version)
 
@@ -303,15 +694,16 @@ class SqlStore:
 
     def _load(self, conn: sa.Connection, ids: set[str]) -> dict[str, tuple[dict, int]]:
         out = {}
-        ids = sorted(ids)
+        ids = sorted(i for i in ids if storable(i))
         for i in range(0, len(ids), 500):
             rows = conn.execute(_SUBJECTS, {"ids": ids[i:i + 500]})
             for sid, record, version in rows:
                 out[sid] = (json.loads(record), version)
         return out
 
-    def _write_subject(self, conn, sid: str, record: dict, version: int, seq: int) -> None:
-        text = canonical.dumps(self.redactor.scrub(record))
+    def _write_subject(self, conn, sid: str, record: dict, version: int, seq: int,
+                       known: dict | None = None) -> None:
+        text = canonical.dumps(self.redactor.scrub(record, known))
         if version == 0:
             try:
                 conn.execute(_INSERT_SUBJECT, {"subject_id": sid, "record": text, "version": 1,
@@ -339,7 +731,7 @@ class SqlStore:
                          "opened_at": o.get("opened_at"),
                          "missed": o["status"] == "missed" or bool(o.get("missed"))})
         if rows:
-            conn.execute(_INSERT_OBLIGATIONS, self.redactor.scrub(rows))
+            conn.execute(_INSERT_OBLIGATIONS, self.redactor.scrub(rows, known))
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -360,51 +752,51 @@ class SqlStore:
         elif before is not None:
             query = query.where(obligations.c.due_at < now)
         if subject is not None:
+            if not storable(subject):
+                return []  # nothing is stored under such a subject
             query = query.where(obligations.c.subject_id == subject)
         query = query.order_by(obligations.c.due_at, obligations.c.subject_id, obligations.c.ref)
         if limit is not None:
             query = query.limit(limit)
-        with self._connection() as tx:
-            rows = tx.conn.execute(query).mappings()
-            return [{"subject": r["subject_id"], "ref": r["ref"], "obligation": r["obligation"],
-                     "status": r["status"], "due_by": r["due_by"], "opened_at": r["opened_at"],
-                     "missed": bool(r["missed"]),
-                     "overdue": now is not None and r["due_at"] is not None and r["due_at"] < now}
-                    for r in rows]
+        rows = self._run(lambda conn: conn.execute(query).mappings().all())
+        return [{"subject": r["subject_id"], "ref": r["ref"], "obligation": r["obligation"],
+                 "status": r["status"], "due_by": r["due_by"], "opened_at": r["opened_at"],
+                 "missed": bool(r["missed"]),
+                 "overdue": now is not None and r["due_at"] is not None and r["due_at"] < now}
+                for r in rows]
 
     def ping(self) -> None:
-        """Run a trivial query: raises the driver's error when the store does not answer."""
+        """Run a trivial query (once, not retried): raises :class:`StoreError` when the store
+        does not answer."""
         with self.engine.connect() as conn:
             conn.execute(sa.text("select 1"))
 
     def subject(self, subject_id: str) -> dict | None:
         """The stored record of one subject (reduced), or None."""
-        with self._connection() as tx:
-            found = self._load(tx.conn, {subject_id}).get(subject_id)
+        found = self._run(lambda conn: self._load(conn, {subject_id}).get(subject_id))
         return found[0] if found else None
 
     def state(self) -> dict:
         """The whole stored state (every subject, and the index of due instants derived from
         them: for tests and small stores)."""
-        with self._connection() as tx:
-            rows = tx.conn.execute(sa.select(subjects.c.subject_id, subjects.c.record)
-                                   .order_by(subjects.c.subject_id))
-            found = {"subjects": {sid: json.loads(rec) for sid, rec in rows}}
+        rows = self._run(lambda conn: conn.execute(
+            sa.select(subjects.c.subject_id, subjects.c.record).order_by(subjects.c.subject_id)
+        ).all())
+        found = {"subjects": {sid: json.loads(rec) for sid, rec in rows}}
         return dict(found, due=due_index(found))
 
     def decisions(self) -> list[tuple[str, str, str]]:
         """(source, id, decision JSON) of every accepted event, in acceptance order."""
-        with self._connection() as tx:
-            rows = tx.conn.execute(
-                sa.select(events.c.source, events.c.event_id, decisions.c.decision)
-                .select_from(events.join(decisions, decisions.c.seq == events.c.seq))
-                .order_by(events.c.seq))
-            return [tuple(r) for r in rows]
+        rows = self._run(lambda conn: conn.execute(
+            sa.select(events.c.source, events.c.event_id, decisions.c.decision)
+            .select_from(events.join(decisions, decisions.c.seq == events.c.seq))
+            .order_by(events.c.seq)).all())
+        return [tuple(r) for r in rows]
 
     def count(self) -> int:
         """How many events (records of the decision log) the store holds."""
-        with self._connection() as tx:
-            return tx.conn.execute(sa.select(sa.func.count()).select_from(decisions)).scalar_one()
+        return self._run(lambda conn: conn.execute(
+            sa.select(sa.func.count()).select_from(decisions)).scalar_one())
 
     def log(self) -> Iterator[dict]:
         """The decision log, record by record in ``seq`` order (see :mod:`clauseline.chain`)."""
@@ -412,18 +804,14 @@ class SqlStore:
                            decisions.c.policy_hash, decisions.c.prev_hash, decisions.c.hash)
                  .select_from(events.join(decisions, decisions.c.seq == events.c.seq))
                  .order_by(events.c.seq).execution_options(yield_per=1000))
-        with self.engine.connect() as conn:
-            for seq, event, decision, policy_hash, prev, digest in conn.execute(query):
-                yield {"seq": seq, "event": json.loads(event), "decision": json.loads(decision),
-                       "policy_hash": policy_hash, "prev": prev, "hash": digest}
+        try:
+            with self.engine.connect().execution_options(clauseline_read=True) as conn:
+                for seq, event, decision, policy_hash, prev, digest in conn.execute(query):
+                    yield {"seq": seq, "event": json.loads(event),
+                           "decision": json.loads(decision), "policy_hash": policy_hash,
+                           "prev": prev, "hash": digest}
+        except (OSError, sa.exc.TimeoutError) as error:  # a StoreError passes as it is
+            raise fault_error(classify(error), self.shown) from None
 
     def close(self) -> None:
         self.engine.dispose()
-
-
-def _retryable(error: DBAPIError) -> bool:
-    code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
-    if code in ("40P01", "40001", "55P03"):
-        return True
-    text = str(error.orig).lower()
-    return "database is locked" in text or "database is busy" in text
