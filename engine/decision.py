@@ -12,6 +12,7 @@ from typing import Any
 from . import canonical
 from .errors import Problem
 from .eventtime import parse_time
+from .redact import mask_numbers
 
 #: The subject id of the global record, and of outcomes that concern no single subject.
 GLOBAL = "*"
@@ -114,6 +115,15 @@ def _field(event: Any, name: str) -> Any:
     return value
 
 
+def _echoed_id(event: Any, name: str) -> str | None:
+    """A rejected event's id or source as its decision repeats it: nothing is stored for it, so
+    one over 256 characters is not repeated and card or SSN numbers in it are masked."""
+    value = _field(event, name)
+    if value is None or len(value) > 256:
+        return None
+    return mask_numbers(value)
+
+
 def _echoed_type(event: Any) -> str | None:
     """A rejected event's type as its decision repeats it: not one with more than four digits
     or over 256 characters (a number put there is not echoed; the identifiers are)."""
@@ -137,9 +147,9 @@ def _echoed_time(event: Any) -> str | None:
 
 def rejected(event: Any, problems: list[Problem]) -> Decision:
     """The decision for an event that cannot be evaluated: its errors, nothing changed. Its
-    ``event_id`` and ``event_source`` are repeated as given (they name the event); its type
-    and time only when they are what such fields hold (:func:`_echoed_type`,
-    :func:`_echoed_time`)."""
-    return Decision(_field(event, "id"), _field(event, "source"), _echoed_type(event),
+    ``event_id`` and ``event_source`` are repeated (they name the event) when at most 256
+    characters, card and SSN numbers masked; its type and time only when they are what such
+    fields hold (:func:`_echoed_id`, :func:`_echoed_type`, :func:`_echoed_time`)."""
+    return Decision(_echoed_id(event, "id"), _echoed_id(event, "source"), _echoed_type(event),
                     _echoed_time(event), None, "rejected",
                     errors=tuple(p.as_event_error() for p in problems))

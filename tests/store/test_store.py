@@ -535,3 +535,25 @@ def test_ctrl_c_stops_a_replay_with_one_line_and_exit_130(tmp_path):
         assert store.count() == 1  # what was stored stays stored
     finally:
         store.close()
+
+
+def test_every_write_only_field_of_the_schemas_is_reduced_by_name():
+    """The schemas mark the fields that hold raw card, bank and SSN numbers `writeOnly`; the
+    store's redaction must know each of them by name (a new one is covered or this fails)."""
+    from clauseline.redact import kind_of_key
+    from clauseline.resources import schemas_dir
+
+    def write_only(node, name=None):
+        if isinstance(node, dict):
+            if node.get("writeOnly") and name:
+                yield name
+            for key, child in node.items():
+                yield from write_only(child, key if key not in ("properties", "$defs") else name)
+        elif isinstance(node, list):
+            for child in node:
+                yield from write_only(child, name)
+
+    fields = {f for path in schemas_dir().rglob("*.schema.json")
+              for f in write_only(json.loads(path.read_text(encoding="utf-8")))}
+    assert fields >= {"card_number", "account_number", "routing_number", "ssn"}
+    assert {f: kind_of_key(f) for f in fields if kind_of_key(f) is None} == {}
