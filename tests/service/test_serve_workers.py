@@ -38,6 +38,7 @@ import json
 import os
 import random
 import re
+import struct
 import subprocess
 import sys
 import threading
@@ -227,7 +228,12 @@ def served(metrics_dir: Path, metric: str, **labels) -> dict[int, float]:
     out: dict[int, float] = {}
     for path in metrics_dir.glob("*_*.db"):
         pid = int(path.stem.rsplit("_", 1)[1])
-        for family in MultiProcessCollector.merge([str(path)], accumulate=True):
+        try:
+            families = MultiProcessCollector.merge([str(path)], accumulate=True)
+        except struct.error:
+            # a worker has just created the file and not yet sized it: nothing counted yet
+            continue
+        for family in families:
             for sample in family.samples:
                 if sample.name == metric and all(sample.labels.get(k) == v
                                                  for k, v in labels.items()):
