@@ -16,15 +16,28 @@ subpackage or module that imports only the stages before it):
 - ``clauseline.store``, ``clauseline.cli``, ``clauseline.testing``: adapters around the core.
 """
 
-from .decision import Decision
-from .errors import ClauselineError, EventError, PolicyLoadError, Problem
-from .evaluation import empty_state, evaluate
-from .events import SchemaSet, parse_event
-from .policy import Clause, Interpretation, Policy, PolicyVersion, Rule, load_policy
-from .session import MemoryStore, Session
+#: Public name -> the module that defines it, imported on first use (PEP 562): ``import
+#: clauseline`` costs nothing until a name is used, and the command starts by installing its
+#: Ctrl-C handling before the engine's dependencies load (``clauseline._entry``).
+_EXPORTS = {
+    "Decision": "decision",
+    "ClauselineError": "errors", "EventError": "errors", "PolicyLoadError": "errors",
+    "Problem": "errors",
+    "empty_state": "evaluation", "evaluate": "evaluation",
+    "SchemaSet": "events", "parse_event": "events",
+    "Clause": "policy", "Interpretation": "policy", "Policy": "policy",
+    "PolicyVersion": "policy", "Rule": "policy", "load_policy": "policy",
+    "MemoryStore": "session", "Session": "session",
+}
 
 
 def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is not None:
+        import importlib
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+        globals()[name] = value  # the next lookup is a plain attribute
+        return value
     # ``__version__`` is read from the installed metadata on first use only: the lookup costs
     # about 20 ms, which every CLI start would otherwise pay.
     if name == "__version__":
@@ -34,6 +47,19 @@ def __getattr__(name: str):
         except PackageNotFoundError:  # imported from a source tree that was never installed
             return "0+unknown"
     raise AttributeError(f"module 'clauseline' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS) | {"__version__"})
+
+
+if False:  # pragma: no cover - for type checkers and import-linter: what the names are
+    from .decision import Decision  # noqa: F401
+    from .errors import ClauselineError, EventError, PolicyLoadError, Problem  # noqa: F401
+    from .evaluation import empty_state, evaluate  # noqa: F401
+    from .events import SchemaSet, parse_event  # noqa: F401
+    from .policy import Clause, Interpretation, Policy, PolicyVersion, Rule, load_policy  # noqa: F401
+    from .session import MemoryStore, Session  # noqa: F401
 
 __all__ = [
     "Clause", "ClauselineError", "Decision", "EventError", "Interpretation", "MemoryStore",

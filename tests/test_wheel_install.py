@@ -145,7 +145,7 @@ def test_the_wheel_declares_ranges_and_the_postgres_driver_as_an_extra(installed
     assert [r for r in requires if "psycopg" in r] == ['psycopg[binary]>=3.1; extra == "postgres"']
     assert re.search(r"^\[pytest11\]\nclauseline = clauseline\.testing\.plugin$",
                      entry_points, re.M), entry_points
-    assert re.search(r"^\[console_scripts\]\nclauseline = clauseline\.cli:main$",
+    assert re.search(r"^\[console_scripts\]\nclauseline = clauseline\._entry:main$",
                      entry_points, re.M), entry_points
 
 

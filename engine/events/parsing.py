@@ -135,6 +135,50 @@ def _too_deep(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
     return None
 
 
+def _deep_pointer(text: str, max_depth: int) -> str:
+    """The JSON Pointer of the first container nested deeper than ``max_depth`` in JSON text
+    too deep for the parser (which gives up without saying where): one linear scan that keeps
+    the key or index of each open container. ``""`` where the text ends before."""
+    stack: list[list] = []  # [bracket, key or index, expecting a key]
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            j = i + 1
+            while True:
+                j = text.find('"', j)
+                if j < 0:
+                    return ""
+                k = j - 1
+                while text[k] == "\\":
+                    k -= 1
+                if (j - 1 - k) % 2 == 0:  # an even number of backslashes: the closing quote
+                    break
+                j += 1
+            if stack and stack[-1][2]:
+                try:
+                    stack[-1][1] = json.loads(text[i:j + 1])
+                except ValueError:
+                    stack[-1][1] = text[i + 1:j]
+                stack[-1][2] = False
+            i = j + 1
+            continue
+        if c in "[{":
+            if len(stack) >= max_depth:
+                return "".join("/" + _printable_step(entry[1]) for entry in stack)
+            stack.append([c, 0 if c == "[" else "", c == "{"])
+        elif c in "]}":
+            if stack:
+                stack.pop()
+        elif c == "," and stack:
+            if stack[-1][0] == "[":
+                stack[-1][1] += 1
+            else:
+                stack[-1][2] = True
+        i += 1
+    return ""
+
+
 def parse_event(text: str | bytes, max_bytes: int = MAX_EVENT_BYTES,
                 max_depth: int = MAX_DEPTH) -> tuple[Any, list[Problem]]:
     """Parse one event's JSON text; on failure return ``(None, problems)``.
@@ -176,7 +220,8 @@ def parse_event(text: str | bytes, max_bytes: int = MAX_EVENT_BYTES,
         return None, [Problem("event.invalid_json",
                               f"{error.msg} at line {error.lineno} column {error.colno}", "")]
     except RecursionError:
-        return None, [Problem("event.too_deep", f"nesting is deeper than {max_depth} levels", "")]
+        return None, [Problem("event.too_deep", f"nesting is deeper than {max_depth} levels",
+                              _deep_pointer(text, max_depth))]
     except ValueError as error:
         return None, [Problem("event.invalid_json", str(error), "")]
     # no walk where the text has too few brackets to nest that deep (nearly every event)
