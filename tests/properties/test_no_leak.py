@@ -80,7 +80,7 @@ PLACEMENTS = {
     "payment_member": "the payment.made member the schemas name for the number",
     "extension_attribute": "an extension attribute named like the number (cardnumber, ssn, ...)",
     "free_text": "inside a free text (a reason, a name, a purpose), between words",
-    "identifier_in_data": "a data member that is an id (request_id, recording_id, a party's subject)",
+    "identifier_in_data": "a data member that is an id (request_id, recording_id)",
     "enum_member": "a member with an enumeration (refused: schema.enum)",
     "patterned_member": "a member with a pattern (a currency, a region, datacontenttype; refused)",
     "time_member": "a date or date-time member of data (refused: schema.format)",
@@ -106,8 +106,10 @@ def _data_nodes(gen, event, accept):
 
 
 def _is_identifier(node) -> bool:
+    # a subject id (the envelope's, or a call party's `subject`) keys the subject's record and
+    # is kept as given, like the envelope's identifiers (SECURITY.md, "What is not protected")
     name = next((p for p in reversed(node.path) if isinstance(p, str)), "")
-    return name == "subject" or name.endswith("_id")
+    return name.endswith("_id")
 
 
 def _free(node) -> bool:
