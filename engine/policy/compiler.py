@@ -130,3 +130,56 @@ def hash_collisions(paths) -> list[tuple[str, str]]:
 def compile_rules(rules: tuple[Rule, ...]) -> dict:
     """The durable_rules ruleset body: rule id -> ``{"all": [{"m": expr}], "run": rule id}``."""
     return {rule.id: {"all": [{"m": rule_expression(rule)}], "run": rule.id} for rule in rules}
+
+
+class CompiledRules:
+    """What every matcher of one policy version starts from: the compiled definitions, the
+    lists to expand into facts and the computed conditions per event type, and the rules a
+    fact of each type meets with the paths they test (what :func:`project` shows).
+
+    ``groups``: event type -> ids of the rules of that type, then of the rules of every type;
+    under ``"*"`` (a type no rule names) the rules of every type alone."""
+
+    def __init__(self, rules: tuple[Rule, ...]):
+        self.definition = compile_rules(rules)
+        #: event type ("*" for every type) -> list paths some rule iterates with ``for_each``
+        self.fanout: dict[str, tuple[str, ...]] = {}
+        #: (event type or "*", ``_each`` marker) -> computed conditions to evaluate per fact
+        self.computed: dict[tuple[str, str], list] = {}
+        for rule in rules:
+            each = rule.for_each or EVENT_LEVEL
+            for kind in rule.events:
+                if rule.for_each and rule.for_each not in self.fanout.get(kind, ()):
+                    self.fanout[kind] = tuple(sorted(self.fanout.get(kind, ()) + (rule.for_each,)))
+                self.computed.setdefault((kind, each), []).extend(
+                    c for c in rule.conditions if c.computed)
+        everywhere = [r.id for r in rules if "*" in r.events]
+        groups: dict[str, list[str]] = {}
+        for rule in rules:
+            for kind in rule.events:
+                if kind != "*":
+                    groups.setdefault(kind, []).append(rule.id)
+        self.groups = {kind: list(dict.fromkeys(ids + everywhere)) for kind, ids in groups.items()}
+        if everywhere:
+            self.groups["*"] = everywhere
+        #: event type (as in ``groups``) -> the paths its rules test
+        self.tested = {kind: set().union(*(paths_of(self.definition[i]["all"][0]["m"])
+                                           for i in ids))
+                       for kind, ids in self.groups.items()}
+        #: the same, as :func:`project` takes them
+        self.paths = {kind: split_paths(tested) for kind, tested in self.tested.items()}
+
+    def group_of(self, fact: dict) -> str | None:
+        """The key of ``groups`` a fact meets (None: no rule can match it)."""
+        kind = fact.get("type")
+        if isinstance(kind, str) and kind in self.groups:
+            return kind
+        return "*" if "*" in self.groups else None
+
+    def list_paths(self, event_type: str) -> tuple[str, ...]:
+        """The list paths to expand into facts for an event of this type."""
+        return tuple(sorted(set(self.fanout.get(event_type, ()) + self.fanout.get("*", ()))))
+
+    def computed_for(self, event_type: str, each: str) -> list:
+        """Computed conditions that rules able to match such a fact depend on."""
+        return self.computed.get((event_type, each), []) + self.computed.get(("*", each), [])

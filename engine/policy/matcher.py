@@ -31,7 +31,7 @@ from decimal import Decimal
 import durable_rules_engine
 from durable import engine as durable_engine
 
-from .compiler import EVENT_LEVEL, compile_rules, hash_collisions, paths_of, project, split_paths
+from .compiler import CompiledRules, hash_collisions, project
 
 _SID = "0"
 _names = itertools.count(1)
@@ -108,46 +108,20 @@ def _cycle(handle, text: str, hits: list) -> None:
         _fired(handle, state if code == 0 else 0, hits)
 
 
-class Matcher:
+class Matcher(CompiledRules):
     """Finds every rule of a policy version that matches each of a list of facts."""
 
     def __init__(self, version):
-        self.definition = compile_rules(version.rules)
-        #: event type ("*" for every type) -> list paths some rule iterates with ``for_each``
-        self.fanout: dict[str, tuple[str, ...]] = {}
-        #: (event type or "*", ``_each`` marker) -> computed conditions to evaluate per fact
-        self.computed: dict[tuple[str, str], list] = {}
-        for rule in version.rules:
-            each = rule.for_each or EVENT_LEVEL
-            for kind in rule.events:
-                if rule.for_each and rule.for_each not in self.fanout.get(kind, ()):
-                    self.fanout[kind] = tuple(sorted(self.fanout.get(kind, ()) + (rule.for_each,)))
-                self.computed.setdefault((kind, each), []).extend(
-                    c for c in rule.conditions if c.computed)
-        #: event type ("*": a type no rule names) -> names of the rulesets a fact of it meets
+        super().__init__(version.rules)
+        #: event type (as in ``groups``) -> names of the rulesets a fact of it meets
         self.rulesets: dict[str, tuple[str, ...]] = {}
-        groups: dict[str, list[str]] = {}
-        everywhere = [r.id for r in version.rules if "*" in r.events]
-        for rule in version.rules:
-            for kind in rule.events:
-                if kind != "*":
-                    groups.setdefault(kind, []).append(rule.id)
-        groups = {kind: ids + [i for i in everywhere if i not in ids] for kind, ids in groups.items()}
-        if everywhere:
-            groups["*"] = everywhere
         prefix = f"{version.version}#{next(_names)}"
         bodies = {}
-        #: event type ("*" as above) -> the paths its rules test, which is all a fact of that
-        #: type shows durable_rules (:func:`clauseline.policy.compiler.project`)
-        self.paths: dict[str, tuple] = {}
-        every_path: set[str] = set()
-        for kind, ids in sorted(groups.items()):
-            tested = set().union(*(paths_of(self.definition[i]["all"][0]["m"]) for i in ids))
-            if len(tested) > MAX_PATHS:
-                raise ValueError(f"the rules of {kind} test {len(tested)} paths; durable_rules "
-                                 f"reads at most {MAX_PATHS} (with id and sid) of one fact")
-            self.paths[kind] = split_paths(tested)
-            every_path |= tested
+        for kind, ids in sorted(self.groups.items()):
+            if len(self.tested[kind]) > MAX_PATHS:
+                raise ValueError(f"the rules of {kind} test {len(self.tested[kind])} paths; "
+                                 f"durable_rules reads at most {MAX_PATHS} (with id and sid) "
+                                 "of one fact")
             names = []
             for start in range(0, len(ids), MAX_RULES_PER_RULESET):
                 name = f"{prefix}/{kind}/{start // MAX_RULES_PER_RULESET}"
@@ -155,7 +129,7 @@ class Matcher:
                                 for i in ids[start:start + MAX_RULES_PER_RULESET]}
                 names.append(name)
             self.rulesets[kind] = tuple(names)
-        clashes = hash_collisions(every_path)
+        clashes = hash_collisions(set().union(*self.tested.values()))
         if clashes:  # durable_rules matches names by hash only: it would read one as the other
             raise ValueError("rule paths whose names durable_rules cannot tell apart: "
                              + ", ".join(f"{a} and {b}" for a, b in clashes))
@@ -166,30 +140,19 @@ class Matcher:
         #: ruleset name -> the C core's handle
         self._handles = {name: self._host.get_ruleset(name)._handle for name in bodies}
 
-    def list_paths(self, event_type: str) -> tuple[str, ...]:
-        """The list paths to expand into facts for an event of this type."""
-        return tuple(sorted(set(self.fanout.get(event_type, ()) + self.fanout.get("*", ()))))
-
-    def computed_for(self, event_type: str, each: str) -> list:
-        """Computed conditions that rules able to match such a fact depend on."""
-        return self.computed.get((event_type, each), []) + self.computed.get(("*", each), [])
-
     def match(self, facts: list[dict]) -> list[tuple[str, int]]:
         """(rule id, index of the fact) for every rule that fires on each fact."""
-        if not self.rulesets:
-            return []
         out = []
         with self._lock:
             for index, fact in enumerate(facts):
-                kind = fact.get("type")
-                names = self.rulesets.get(kind) if isinstance(kind, str) else None
-                if names is None:
-                    kind = "*"
-                body = project(fact, self.paths.get(kind, ()))
+                kind = self.group_of(fact)
+                if kind is None:
+                    continue
+                body = project(fact, self.paths[kind])
                 body["id"], body["sid"] = f"f{index}", _SID
                 text = fact_json(body)
                 hits: list[str] = []
-                for name in self.rulesets.get(kind, ()):
+                for name in self.rulesets[kind]:
                     _cycle(self._handles[name], text, hits)
                 out.extend((rule, index) for rule in hits)
         return out

@@ -116,7 +116,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable
 
-from .compiler import EVENT_LEVEL, compile_rules, paths_of, project, split_paths
+from .compiler import CompiledRules, project
 
 #: The most properties (members of the fact and of its nested objects, ``id`` and ``sid``
 #: included) durable_rules 2.0.28 reads from one fact (``MAX_OBJECT_PROPERTIES`` - 1).
@@ -374,52 +374,18 @@ def _test(expression: Any) -> Test:
     return comparison
 
 
-class ReferenceMatcher:
+class ReferenceMatcher(CompiledRules):
     """Finds every rule of a policy version that matches each of a list of facts, as
     :class:`clauseline.policy.matcher.Matcher` does with durable_rules, in pure Python."""
 
     def __init__(self, version):
-        self.definition = compile_rules(version.rules)
-        #: event type ("*" for every type) -> list paths some rule iterates with ``for_each``
-        self.fanout: dict[str, tuple[str, ...]] = {}
-        #: (event type or "*", ``_each`` marker) -> computed conditions to evaluate per fact
-        self.computed: dict[tuple[str, str], list] = {}
-        for rule in version.rules:
-            each = rule.for_each or EVENT_LEVEL
-            for kind in rule.events:
-                if rule.for_each and rule.for_each not in self.fanout.get(kind, ()):
-                    self.fanout[kind] = tuple(sorted(self.fanout.get(kind, ()) + (rule.for_each,)))
-                self.computed.setdefault((kind, each), []).extend(
-                    c for c in rule.conditions if c.computed)
-        self._kinds = {kind for rule in version.rules for kind in rule.events}
+        super().__init__(version.rules)
         tests: dict[str, Test] = {}
         for rule_id, body in self.definition.items():
             (alias, expression), = body["all"][0].items()
             tests[rule_id] = _test(expression)
-        self._tests = list(tests.items())
-        # as the Matcher groups them: a type's rules and the rules of every type ("*": a type
-        # no rule names), and only the paths they test are shown (compiler.project)
-        everywhere = [r.id for r in version.rules if "*" in r.events]
-        groups: dict[str, list[str]] = {}
-        for rule in version.rules:
-            for kind in rule.events:
-                if kind != "*":
-                    groups.setdefault(kind, []).append(rule.id)
-        groups = {kind: ids + [i for i in everywhere if i not in ids] for kind, ids in groups.items()}
-        if everywhere:
-            groups["*"] = everywhere
-        self._groups = {kind: ([(i, tests[i]) for i in dict.fromkeys(ids)],
-                               split_paths(set().union(*(paths_of(self.definition[i]["all"][0]["m"])
-                                                        for i in ids))))
-                        for kind, ids in groups.items()}
-
-    def list_paths(self, event_type: str) -> tuple[str, ...]:
-        """The list paths to expand into facts for an event of this type."""
-        return tuple(sorted(set(self.fanout.get(event_type, ()) + self.fanout.get("*", ()))))
-
-    def computed_for(self, event_type: str, each: str) -> list:
-        """Computed conditions that rules able to match such a fact depend on."""
-        return self.computed.get((event_type, each), []) + self.computed.get(("*", each), [])
+        #: as the Matcher groups them, with only the paths they test shown (compiler.project)
+        self._groups = {kind: [(i, tests[i]) for i in ids] for kind, ids in self.groups.items()}
 
     def assess(self, facts: list[dict]) -> tuple[list[tuple[str, int]], set[tuple[str, int]]]:
         """What :meth:`match` returns, and the (rule id, fact index) pairs whose outcome depends
@@ -427,14 +393,11 @@ class ReferenceMatcher:
         undefined (see the module notes): a comparison with durable_rules leaves them out."""
         out, undefined = [], set()
         for index, fact in enumerate(facts):
-            kind = fact.get("type")
-            group = self._groups.get(kind) if isinstance(kind, str) else None
-            group = group or self._groups.get("*")
-            if group is None:
+            kind = self.group_of(fact)
+            if kind is None:
                 continue
-            tests, paths = group
-            props = properties(dict(project(fact, paths), id=f"f{index}", sid=_SID))
-            for rule_id, test in tests:
+            props = properties(dict(project(fact, self.paths[kind]), id=f"f{index}", sid=_SID))
+            for rule_id, test in self._groups[kind]:
                 trace = _Trace()
                 out.extend([(rule_id, index)] * test(props, trace))
                 if trace.undefined:
