@@ -681,7 +681,7 @@ def corpus(request, tmp_path_factory):
     """Every run the selected tests of this module need, made once, in parallel."""
     wanted, states, text = set(), set(), False
     for item in request.session.items:
-        if item.module is not sys.modules[__name__]:
+        if getattr(item, "module", None) is not sys.modules[__name__]:
             continue
         params = getattr(getattr(item, "callspec", None), "params", {})
         if "case" in params and "command" in params:
