@@ -105,11 +105,19 @@ def _data_nodes(gen, event, accept):
             and accept(n)]
 
 
+def _name(node) -> str:
+    return next((p for p in reversed(node.path) if isinstance(p, str)), "")
+
+
 def _is_identifier(node) -> bool:
+    return _name(node).endswith("_id")
+
+
+def _is_subject_id(node) -> bool:
     # a subject id (the envelope's, or a call party's `subject`) keys the subject's record and
-    # is kept as given, like the envelope's identifiers (SECURITY.md, "What is not protected")
-    name = next((p for p in reversed(node.path) if isinstance(p, str)), "")
-    return name.endswith("_id")
+    # is kept as given, like the envelope's identifiers (SECURITY.md, "What is not protected"):
+    # no placement puts a number there
+    return _name(node) == "subject"
 
 
 def _free(node) -> bool:
@@ -139,7 +147,8 @@ def leaky_events(draw, placement: str):
         member = draw(st.sampled_from(sorted(m for m, k in VOCABULARY.items() if k == secret.kind)))
         event = dict(event, **{_extension_name(member): secret.value})
     elif placement == "free_text":
-        sites = _data_nodes(gen, event, lambda n: _free(n) and not _is_identifier(n))
+        sites = _data_nodes(gen, event, lambda n: _free(n) and not _is_identifier(n)
+                            and not _is_subject_id(n))
         assume(sites)
         node = draw(st.sampled_from(sites))
         value = draw(st.sampled_from(_WORDS)) + text + draw(st.sampled_from(["", " thanks", "."]))
