@@ -64,8 +64,12 @@ class Decision:
         return out
 
     def to_json(self) -> str:
-        """Canonical JSON text of the decision (byte-stable)."""
-        return canonical.dumps(self.as_dict())
+        """Canonical JSON text of the decision (byte-stable; made once, then kept)."""
+        text = self.__dict__.get("_json")
+        if text is None:
+            text = canonical.dumps(self.as_dict())
+            object.__setattr__(self, "_json", text)  # a cache, not a field: frozen all the same
+        return text
 
     def as_duplicate(self) -> "Decision":
         """The same decision, marked as the answer to a repeated event."""

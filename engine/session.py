@@ -8,14 +8,17 @@ event, its decision and the new state together.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import zlib
 from dataclasses import replace
-from typing import Any, Iterable, Iterator, Protocol
+from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 from .decision import Decision, rejected
 from .errors import Problem
 from .evaluation import empty_state, evaluate
 from .evaluation.memory import instant_key
-from .evaluation.state import SubjectsAfter
+from .evaluation.state import DueAfter, SubjectsAfter, fold_due
 from .events import Oversized, parse_event
 from .policy.model import Policy
 
@@ -36,6 +39,25 @@ class Store(Protocol):
     # decision_for, state_for, evaluate, record) in one transaction under the event's lock.
 
 
+def _deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(1, zdict=_ZDICT)
+    return compressor.compress(data) + compressor.flush()
+
+
+def _inflate(data: bytes) -> bytes:
+    decompressor = zlib.decompressobj(zdict=_ZDICT)
+    return decompressor.decompress(data) + decompressor.flush()
+
+
+#: What decisions have in common (their keys and most frequent words), primed into each
+#: compression so that a small decision compresses well on its own.
+_ZDICT = (b'"trace":["status":"accepted""outcomes":[{"action":"clause":"data_categories":["due_by":'
+          b'"kind":"disclosure""kind":"retention""kind":"obligation""kind":"violation"'
+          b'"kind":"notice""permitted":true"permitted":false"purpose":"recipient":"ref":'
+          b'"rule":"subject":"policy_version":"securus-2019-05-04""event_type":"event_source":'
+          b'"event_id":"time":"out_of_order"')
+
+
 class MemoryStore:
     """The default store of a replay without ``--db``: everything in memory, nothing kept."""
 
@@ -45,22 +67,38 @@ class MemoryStore:
 
     def __init__(self):
         self.state = empty_state()
-        self.decisions: dict[tuple[str, str], Decision] = {}
+        #: the idempotency index: a digest of each accepted event's (source, id) -> its
+        #: decision's canonical JSON, compressed (about 150 bytes an event instead of a few
+        #: kilobytes of objects: the one part of a replay's memory that grows with the log)
+        self.decisions: dict[bytes, bytes] = {}
+
+    @staticmethod
+    def _digest(source: str, event_id: str) -> bytes:
+        key = f"{len(source)}:{source}{event_id}"  # the length keeps the pair unambiguous
+        return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
     def decision_for(self, source: str, event_id: str) -> Decision | None:
-        return self.decisions.get((source, event_id))
+        packed = self.decisions.get(self._digest(source, event_id))
+        if packed is None:
+            return None
+        return Decision.from_dict(json.loads(_inflate(packed)))
 
     def state_for(self, event: dict) -> dict:
         return self.state
 
     def record(self, event: dict, decision: Decision, state: dict) -> None:
-        self.decisions[(event["source"], event["id"])] = decision
+        self.decisions[self._digest(event["source"], event["id"])] = _deflate(
+            decision.to_json().encode("utf-8"))
         subjects = state.get("subjects")
         if isinstance(subjects, SubjectsAfter) and subjects.before is self.state.get("subjects"):
             # the records this event changed, folded into the map this store owns: the cost
             # of an event does not grow with the number of subjects
             subjects.before.update(subjects.changed)
             state = dict(state, subjects=subjects.before)
+        due = state.get("due")
+        if isinstance(due, DueAfter) and due.before is self.state.get("due"):
+            # and the index of due instants: O(log n) per entry changed, at any size
+            state = dict(state, due=fold_due(due.before, due))
         self.state = state
 
 

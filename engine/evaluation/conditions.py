@@ -24,19 +24,20 @@ def computed(condition: Condition, fact: dict) -> bool:
     left, op = lookup(fact, condition.path), condition.op
     if op == "count_since":
         spec = condition.value
-        since = parse_instant(render(spec["since"], fact))
+        since = parse_instant(render(spec["since"], fact, shared=True))
         items = left if isinstance(left, list) else []
         count = sum(1 for item in items if isinstance(item, dict) and since is not None
                     and (parse_instant(item.get(spec["at"])) or since) > since)
         return count >= spec["at_least"] if "at_least" in spec else count < spec["fewer_than"]
     if op in ("some_have", "none_have"):
-        wanted = {name: render(template, fact) for name, template in condition.value.items()}
+        wanted = {name: render(template, fact, shared=True)
+                  for name, template in condition.value.items()}
         items = left if isinstance(left, list) else []
         found = any(isinstance(item, dict) and all(
             item.get(name) in (values if isinstance(values, list) else [values])
             for name, values in wanted.items()) for item in items)
         return found if op == "some_have" else not found
-    right = render(condition.value, fact)
+    right = render(condition.value, fact, shared=True)  # only read: no copy
     if left is None:
         return False
     if op in ("one_of", "none_of"):

@@ -6,7 +6,6 @@ One fact for the event itself, plus one per element of each list a rule iterates
 
 from __future__ import annotations
 
-import copy
 from datetime import datetime
 
 from ..decision import OPEN
@@ -61,8 +60,13 @@ def memory_view(view: dict, data: dict, overdue: list[dict], first_seen: str | N
     """What rules see under ``memory``: the subject's record as of the event's time (without the
     profile), its open obligations, the obligations overdue at this event whatever their
     subject, the obligation the event's ``request_id`` refers to, the time of the subject's
-    first event, and the global record."""
-    memory = {k: copy.deepcopy(v) for k, v in view.items() if k != "profile"}
+    first event, and the global record.
+
+    Values are shared with the state, not copied (copying the global record made every event
+    cost more as the log grew): nothing changes a fact, templates copy what they insert whole
+    (:func:`clauseline.evaluation.templates.render`), and the state is only ever replaced, never
+    changed in place (:class:`clauseline.evaluation.state.StateChanges`)."""
+    memory = {k: v for k, v in view.items() if k != "profile"}
     obligations = view.get("obligations") or {}
     memory["open_obligations"] = sorted(
         (dict(o) for o in obligations.values() if isinstance(o, dict) and o.get("status") in OPEN),
@@ -70,10 +74,10 @@ def memory_view(view: dict, data: dict, overdue: list[dict], first_seen: str | N
     memory["overdue_obligations"] = overdue
     request_id = data.get("request_id")
     if isinstance(request_id, str) and isinstance(obligations.get(request_id), dict):
-        memory["request"] = copy.deepcopy(obligations[request_id])
+        memory["request"] = obligations[request_id]
     if first_seen is not None:
         memory["first_seen_at"] = first_seen
-    memory["global"] = copy.deepcopy(global_view)
+    memory["global"] = global_view
     return memory
 
 

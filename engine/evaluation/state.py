@@ -11,8 +11,9 @@ hand) has it derived from its records.
 from __future__ import annotations
 
 import bisect
-import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+
+from sortedcontainers import SortedList
 
 from ..policy.templates import split_path
 from . import memory
@@ -49,6 +50,50 @@ class SubjectsAfter(Mapping):
         return len(self.before) + sum(1 for k in self.changed if k not in self.before)
 
 
+class DueAfter(Sequence):
+    """The index of due instants after one event: the entries it removed and added over the
+    index before (built in time proportional to the changes, not to the index). Only
+    ``evaluate(..., fold=True)`` returns it, for a store that folds the changes into the index
+    it owns (``MemoryStore``, a :class:`~sortedcontainers.SortedList`: O(log n) each); read as a
+    sequence, it is the sorted list it stands for (built on first read)."""
+
+    def __init__(self, before: Sequence, removed: list, added: list):
+        self.before, self.removed, self.added = before, removed, added
+        self._entries: list | None = None
+
+    def entries(self) -> list:
+        if self._entries is None:
+            index = list(self.before)
+            for entry in self.removed:
+                at = bisect.bisect_left(index, entry)
+                if at < len(index) and index[at] == entry:
+                    del index[at]
+            for entry in self.added:
+                bisect.insort(index, entry)
+            self._entries = index
+        return self._entries
+
+    def __getitem__(self, i):
+        return self.entries()[i]
+
+    def __len__(self) -> int:
+        return len(self.entries())
+
+    def __iter__(self):
+        return iter(self.entries())
+
+
+def fold_due(index: Sequence, after: DueAfter) -> SortedList:
+    """Apply the changes of ``after`` to ``index`` (its ``before``) in place when it is a
+    :class:`SortedList`, else to a new one made from it; return the index."""
+    if not isinstance(index, SortedList):
+        index = SortedList(index)
+    for entry in after.removed:
+        index.discard(entry)
+    index.update(after.added)
+    return index
+
+
 def plain_state(state: dict) -> dict:
     """The state as plain JSON data (its subjects a dict, its index lists)."""
     return dict(state, subjects=dict(state.get("subjects") or {}),
@@ -65,6 +110,8 @@ def due_index(state: dict) -> list[tuple[str, str, str]]:
     read back from JSON, as lists, are made tuples again)."""
     if "due" in state:
         index = state["due"]
+        if isinstance(index, (SortedList, DueAfter)):
+            return index
         if index and not isinstance(index[0], tuple):
             return [tuple(e) for e in index]
         return index
@@ -72,9 +119,31 @@ def due_index(state: dict) -> list[tuple[str, str, str]]:
     return sorted(e for sid in subjects for e in memory.due_entries(sid, subjects[sid]))
 
 
-def overdue(index: list, at: str) -> list[tuple[str, str, str]]:
+def overdue(index: Sequence, at: str) -> list[tuple[str, str, str]]:
     """Index entries whose due instant is strictly before ``at``."""
-    return index[:bisect.bisect_left(index, (at,))]
+    if isinstance(index, SortedList):
+        return list(index.islice(0, index.bisect_left((at,))))
+    return list(index[:bisect.bisect_left(index, (at,))])
+
+
+def _copy_path(record: dict, path: list[str], verb: str) -> None:
+    """Replace, in ``record`` (a dict of this event's own), each dict on ``path`` by a shallow
+    copy, and the list an ``append`` extends or the obligation a ``miss`` marks: what
+    :func:`memory.write` then changes in place is this event's own, and everything else is still
+    shared with the record before."""
+    node = record
+    for i, step in enumerate(path):
+        child = node.get(step)
+        if i == len(path) - 1:
+            if verb == "append" and isinstance(child, list):
+                node[step] = list(child)
+            elif verb == "miss" and isinstance(child, dict):
+                node[step] = dict(child)
+            return
+        if not isinstance(child, dict):
+            return  # memory.write makes a new dict here (or changes nothing)
+        node[step] = child = dict(child)
+        node = child
 
 
 class StateChanges:
@@ -101,19 +170,21 @@ class StateChanges:
         return memory.view_at(record, self.at)
 
     def write(self, subject: str, verb: str, path: list[str], value=None) -> None:
-        """One change to a subject's record at this event's instant (copying, the first time,
-        the journal list and the value it changes: the record before is never touched)."""
+        """One change to a subject's record at this event's instant. The record before is never
+        touched: the journal list is copied once per event, and the containers on the change's
+        path are copied (shallow) before they change, so a change costs the length of its
+        path, not the size of the value it changes (a list of a thousand entries appended to
+        is copied as a list of references, not entry by entry)."""
         record = self.record(subject)
-        for key in (memory.JOURNAL, path[0]):
-            if (subject, key) not in self._owned:
-                self._owned.add((subject, key))
-                if key == memory.JOURNAL:
-                    record[key] = list(record[key])
-                elif key in record:
-                    record[key] = copy.deepcopy(record[key])
+        if (subject, memory.JOURNAL) not in self._owned:
+            self._owned.add((subject, memory.JOURNAL))
+            record[memory.JOURNAL] = list(record[memory.JOURNAL])
         journal = record[memory.JOURNAL]
-        if journal and journal[-1][0] > self.at:  # a replay rebuilds every value: own them all
+        if journal and journal[-1][0] > self.at:
+            # a replay rebuilds every value from the journal in new containers: own them all
             self._owned.update((subject, k) for k in record)
+        elif (subject, path[0]) not in self._owned:
+            _copy_path(record, path, verb)
         memory.write(record, self.at, verb, path, value)
 
     def saw(self, subject: str) -> None:
@@ -162,10 +233,15 @@ class StateChanges:
             subjects.update(self.after)
         index = due_index(state)
         changed = False
+        removed, added = [], []
         for sid, record in self.after.items():
             old = memory.due_entries(sid, self.before.get(sid))
             new = memory.due_entries(sid, record)
             if old == new:
+                continue
+            if fold:  # the store applies them to the index it owns
+                removed.extend(old)
+                added.extend(new)
                 continue
             if not changed:
                 index, changed = list(index), True
@@ -175,4 +251,6 @@ class StateChanges:
                     del index[at]
             for entry in new:
                 bisect.insort(index, entry)
+        if removed or added:
+            index = DueAfter(index, removed, added)
         return dict(state, subjects=subjects, due=index)

@@ -12,8 +12,8 @@ wrong here.
 
 from __future__ import annotations
 
+import copy
 import functools
-
 import re
 from typing import Any
 
@@ -35,9 +35,11 @@ def lookup(fact: dict, path: str) -> Any:
 _parsed = functools.lru_cache(maxsize=None)(parse_placeholder)
 
 
-def _value(body: str, fact: dict) -> Any:
+def _value(body: str, fact: dict, shared: bool = False) -> Any:
     path, filters = _parsed(body)
     value = lookup(fact, path)
+    if isinstance(value, (dict, list)) and not shared:
+        return copy.deepcopy(value)  # the fact shares it with the state: the outcome gets its own
     for name, arg in filters:
         moment = parse_instant(value)
         if moment is None:  # absent, or not a time: the placeholder renders as absent
@@ -52,14 +54,16 @@ def _value(body: str, fact: dict) -> Any:
     return value
 
 
-def render(template: Any, fact: dict) -> Any:
-    """Render a template against a fact (see the module docstring)."""
+def render(template: Any, fact: dict, shared: bool = False) -> Any:
+    """Render a template against a fact (see the module docstring). A value inserted whole (a
+    list, an object) is a copy, unless ``shared``: then it is the fact's own, which the caller
+    only reads (a computed condition testing membership in a list that grows with the log)."""
     if isinstance(template, dict):
-        return {key: render(value, fact) for key, value in template.items()}
+        return {key: render(value, fact, shared) for key, value in template.items()}
     if isinstance(template, list):
         out = []
         for item in template:
-            value = render(item, fact)
+            value = render(item, fact, shared)
             if isinstance(value, list):
                 out.extend(value)
             elif value is not None:
@@ -69,7 +73,7 @@ def render(template: Any, fact: dict) -> Any:
         return template
     whole = PLACEHOLDER.fullmatch(template)
     if whole:
-        return _value(whole.group(1), fact)
+        return _value(whole.group(1), fact, shared)
 
     def text(match: re.Match) -> str:
         value = _value(match.group(1), fact)
