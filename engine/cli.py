@@ -316,7 +316,9 @@ def cmd_replay(args) -> int:
     number = 0
     try:
         with _progress(args, lambda: _count_events(args.log), "replay") as advance:
-            for number, decision in session.replay(read_lines(source), order=args.order):
+            batch = args.batch or (1 if args.log == "-" else DEFAULT_REPLAY_BATCH)
+            for number, decision in session.replay(read_lines(source), order=args.order,
+                                                   batch=batch):
                 advance()
                 statuses[decision.status] += 1
                 if decision.status == "rejected":
@@ -791,6 +793,22 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+#: Events per transaction of ``replay --db`` (group commit): large enough that the commit's cost
+#: (an fsync in SQLite, a round trip in PostgreSQL) is shared by many events, small enough that
+#: the write lock is held for well under a second (bench/README.md, "Group commit").
+DEFAULT_REPLAY_BATCH = 500
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text[:20]!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _add_quiet(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar (there is none either when stderr is not a terminal)")
@@ -843,6 +861,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", help="write decisions here instead of stdout")
     p.add_argument("--db", metavar="URL", help="durable store (sqlite:///file.db or postgresql://...); "
                    "default: an empty in-memory state")
+    p.add_argument("--batch", type=_at_least_one, metavar="N",
+                   help=f"with --db: events per transaction (group commit; default "
+                   f"{DEFAULT_REPLAY_BATCH} for a file, 1 for stdin, so that a stream is stored "
+                   "and printed as each event arrives); 1 commits each event on its own. The "
+                   "decisions are the same; each is printed once its batch is committed, so a "
+                   "crash or fault loses only events not printed yet, and running the log again "
+                   "completes it")
     p.add_argument("--format", choices=["jsonl", "text"], default="jsonl",
                    help="jsonl (canonical JSON, default) or text (readable)")
     p.add_argument("--summary", action="store_true",

@@ -131,6 +131,22 @@ class Session:
             return atomically(event, lambda: self._submit(event, key))
         return self._submit(event, key)
 
+    def submit_many(self, events: Sequence[Any]) -> list[Decision]:
+        """Evaluate parsed events in order and record the accepted ones, as :meth:`submit` does
+        one at a time; when it returns, every accepted event is durable (group commit).
+
+        A store with an ``atomically_many(events, work)`` method (the SQL stores) runs them all
+        in one transaction that holds the whole write lock: one commit for the batch, and
+        concurrent writers wait for it (keep batches to hundreds of events). If it fails, none
+        of the batch is stored
+        and the exception says so; decisions are only returned once the batch is committed, so
+        a caller that reports a decision reports a stored one."""
+        events = list(events)
+        many = getattr(self.store, "atomically_many", None)
+        if many is None or len(events) == 1:  # one event keeps its own (per-subject) locks
+            return [self.submit(event) for event in events]
+        return many(events, lambda: [self._submit(event, _key(event)) for event in events])
+
     def _submit(self, event: Any, key: tuple[str, str] | None) -> Decision:
         if key is not None:
             first = self.store.decision_for(*key)
@@ -164,27 +180,54 @@ class Session:
             return rejected(None, problems)
         return self.submit(event)
 
-    def replay(self, lines: Iterable[str | bytes | Oversized],
-               order: str = "input") -> Iterator[tuple[int, Decision]]:
+    def replay(self, lines: Iterable[str | bytes | Oversized], order: str = "input",
+               batch: int = 1) -> Iterator[tuple[int, Decision]]:
         """(line number, decision) for each non-blank line of a JSON Lines log, evaluated in
         input order, or with ``order="time"`` sorted stably by event time (lines without a
         valid time first, in input order: they are rejected and change nothing).
 
         Lines may be text or bytes (bytes are decoded strictly: a byte that is not UTF-8
         rejects its line only); :func:`clauseline.events.read_lines` reads a binary stream
-        into lines with memory bounded by the event size limit."""
+        into lines with memory bounded by the event size limit.
+
+        ``batch`` > 1 groups up to that many events per :meth:`submit_many` (one transaction
+        each in the SQL stores: group commit). The decisions are the same; each is yielded only
+        once its batch is committed, so what a caller has seen is stored."""
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, not {batch!r}")
         numbered: Iterable[tuple[int, Any]] = enumerate(lines, start=1)
         if order == "time":
             numbered = sorted(numbered, key=lambda pair: _time_key(pair[1]))
         elif order != "input":
             raise ValueError(f"order must be 'input' or 'time', not {order!r}")
+        if batch == 1 or getattr(self.store, "atomically_many", None) is None:
+            for number, line in numbered:
+                if _blank(line):
+                    continue
+                yield number, _with_line_if_rejected(self.submit_text(_without_ending(line)),
+                                                     number)
+            return
+        waiting: list[tuple[int, Any, Decision | None]] = []  # (line, event, or its rejection)
+        events = 0
         for number, line in numbered:
             if _blank(line):
                 continue
-            decision = self.submit_text(_without_ending(line))
-            if decision.status == "rejected":
-                decision = _with_line(decision, number)
-            yield number, decision
+            event, problems = parse_event(_without_ending(line))
+            waiting.append((number, event, rejected(None, problems) if problems else None))
+            events += not problems
+            if events >= batch:
+                yield from self._decide(waiting)
+                waiting, events = [], 0
+        yield from self._decide(waiting)
+
+    def _decide(self, waiting: list[tuple[int, Any, Decision | None]]
+                ) -> Iterator[tuple[int, Decision]]:
+        """Submit the parsed events of ``waiting`` as one batch, then yield every line's
+        decision in order."""
+        decided = iter(self.submit_many([event for _, event, refused in waiting
+                                         if refused is None]))
+        for number, _, refused in waiting:
+            yield number, _with_line_if_rejected(refused or next(decided), number)
 
 
 def _blank(line: Any) -> bool:
@@ -204,6 +247,10 @@ def _time_key(line: Any) -> str:
         return instant_key(event["time"]) if not problems and isinstance(event, dict) else ""
     except (KeyError, TypeError, ValueError):
         return ""
+
+
+def _with_line_if_rejected(decision: Decision, number: int) -> Decision:
+    return _with_line(decision, number) if decision.status == "rejected" else decision
 
 
 def _with_line(decision: Decision, number: int) -> Decision:

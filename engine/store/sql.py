@@ -353,6 +353,17 @@ _UPDATE_SUBJECT = (subjects.update()
                    .where(subjects.c.subject_id == _P("sid"), subjects.c.version == _P("old"))
                    .values(record=_P("record"), version=_P("new"), last_seq=_P("seq")))
 _DELETE_OBLIGATIONS = obligations.delete().where(obligations.c.subject_id == _P("sid"))
+_DELETE_OBLIGATIONS_OF = obligations.delete().where(
+    obligations.c.subject_id.in_(_P("ids", expanding=True)))
+# group commit (SqlStore.atomically_many)
+_DECISIONS_FOR = (sa.select(events.c.source, events.c.event_id, decisions.c.decision)
+                  .select_from(events.join(decisions, decisions.c.seq == events.c.seq))
+                  .where(sa.tuple_(events.c.source, events.c.event_id)
+                         .in_(_P("keys", expanding=True))))
+_INSERT_EVENT_SEQ = events.insert()
+_LAST_SEQ = sa.select(sa.func.max(events.c.seq))
+_RESERVE_SEQS = sa.text("select nextval(pg_get_serial_sequence('events', 'seq')) "
+                        "from generate_series(1, :n)")
 _INSERT_OBLIGATIONS = obligations.insert()
 
 
@@ -416,10 +427,49 @@ class _Subjects(dict):
 
 
 class _Tx:
-    """One open transaction of this thread."""
+    """One open transaction of this thread (with its :class:`_Batch` in a group commit)."""
 
     def __init__(self, conn: sa.Connection):
         self.conn = conn
+        self.batch: _Batch | None = None
+
+
+class _Batch:
+    """What a group commit (:meth:`SqlStore.atomically_many`) keeps between its events until its
+    one flush and commit. The transaction holds the database's whole write lock (SQLite's
+    ``BEGIN IMMEDIATE``, PostgreSQL's global advisory lock taken exclusively), so no other writer
+    changes a row it read: each event sees exactly what it would have read back from the database
+    had every event before it been committed on its own, without a round trip:
+
+    - ``decided``: for every (source, id) of the batch, the stored decision's text, or None;
+    - ``texts``: subject -> (record text as stored, version in the database; 0 when absent),
+      read once at the start (the subjects the events name, and those with overdue
+      obligations) and replaced as the batch's events write them;
+    - ``overdue``: the database's obligation rows still owed before the batch's latest event
+      time, read once; ``rows`` the rows of the subjects the batch wrote, which replace theirs;
+    - the events, decisions and chain records to insert, with the seq numbers reserved for them.
+    """
+
+    def __init__(self):
+        self.decided: dict[tuple[str, str], str | None] = {}
+        self.texts: dict[str, tuple[str | None, int]] = {}
+        self.overdue: list[tuple[str, str, str]] = []
+        self.rows: dict[str, list[dict]] = {}  # subject -> its obligation rows, as stored
+        self.written: dict[str, tuple[str, int]] = {}  # subject -> (record text, last seq)
+        self.events: list[dict] = []
+        self.decisions: list[dict] = []
+        self.seqs: list[int] = []
+        self.head: str | None = None
+
+    def due_before(self, limit: str) -> list[tuple[str, str, str]]:
+        """What ``_OVERDUE`` would read now: (due instant, subject, ref) of every obligation still
+        owed strictly before ``limit``, in the same order."""
+        found = [row for row in self.overdue if row[0] < limit and row[1] not in self.rows]
+        for rows in self.rows.values():
+            found.extend((r["due_at"], r["subject_id"], r["ref"]) for r in rows
+                         if not r["missed"] and r["due_at"] is not None and r["due_at"] < limit)
+        found.sort()
+        return found
 
 
 class _Handed:
@@ -432,14 +482,17 @@ class _Handed:
 
 @dataclass(frozen=True)
 class _Pending:
-    """The event :meth:`SqlStore.record` wrote in this thread's transaction, with the hash of its
-    chain record: when the commit fails without an answer (the connection dropped while it was
-    sent), the next attempt finds out from the stored hash whether it happened after all."""
+    """The (last) event :meth:`SqlStore.record` wrote in this thread's transaction, with the hash
+    of its chain record: when the commit fails without an answer (the connection dropped while it
+    was sent), the next attempt finds out from the stored hash whether it happened after all,
+    and then answers with ``result`` (the decision, or a batch's decisions) and counts ``count``
+    events as stored."""
 
     source: str
     event_id: str
     hash: str
-    decision: Decision
+    result: Any = None
+    count: int = 1
 
 
 _STORED_HASH = (sa.select(decisions.c.hash)
@@ -480,15 +533,15 @@ class SqlStore:
         """How many events this object has stored (committed) since it was opened."""
         return self._stored
 
-    def _count_stored(self) -> None:
+    def _count_stored(self, count: int = 1) -> None:
         with self._stored_lock:
-            self._stored += 1
+            self._stored += count
 
-    def _not_stored(self) -> str:
+    def _not_stored(self, what: str = "this event") -> str:
         """The end of a message about a submit that failed: what is and is not stored."""
         if not self.stored:
-            return "; this event was rolled back and nothing of it is stored"
-        return (f"; this event was rolled back and nothing of it is stored; the {self.stored} "
+            return f"; {what} was rolled back and nothing of it is stored"
+        return (f"; {what} was rolled back and nothing of it is stored; the {self.stored} "
                 "event(s) this process stored before it are kept: once the fault is mended, run "
                 "the same command again (what is stored is skipped as duplicate)")
 
@@ -550,6 +603,28 @@ class SqlStore:
         or the last attempt's, raises one :class:`StoreError`; the event is then not stored."""
         if self._tx is not None:
             return work()
+        return self._unit(lambda conn: self._lock(conn, event), work, "this event")
+
+    def atomically_many(self, events: list, work: Callable[[], list[Decision]]) -> list[Decision]:
+        """Group commit: run ``work`` (the session's check, evaluate and record of each event, in
+        order) in one transaction that holds the whole write lock, and commit once.
+
+        Each event is decided exactly as if each had been committed on its own, in order (see
+        :class:`_Batch`); the decisions are returned only once the commit succeeded, so every
+        decision a caller reports is durable, and a crash or fault before it loses only events
+        nobody was told about. Faults and retries are those of :meth:`atomically`, for the batch
+        as a whole: a retried batch is evaluated again from its start (evaluation is
+        deterministic), and a batch whose commit went unanswered is recognised by the chain hash
+        of its last event."""
+        if self._tx is not None:
+            return work()
+        events = list(events)
+        return self._unit(lambda conn: self._begin_batch(conn, events), work,
+                          f"this batch of {len(events)} event(s)")
+
+    def _unit(self, begin: Callable[[sa.Connection], None], work: Callable[[], T], what: str) -> T:
+        """The retry loop of :meth:`atomically` and :meth:`atomically_many`: ``begin(conn)``
+        (locks, and a batch's reads), then ``work()``, then a batch's flush, in one transaction."""
         started = time.monotonic()
         failures = conflicts = 0
         unsure: _Pending | None = None
@@ -557,27 +632,34 @@ class SqlStore:
             self._local.pending = None
             try:
                 with self.engine.begin() as conn:
-                    self._local.tx = _Tx(conn)
+                    tx = self._local.tx = _Tx(conn)
                     self._local.handed = _Handed()
                     try:
-                        self._lock(conn, event)
+                        begin(conn)
                         if unsure is not None and conn.execute(_STORED_HASH, {
                                 "source": unsure.source, "event_id": unsure.event_id}
                                 ).scalar() == unsure.hash:
-                            decision = unsure.decision  # the unanswered commit did happen
+                            result = unsure.result  # the unanswered commit did happen
                             self._local.pending = unsure
                         else:
-                            decision = work()
+                            result = work()
+                            if tx.batch is not None:
+                                self._flush(conn, tx.batch)
+                            pending = self._local.pending
+                            if pending is not None:
+                                count = len(tx.batch.events) if tx.batch is not None else 1
+                                self._local.pending = _Pending(pending.source, pending.event_id,
+                                                               pending.hash, result, count)
                     finally:
                         self._local.tx = None
                 if self._local.pending is not None:
-                    self._count_stored()
-                return decision
+                    self._count_stored(self._local.pending.count)
+                return result
             except IntegrityError as error:
                 if not _duplicate_event(error):
                     raise fault_error(Fault("store.unavailable", "the database refused a write",
                                             type(error.orig).__name__), self.shown,
-                                      self._not_stored()) from None
+                                      self._not_stored(what)) from None
                 conflicts += 1  # the same event inserted at once: the next attempt finds it
             except Conflict:
                 conflicts += 1
@@ -585,12 +667,12 @@ class SqlStore:
                 fault = error.fault if isinstance(error, StoreError) else classify(error)
                 if fault is None:
                     raise
-                if self._local.pending is not None:
-                    unsure = self._local.pending
+                if self._local.pending is not None and self._local.pending.result is not None:
+                    unsure = self._local.pending  # it failed in or after the commit
                 failures += 1
                 if not fault.transient or failures >= self.attempts:
                     raise gave_up(fault, self.shown, failures, started,
-                                  self._not_stored()) from None
+                                  self._not_stored(what)) from None
                 delay = backoff(failures)
                 log.warning("store %s: %s (%s); retrying in %.2f s (attempt %d of %d)",
                             self.shown, fault.what, fault.tag, delay, failures + 1, self.attempts)
@@ -598,20 +680,106 @@ class SqlStore:
                 continue
             if conflicts >= CONFLICT_RETRIES:
                 raise StoreError(f"{self.shown}: other writers changed the same subjects "
-                                 f"{conflicts} times in a row while this event was evaluated"
-                                 + self._not_stored())
+                                 f"{conflicts} times in a row while {what} was evaluated"
+                                 + self._not_stored(what))
             time.sleep(random.uniform(0, 0.002 * conflicts))
+
+    def _begin_batch(self, conn: sa.Connection, events: list) -> None:
+        """Take the whole write lock and read, in a few queries, what the batch's events will
+        ask for (see :class:`_Batch`)."""
+        if self.dialect == "postgresql":
+            conn.execute(_LOCK, {"key": GLOBAL_LOCK})  # no other writer until the commit
+        batch = _Batch()
+        keys = sorted({(e["source"], e["id"]) for e in events if isinstance(e, dict)
+                       and storable(e.get("source")) and storable(e.get("id"))})
+        for key in keys:
+            batch.decided[key] = None
+        for i in range(0, len(keys), 400):
+            rows = conn.execute(_DECISIONS_FOR, {"keys": keys[i:i + 400]})
+            for source, event_id, text in rows:
+                batch.decided[(source, event_id)] = text
+        limits = []
+        for event in events:
+            try:
+                limits.append(normal_time(event["time"]))
+            except (TypeError, ValueError, KeyError):
+                pass
+        batch.overdue = self._overdue(conn, max(limits)) if limits else []
+        wanted = {GLOBAL} | {sid for _, sid, _ in batch.overdue}
+        for event in events:
+            if isinstance(event, dict):
+                wanted |= _named_subjects(event)
+        self._read_texts(conn, batch, wanted)
+        self._local.tx.batch = batch
+
+    def _read_texts(self, conn: sa.Connection, batch: _Batch, ids: set[str]) -> None:
+        """Read the records of the subjects ``ids`` the batch does not know yet, into it."""
+        ids = sorted(i for i in ids if i not in batch.texts and storable(i))
+        for sid in ids:
+            batch.texts[sid] = (None, 0)
+        for i in range(0, len(ids), 500):
+            for sid, text, version in conn.execute(_SUBJECTS, {"ids": ids[i:i + 500]}):
+                batch.texts[sid] = (text, version)
+
+    def _flush(self, conn: sa.Connection, batch: _Batch) -> None:
+        """Write what the batch's events produced: a few statements of many rows each."""
+        if not batch.events:
+            return
+        conn.execute(_INSERT_EVENT_SEQ, batch.events)
+        conn.execute(_INSERT_DECISION, batch.decisions)
+        new, changed = [], []
+        for sid, (text, seq) in batch.written.items():
+            version = batch.texts[sid][1]
+            if version == 0:
+                new.append({"subject_id": sid, "record": text, "version": 1, "last_seq": seq})
+            else:
+                changed.append({"sid": sid, "old": version, "record": text, "new": version + 1,
+                                "seq": seq})
+        if new:
+            conn.execute(_INSERT_SUBJECT, new)
+        if changed:
+            done = conn.execute(_UPDATE_SUBJECT, changed)
+            if done.rowcount not in (-1, len(changed)):
+                raise Conflict("subjects changed under the write lock")
+        ids = sorted(batch.written)
+        for i in range(0, len(ids), 500):
+            conn.execute(_DELETE_OBLIGATIONS_OF, {"ids": ids[i:i + 500]})
+        rows = [r for sid in ids for r in batch.rows.get(sid, ())]
+        if rows:
+            conn.execute(_INSERT_OBLIGATIONS, rows)
+
+    def _next_seq(self, conn: sa.Connection, batch: _Batch) -> int:
+        """The seq of the batch's next stored event: SQLite gives the next rowids itself (one
+        writer at a time); PostgreSQL's are taken from the events' sequence, as many as the batch
+        may need, in one query."""
+        if not batch.seqs:
+            if self.dialect == "postgresql":
+                unstored = sum(1 for text in batch.decided.values() if text is None)
+                batch.seqs = sorted(conn.execute(_RESERVE_SEQS, {"n": max(1, unstored)})
+                                    .scalars(), reverse=True)
+            else:
+                last = (batch.events[-1]["seq"] if batch.events
+                        else conn.execute(_LAST_SEQ).scalar() or 0)
+                batch.seqs = [last + 1]
+        return batch.seqs.pop()
 
     # -- the Store protocol ------------------------------------------------------------------
 
     def decision_for(self, source: str, event_id: str) -> Decision | None:
         if not (storable(source) and storable(event_id)):
             return None  # no event is stored under such a key (it is rejected as invalid)
+        batch = self._tx.batch if self._tx is not None else None
+        if batch is not None and (source, event_id) in batch.decided:
+            text = batch.decided[(source, event_id)]
+            return Decision.from_dict(json.loads(text)) if text is not None else None
         row = self._run(lambda conn: conn.execute(
             _DECISION_FOR, {"source": source, "event_id": event_id}).first())
         return Decision.from_dict(json.loads(row[0])) if row else None
 
     def state_for(self, event: dict) -> dict:
+        batch = self._tx.batch if self._tx is not None else None
+        if batch is not None:
+            return self._batch_state(event, batch)
         handed = self._local.handed = _Handed()
 
         def read(conn: sa.Connection):
@@ -638,6 +806,33 @@ class SqlStore:
         # the index of due instants, as far as the evaluator needs it: what is overdue now
         return {"subjects": _Subjects(loaded, load_more), "due": due}
 
+    def _batch_state(self, event: dict, batch: _Batch) -> dict:
+        """:meth:`state_for` inside a group commit: the same state, from what the batch holds."""
+        handed = self._local.handed = _Handed()
+        conn = self._tx.conn
+        try:
+            due = batch.due_before(normal_time(event.get("time")))
+        except (TypeError, ValueError):
+            due = []
+        wanted = _named_subjects(event) | {GLOBAL} | {sid for _, sid, _ in due}
+        self._read_texts(conn, batch, wanted)
+
+        def load(sid: str) -> dict | None:
+            if sid not in handed.subjects:
+                if sid not in batch.texts:
+                    if not storable(sid):
+                        return None
+                    self._read_texts(conn, batch, {sid})
+                text, version = batch.texts[sid]
+                handed.subjects[sid] = (json.loads(text) if text is not None else None, version)
+            return handed.subjects[sid][0]
+
+        loaded = {}
+        for sid in wanted:
+            if storable(sid) and load(sid) is not None:
+                loaded[sid] = handed.subjects[sid][0]
+        return {"subjects": _Subjects(loaded, load), "due": due}
+
     def bind_policy(self, policy) -> None:
         """Learn the content hash of each policy version, recorded with every decision."""
         self.policy_hashes = {v.version: v.content_hash or None for v in policy.versions}
@@ -645,6 +840,9 @@ class SqlStore:
     def record(self, event: dict, decision: Decision, state: dict) -> None:
         handed = self._handed
         standalone = self._tx is None
+        if not standalone and self._tx.batch is not None:
+            self._record_in_batch(self._tx.conn, self._tx.batch, event, decision, state)
+            return
 
         def write(conn: sa.Connection) -> list:
             if self.dialect == "postgresql":
@@ -671,7 +869,7 @@ class SqlStore:
                     continue
                 self._write_subject(conn, sid, record, version, seq, known)
                 written.append((sid, record, version + 1))
-            self._local.pending = _Pending(event["source"], event["id"], chained["hash"], decision)
+            self._local.pending = _Pending(event["source"], event["id"], chained["hash"])
             return written
 
         # a write outside atomically() is not retried: nothing would tell a retry that its
@@ -681,6 +879,40 @@ class SqlStore:
             self._count_stored()
         for sid, record, version in written:
             handed.subjects[sid] = (record, version)
+
+    def _record_in_batch(self, conn: sa.Connection, batch: _Batch, event: dict,
+                         decision: Decision, state: dict) -> None:
+        """:meth:`record` inside a group commit: the same rows and chain, kept in the batch
+        until its flush (a subject written twice is written once, with its last record)."""
+        handed = self._handed
+        if batch.head is None:
+            batch.head = conn.execute(_HEAD).scalar() or GENESIS
+        seq = self._next_seq(conn, batch)
+        stored_event = self.redactor.event(event)
+        known = secrets_of(event)
+        stored_decision = self.redactor.decision(decision.as_dict(), known)
+        decision_text = canonical.dumps(stored_decision)
+        policy_hash = self.policy_hashes.get(decision.policy_version)
+        chained = link(seq, stored_event, stored_decision, policy_hash, batch.head)
+        batch.head = chained["hash"]
+        batch.events.append({"seq": seq, "source": event["source"], "event_id": event["id"],
+                             "type": event["type"], "subject": event.get("subject"),
+                             "time": event["time"], "event": canonical.dumps(stored_event)})
+        batch.decisions.append({"seq": seq, "status": decision.status,
+                                "policy_version": decision.policy_version,
+                                "decision": decision_text, "policy_hash": policy_hash,
+                                "prev_hash": chained["prev"], "hash": chained["hash"]})
+        batch.decided[(event["source"], event["id"])] = decision_text
+        for sid, record in (state.get("subjects") or {}).items():
+            before, version = handed.subjects.get(sid, (None, 0))
+            if record is before:
+                continue
+            text = canonical.dumps(self.redactor.scrub(record, known))
+            batch.written[sid] = (text, seq)
+            batch.texts[sid] = (text, batch.texts.get(sid, (None, 0))[1])
+            batch.rows[sid] = self.redactor.scrub(self._obligation_rows(sid, record), known)
+            handed.subjects[sid] = (record, version + 1)
+        self._local.pending = _Pending(event["source"], event["id"], chained["hash"])
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -716,6 +948,13 @@ class SqlStore:
             if done.rowcount != 1:
                 raise Conflict(sid)
         conn.execute(_DELETE_OBLIGATIONS, {"sid": sid})
+        rows = self._obligation_rows(sid, record)
+        if rows:
+            conn.execute(_INSERT_OBLIGATIONS, self.redactor.scrub(rows, known))
+
+    @staticmethod
+    def _obligation_rows(sid: str, record: dict) -> list[dict]:
+        """The ``obligations`` rows of a subject's record: those still owed."""
         rows = []
         for ref, o in sorted((current(record).get("obligations") or {}).items()):
             if not isinstance(o, dict) or o.get("status") not in OWED:
@@ -730,8 +969,7 @@ class SqlStore:
                          "status": o["status"], "due_by": due_by, "due_at": due_at,
                          "opened_at": o.get("opened_at"),
                          "missed": o["status"] == "missed" or bool(o.get("missed"))})
-        if rows:
-            conn.execute(_INSERT_OBLIGATIONS, self.redactor.scrub(rows, known))
+        return rows
 
     # -- queries -----------------------------------------------------------------------------
 

@@ -65,3 +65,43 @@ def mixed_log(count: int, subjects: int = 60, seed: int = 7) -> list[str]:
             event = envelope("payment.made", f"e-{n}", moment, {"amount": -1}, subject)  # rejected
         lines.append(json.dumps(event))
     return lines[:count]
+
+
+def ccpa_log(subjects: int = 40, days: int = 120, seed: int = 5) -> list[str]:
+    """CCPA request cycles over ``days`` days with a clock tick each day: each subject files a
+    request; about half are answered within 45 days, the rest go overdue and are found by the
+    ticks; a few events come late (out of time order) and a few are sent twice."""
+    rng = random.Random(seed)
+    timed: list[tuple[datetime, dict]] = []
+    for n in range(subjects):
+        subject = f"cus-{n}"
+        filed = START + timedelta(days=rng.randrange(days // 2), minutes=rng.randrange(1440))
+        request = f"ccpa-req-{n}"
+        opened = filed - timedelta(days=rng.randrange(1, 30))
+        timed.append((opened, envelope("account.opened", f"o-{n}", opened, {
+            "profile": {"role": "customer", "user_type": "family",
+                        "residence": {"country": "US", "region": "US-CA"}},
+            "collected": ["name", "phone"], "channel": "web"}, subject)))
+        timed.append((filed, envelope("ccpa.request.filed", f"f-{n}", filed, {
+            "request_id": request, "kinds": ["categories", "sources"], "delivery": "account",
+            "has_account": True}, subject, source="/privacy/ccpa")))
+        if rng.random() < 0.5:
+            answered = filed + timedelta(days=rng.randrange(1, 44))
+            timed.append((answered, envelope("ccpa.response.delivered", f"r-{n}", answered, {
+                "request_id": request, "channel": "account", "portable_format": True, "fee": 0,
+                "period": {"from": stamp(filed - timedelta(days=365)), "to": stamp(filed)}},
+                subject, source="/privacy/ccpa")))
+        if rng.random() < 0.5:
+            paid = filed + timedelta(hours=rng.randrange(1, 500))
+            timed.append((paid, payment(f"p-{n}", paid, subject, n)))
+    for day in range(days):
+        moment = START + timedelta(days=day, hours=23, minutes=59)
+        timed.append((moment, envelope("clock.tick", f"tick-{day}", moment, {}, None)))
+    timed.sort(key=lambda pair: (pair[0], pair[1]["id"]))
+    lines = [json.dumps(event) for _, event in timed]
+    for _ in range(len(lines) // 25):  # late arrivals: an event moved later in the log
+        i = rng.randrange(len(lines) - 10)
+        lines.insert(i + rng.randrange(2, 10), lines.pop(i))
+    for _ in range(len(lines) // 40):  # repeats
+        lines.insert(rng.randrange(len(lines)), rng.choice(lines))
+    return lines

@@ -395,7 +395,8 @@ def _limit_pages(store, pages: int) -> None:
     store.engine.dispose()  # the connections made before
 
 
-def test_disk_full_mid_replay_keeps_what_was_committed_in_process(policy, tmp_path):
+@pytest.mark.parametrize("batch", [1, 8])
+def test_disk_full_mid_replay_keeps_what_was_committed_in_process(policy, tmp_path, batch):
     lines = mixed_log(300, subjects=20, seed=13)
     url = f"sqlite:///{tmp_path / 'full.db'}"
     store = open_store(url)
@@ -404,7 +405,7 @@ def test_disk_full_mid_replay_keeps_what_was_committed_in_process(policy, tmp_pa
     _limit_pages(store, used + 12)
     printed = []
     with pytest.raises(StoreError) as caught:
-        for _, decision in Session(policy, store).replay(lines):
+        for _, decision in Session(policy, store).replay(lines, batch=batch):
             printed.append(decision.to_json())
     error = caught.value
     assert error.code == "store.full" and "SQLITE_FULL" in error.message
@@ -436,13 +437,13 @@ def test_disk_full_mid_replay_keeps_what_was_committed_in_process(policy, tmp_pa
 
 
 def test_disk_full_mid_replay_through_the_cli_on_a_tiny_file_system(policy, tmp_path):
-    lines = mixed_log(300, subjects=20, seed=17)
+    lines = mixed_log(3000, subjects=20, seed=17)
     log = write_log(tmp_path / "log.jsonl", lines)
     small, kept = tmp_path / "small", tmp_path / "kept"
     small.mkdir()
     kept.mkdir()
     done = in_namespace('mount -t tmpfs -o size=1m tmpfs "$1" && cd "$1" && '
-                        '$CL replay "$2" --db sqlite:///s.db > "$3/out"; echo $? > "$3/rc"; '
+                        '$CL replay "$2" --db sqlite:///s.db --batch 25 > "$3/out"; echo $? > "$3/rc"; '
                         'cp "$1"/s.db* "$3"/', str(small), str(log), str(kept))
     assert done.returncode == 0, done.stderr
     assert (kept / "rc").read_text().strip() == "1"
@@ -506,8 +507,8 @@ def test_disk_full_on_postgresql(policy, pg_url, tmp_path):
     log = write_log(tmp_path / "log.jsonl", lines)
     store = open_store(pg_url)
     _trigger(store, "disk_full", when="nextval('fault_n') > 6")
-    # the CLI: six events stored, the seventh refused whole
-    done = run_cli("replay", str(log), "--db", pg_url)
+    # the CLI, one commit per event: six events stored, the seventh refused whole
+    done = run_cli("replay", str(log), "--db", pg_url, "--batch", "1")
     assert done.returncode == 1
     line = the_error(done.stderr, "store.full")
     assert "53100" in line and "refused" not in line  # the server's text quotes the decision
@@ -522,6 +523,14 @@ def test_disk_full_on_postgresql(policy, pg_url, tmp_path):
         for _ in Session(policy, store).replay(lines):
             pass
     assert caught.value.code == "store.full" and store.stored == 6
+    assert assert_consistent(store, policy, lines) == 12
+    # group commit: the first batch holds more than six new events and is refused whole
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("alter sequence fault_n restart with 1")
+    done = run_cli("replay", str(log), "--db", pg_url, "--batch", "50")
+    assert done.returncode == 1 and done.stdout == ""
+    line = the_error(done.stderr, "store.full")
+    assert "this batch of 50 event(s) was rolled back and nothing of it is stored" in line
     assert assert_consistent(store, policy, lines) == 12
     _drop_trigger(store)
     for _ in Session(policy, store).replay(lines):
@@ -547,7 +556,8 @@ out="$1"; file="$2"; dir="$3"; log="$4"
 run() { name=$1; shift; "$@" > "$out/$name.out" 2> "$out/$name.err"; echo $? > "$out/$name.rc"; }
 mount --bind "$file/s.db" "$file/s.db" && mount -o remount,ro,bind "$file/s.db" || exit 9
 mount --bind "$dir" "$dir" && mount -o remount,ro,bind "$dir" || exit 9
-run file_replay $CL replay "$log" --db "$file/s.db" &
+run file_replay $CL replay "$log" --db "$file/s.db" --batch 1 &
+run file_replay_grouped $CL replay "$log" --db "$file/s.db" &
 run file_export $CL log export --db "$file/s.db" &
 run file_export_nokey env -u CLAUSELINE_REDACTION_KEY $CL log export --db "$file/s.db" &
 run folder_replay $CL replay "$log" --db "$dir/s.db" &
@@ -571,6 +581,10 @@ wait
     assert [json.loads(p)["status"] for p in printed.splitlines()] == \
         [("duplicate" if json.loads(w)["status"] == "accepted" else json.loads(w)["status"])
          for w in clean_run(policy, lines[:40])]  # the stored ones answered as duplicates
+    # group commit (the default): the batch holding the first new event is refused whole
+    code, printed, err = result("file_replay_grouped")
+    assert (code, printed) == (1, "")
+    assert "SQLITE_READONLY" in the_error(err, "store.read_only")
     # reading still works, and makes no key file
     for name in ("file_export", "file_export_nokey"):
         code, printed, err = result(name)
@@ -667,7 +681,8 @@ def test_postgresql_backend_terminated_during_a_cli_replay(policy, pg_url, tmp_p
     lines = mixed_log(300, subjects=30, seed=37)
     log = write_log(tmp_path / "log.jsonl", lines)
     name = "cl_fault_" + os.urandom(4).hex()
-    process = subprocess.Popen(cli_command("replay", str(log), "--db", _named(pg_url, name)),
+    process = subprocess.Popen(cli_command("replay", str(log), "--db", _named(pg_url, name),
+                                           "--batch", "20"),
                                cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     printed, hits = [], 0
@@ -693,7 +708,8 @@ def test_postgresql_backend_terminated_during_a_cli_replay(policy, pg_url, tmp_p
         store.close()
 
 
-def test_postgresql_backend_terminated_between_events_in_process(policy, pg_url, caplog):
+@pytest.mark.parametrize("batch", [1, 20])
+def test_postgresql_backend_terminated_between_events_in_process(policy, pg_url, caplog, batch):
     lines = mixed_log(150, subjects=12, seed=41)
     name = "cl_fault_" + os.urandom(4).hex()
     store = open_store(_named(pg_url, name))
@@ -701,7 +717,7 @@ def test_postgresql_backend_terminated_between_events_in_process(policy, pg_url,
     got = []
     try:
         with caplog.at_level("WARNING", logger="clauseline.store"):
-            for number, decision in Session(policy, store).replay(lines):
+            for number, decision in Session(policy, store).replay(lines, batch=batch):
                 got.append(decision.to_json())
                 if number % 25 == 0 and number < len(lines) - 10:  # events follow each kill
                     kills += _terminate(name) > 0
@@ -715,7 +731,9 @@ def test_postgresql_backend_terminated_between_events_in_process(policy, pg_url,
         store.close()
 
 
-def test_a_commit_whose_answer_is_lost_is_applied_once_and_answered_as_accepted(policy, pg_url):
+@pytest.mark.parametrize("batch", [1, 4])
+def test_a_commit_whose_answer_is_lost_is_applied_once_and_answered_as_accepted(policy, pg_url,
+                                                                                batch):
     import psycopg
 
     lines = mixed_log(60, subjects=6, seed=43)
@@ -745,7 +763,7 @@ def test_a_commit_whose_answer_is_lost_is_applied_once_and_answered_as_accepted(
 
     dialect.do_commit = do_commit
     try:
-        got = [d.to_json() for _, d in Session(policy, store).replay(lines)]
+        got = [d.to_json() for _, d in Session(policy, store).replay(lines, batch=batch)]
     finally:
         dialect.do_commit = real_commit
     try:
