@@ -11,6 +11,7 @@ from ..policy import load_policy
 from ..policy.model import Policy
 from ..store import SqlStore, open_store
 from . import problems
+from .committer import Committer
 from .observability import AccessLog, Metrics
 from .openapi import components
 from .routers import events, health, policy as policy_router, read
@@ -54,6 +55,8 @@ def create_app(settings: Settings | None = None, *, policy: Policy | None = None
     app.state.metrics = Metrics(policy.schemas.event_types if policy.schemas else ())
     # at most as many threads on the store as its connection pool holds connections
     app.state.limiter = anyio.CapacityLimiter(8 if store.dialect == "postgresql" else 4)
+    # single events posted at once share a transaction (service/committer.py)
+    app.state.committer = Committer(app.state.limiter)
     problems.install(app)
     for router in (events.router, read.router, policy_router.router, health.router):
         app.include_router(router)

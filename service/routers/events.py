@@ -107,9 +107,11 @@ async def post_events(request: Request, settings: Settings = Depends(get_setting
     body = await read_body(request, settings.max_body_bytes)
     incoming = read_events(request, body, max_batch=settings.max_batch)
 
-    # one event: one transaction; a batch: one transaction for all (group commit)
-    decisions = await anyio.to_thread.run_sync(session.submit_many, incoming.events,
-                                               limiter=limiter)
+    if incoming.mode == "batch":  # one transaction for all (group commit)
+        decisions = await anyio.to_thread.run_sync(session.submit_many, incoming.events,
+                                                   limiter=limiter)
+    else:  # one event: it shares a transaction with those posted at the same time
+        decisions = [await request.app.state.committer.submit(session, incoming.events[0])]
     for decision in decisions:
         metrics.count(decision)
     if incoming.mode == "batch":

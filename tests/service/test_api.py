@@ -354,6 +354,9 @@ class _Exploding:
         # the message quotes the event's data, as a library's message might
         raise RuntimeError(f"card {event['data']['card_number']} of {event['subject']} went wrong")
 
+    def submit_many(self, events):
+        return [self.submit(event) for event in events]
+
 
 def test_an_unexpected_error_is_a_bare_500_and_the_log_keeps_frames_not_the_message(
         sqlite_api, event, caplog):
