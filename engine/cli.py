@@ -719,8 +719,16 @@ def cmd_clauses(args) -> int:
 def cmd_serve(args) -> int:
     from .service.server import ServeError, serve
     from .service.settings import Settings
+    import os
+    from .service.settings import ENV_ENQUEUE_NATS, ENV_ENQUEUE_STREAM
+    args.enqueue_nats = args.enqueue_nats or os.environ.get(ENV_ENQUEUE_NATS) or None
+    args.enqueue_stream = args.enqueue_stream or os.environ.get(ENV_ENQUEUE_STREAM) or None
+    if bool(args.enqueue_nats) != bool(args.enqueue_stream):
+        _print("clauseline serve: --enqueue-nats and --enqueue-stream go together", sys.stderr)
+        return 2
     settings = Settings(db=args.db, rules=args.rules, auth=not args.insecure_no_auth,
-                        max_body_bytes=args.max_body_bytes, max_batch=args.max_batch)
+                        max_body_bytes=args.max_body_bytes, max_batch=args.max_batch,
+                        enqueue_nats=args.enqueue_nats, enqueue_stream=args.enqueue_stream)
     try:
         return serve(settings, host=args.host, port=args.port, workers=args.workers,
                      log_level=args.log_level)
@@ -779,6 +787,17 @@ def cmd_keys_revoke(args) -> int:
     _print(f"clauseline keys revoke: key {key.key_id} ({key.name}) revoked at {key.revoked_at}",
            sys.stderr)
     return 0
+
+
+def cmd_publish(args) -> int:
+    from .stream.publish import run_publish
+    run_publish(args.log, args.nats, args.stream, args.partitions, _policy(args), args.quiet)
+    return 0
+
+
+def cmd_consume(args) -> int:
+    from .stream.consume import run_consume
+    return run_consume(_policy(args), args)
 
 
 class _Version(argparse.Action):
@@ -1001,10 +1020,82 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"largest request body, 413 past it (default {DEFAULT_MAX_BODY_BYTES})")
     p.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH, metavar="N",
                    help=f"most events in one batch request (default {DEFAULT_MAX_BATCH})")
+    p.add_argument("--enqueue-nats", metavar="URL",
+                   help="enqueue instead of evaluate: POST /v1/events publishes each valid event "
+                   "to this NATS server's --enqueue-stream and answers 202 (accepted for "
+                   "processing; clauseline consume decides it). Env CLAUSELINE_ENQUEUE_NATS")
+    p.add_argument("--enqueue-stream", metavar="NAME",
+                   help="the events stream of --enqueue-nats (created when absent, 6 partitions). "
+                   "Env CLAUSELINE_ENQUEUE_STREAM")
     p.add_argument("--log-level", default="info",
                    choices=["critical", "error", "warning", "info", "debug"],
                    help="uvicorn's log level (default info)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "publish", parents=[common], help="send a JSON Lines log into a NATS JetStream stream, "
+        "partitioned by subject", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.fill("Publish each line of the log, in order, to the events stream "
+        "(created when absent, with --partitions, default 6): on NAME.p.K, K the partition of "
+        "the event's CloudEvents subject (a stable hash), or NAME.all for an event without "
+        "subject (clock.tick, policy.changed), which every partition decides. A repeat of an "
+        "event (same source and id) within two minutes is dropped by JetStream (Nats-Msg-Id). "
+        "A summary goes to stderr. Layout and guarantees: docs/scale.md.", 78),
+        epilog="example:\n  clauseline publish examples/demo-log.jsonl --nats nats://127.0.0.1:4222 "
+        "--stream EVENTS --partitions 6\nexit codes: 0 published; 1 NATS or the stream cannot be "
+        "used (nats.unavailable, stream.partitions_mismatch, ...); 2 wrong usage")
+    p.add_argument("log", metavar="LOG.jsonl", help="the log (- for stdin)")
+    p.add_argument("--nats", metavar="URL", required=True, help="the NATS server, e.g. nats://127.0.0.1:4222")
+    p.add_argument("--stream", metavar="NAME", required=True,
+                   help="the events stream (letters, digits, - and _)")
+    p.add_argument("--partitions", metavar="N", type=_at_least_one,
+                   help="partitions of a new stream (default 6); for an existing one it must be "
+                   "its own count, which is used when omitted")
+    _add_quiet(p)
+    p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser(
+        "consume", parents=[common], help="decide events from a NATS JetStream stream, for a set "
+        "of partitions, into PostgreSQL", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.fill("A durable JetStream consumer: reads the events stream in its "
+        "order, evaluates the events of the partitions it owns (and, for their subjects, those "
+        "that cross partitions) and stores each partition in its own store: the schema "
+        "PREFIX_pK of the --db database (PREFIX: the schema the URL selects, or clauseline). "
+        "A batch is acknowledged only once its events and decisions are committed; a batch "
+        "delivered again is answered from the stores (duplicate). Decisions are published to "
+        "the --decisions stream, one message per event and partition. Run one process per set "
+        "of partitions, e.g. three processes over six partitions with --partition 0 "
+        "--partition 1, and so on. Stop with Ctrl-C or SIGTERM: the batch in hand is finished "
+        "first. docs/scale.md.", 78),
+        epilog="example:\n  clauseline consume --nats nats://127.0.0.1:4222 --stream EVENTS "
+        "--db postgresql://app@db/clauseline --partition 0 --partition 1\nexit codes: 0 drained, or "
+        "stopped by SIGTERM or Ctrl-C (after finishing the batch in hand); 1 NATS, the stream or "
+        "the store cannot be used; 2 wrong usage")
+    p.add_argument("--nats", metavar="URL", required=True, help="the NATS server, e.g. nats://127.0.0.1:4222")
+    p.add_argument("--stream", metavar="NAME", required=True, help="the events stream")
+    p.add_argument("--db", metavar="URL", required=True,
+                   help="postgresql://... (or sqlite:///file.db on one machine, one process): "
+                   "the database of the partition stores")
+    p.add_argument("--partitions", metavar="N", type=_at_least_one,
+                   help="the stream's partition count (default: read from the stream; a "
+                   "different one is refused)")
+    p.add_argument("--partition", metavar="K", type=int, action="append",
+                   help="a partition this process owns (repeatable; default: all of them)")
+    p.add_argument("--drain", action="store_true",
+                   help="exit once every message of the stream is decided and acknowledged "
+                   "(batch jobs, tests); default: run until stopped")
+    p.add_argument("--batch", metavar="N", type=_at_least_one, default=500,
+                   help="messages fetched, decided and committed at once; also the most "
+                   "messages in flight unacknowledged (max_ack_pending). Default 500")
+    p.add_argument("--decisions", metavar="NAME",
+                   help="the stream decisions are published to (created when absent; subjects "
+                   "NAME.p.K). Default: STREAM_DECISIONS; '-' publishes none")
+    p.add_argument("--metrics-port", metavar="PORT", type=int,
+                   help="serve Prometheus metrics (lag, rate, counts) on this port at /metrics")
+    p.add_argument("--metrics-host", metavar="HOST", default="127.0.0.1",
+                   help="address of the metrics endpoint (default 127.0.0.1)")
+    _add_quiet(p)
+    p.set_defaults(func=cmd_consume)
 
     keys = sub.add_parser("keys", help="create, list or revoke API keys of the HTTP service",
                           description="API keys are stored hashed in the store that "

@@ -44,6 +44,8 @@ def create_app(settings: Settings | None = None, *, policy: Policy | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
+        if app.state.enqueuer is not None:
+            await app.state.enqueuer.close()
         if owned:
             store.close()
 
@@ -53,6 +55,11 @@ def create_app(settings: Settings | None = None, *, policy: Policy | None = None
     app.state.policy = policy
     app.state.store = store
     app.state.metrics = Metrics(policy.schemas.event_types if policy.schemas else ())
+    app.state.enqueuer = None
+    if settings.enqueue_nats:  # enqueue instead of evaluate (service/enqueue.py)
+        from .enqueue import Enqueuer
+        app.state.enqueuer = Enqueuer(settings.enqueue_nats, settings.enqueue_stream or "",
+                                      policy)
     # at most as many threads on the store as its connection pool holds connections
     app.state.limiter = anyio.CapacityLimiter(8 if store.dialect == "postgresql" else 4)
     # single events posted at once share a transaction (service/committer.py)

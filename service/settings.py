@@ -19,6 +19,8 @@ ENV_RULES = "CLAUSELINE_RULES"
 ENV_NO_AUTH = "CLAUSELINE_INSECURE_NO_AUTH"
 ENV_MAX_BODY = "CLAUSELINE_MAX_BODY_BYTES"
 ENV_MAX_BATCH = "CLAUSELINE_MAX_BATCH"
+ENV_ENQUEUE_NATS = "CLAUSELINE_ENQUEUE_NATS"
+ENV_ENQUEUE_STREAM = "CLAUSELINE_ENQUEUE_STREAM"
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,10 @@ class Settings:
     auth: bool = True
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_batch: int = DEFAULT_MAX_BATCH
+    #: Enqueue instead of evaluate (docs/scale.md): POST /v1/events publishes each valid event
+    #: to this NATS server's stream ``enqueue_stream`` and answers 202; None: evaluate here.
+    enqueue_nats: str | None = None
+    enqueue_stream: str | None = None
 
     def to_env(self) -> dict[str, str]:
         """The environment variables that :meth:`from_env` reads back (for worker processes)."""
@@ -40,6 +46,9 @@ class Settings:
                ENV_MAX_BATCH: str(self.max_batch), ENV_NO_AUTH: "" if self.auth else "1"}
         if self.rules:
             env[ENV_RULES] = self.rules
+        if self.enqueue_nats:
+            env[ENV_ENQUEUE_NATS] = self.enqueue_nats
+            env[ENV_ENQUEUE_STREAM] = self.enqueue_stream or ""
         return env
 
     @classmethod
@@ -49,4 +58,6 @@ class Settings:
                    rules=os.environ.get(ENV_RULES) or None,
                    auth=os.environ.get(ENV_NO_AUTH) != "1",
                    max_body_bytes=int(os.environ.get(ENV_MAX_BODY) or DEFAULT_MAX_BODY_BYTES),
-                   max_batch=int(os.environ.get(ENV_MAX_BATCH) or DEFAULT_MAX_BATCH))
+                   max_batch=int(os.environ.get(ENV_MAX_BATCH) or DEFAULT_MAX_BATCH),
+                   enqueue_nats=os.environ.get(ENV_ENQUEUE_NATS) or None,
+                   enqueue_stream=os.environ.get(ENV_ENQUEUE_STREAM) or None)

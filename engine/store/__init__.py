@@ -35,7 +35,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 #: The tables of a clauseline store (a database that has one of them without ``alembic_version``
 #: is not one, and clauseline does not build its own beside them).
 OWN_TABLES = frozenset({"events", "decisions", "subjects", "obligations", "api_keys",
-                        "redaction_keys", "documents"})
+                        "redaction_keys", "documents", "stream_positions"})
 
 
 def engine_url(url: str) -> str:

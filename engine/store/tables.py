@@ -96,3 +96,16 @@ api_keys = sa.Table(
     sa.Column("created_at", sa.Text, nullable=False),
     sa.Column("revoked_at", sa.Text, nullable=True),
 )
+
+#: A store that holds one partition of a NATS JetStream stream (``clauseline consume``, see
+#: docs/scale.md): which partition of how many (a consumer refuses a store partitioned otherwise)
+#: and the stream sequence it has applied up to (written after each committed batch, so it may
+#: lag the store by one batch: replaying from it only meets duplicates).
+stream_positions = sa.Table(
+    "stream_positions", metadata,
+    sa.Column("stream", sa.Text, primary_key=True),
+    sa.Column("partition", sa.Integer, nullable=False),
+    sa.Column("partitions", sa.Integer, nullable=False),
+    sa.Column("applied_seq", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+)

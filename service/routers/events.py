@@ -98,6 +98,10 @@ def _single(decision: Decision, *, stored: bool) -> JSONResponse:
                      "batch one decision per event, in order",
                      "content": {"application/json": {"schema": {"oneOf": [
                          ref("Decision"), {"type": "array", "items": ref("Decision")}]}}}},
+               202: {"description": "Enqueue mode (`clauseline serve --enqueue-nats`): the "
+                     "event was accepted for processing, stored in the events stream, not yet "
+                     "decided: `{status: queued, event_id, event_source, stream, seq, "
+                     "duplicate}` (a batch: one per event, rejected ones as decisions)"},
                **problem_responses(400, 401, 403, 413, 415, 422, 503)},
     dependencies=[Depends(require("events:write"))])
 async def post_events(request: Request, settings: Settings = Depends(get_settings),
@@ -106,6 +110,8 @@ async def post_events(request: Request, settings: Settings = Depends(get_setting
                       limiter: anyio.CapacityLimiter = Depends(get_limiter)):
     body = await read_body(request, settings.max_body_bytes)
     incoming = read_events(request, body, max_batch=settings.max_batch)
+    if settings.enqueue_nats:
+        return await _enqueued(request, incoming)
 
     if incoming.mode == "batch":  # one transaction for all (group commit)
         decisions = await anyio.to_thread.run_sync(session.submit_many, incoming.events,
@@ -117,6 +123,22 @@ async def post_events(request: Request, settings: Settings = Depends(get_setting
     if incoming.mode == "batch":
         return JSONResponse([d.as_dict() for d in decisions], status_code=200)
     return _single(decisions[0], stored=True)
+
+
+async def _enqueued(request: Request, incoming) -> JSONResponse:
+    """Enqueue mode (service/enqueue.py): 202 once the events stream holds the event."""
+    from ...stream.jetstream import StreamError
+    enqueuer = request.app.state.enqueuer
+    try:
+        answers = await enqueuer.enqueue(incoming.events)
+    except StreamError as error:
+        raise ProblemError(503, error.problems[0].message, code=error.code) from None
+    if incoming.mode == "batch":
+        return JSONResponse([a.as_dict() if isinstance(a, Decision) else a for a in answers],
+                            status_code=202)
+    if isinstance(answers[0], Decision):
+        return _single(answers[0], stored=False)
+    return JSONResponse(answers[0], status_code=202)
 
 
 @router.post(

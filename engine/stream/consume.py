@@ -1,0 +1,380 @@
+"""``clauseline consume``: a durable JetStream consumer that decides its partitions' events.
+
+One process owns a set of partitions (``--partition K``, repeatable; default all) and keeps one
+store per partition (:mod:`clauseline.stream.stores`). It reads the whole events stream, in the
+stream's order, through one durable pull consumer, a batch at a time (``--batch``, the bound on
+messages in flight: ``max_ack_pending``), and for each message and each partition it owns:
+
+- an event that concerns the partition (:class:`clauseline.stream.partitioning.Route`) is
+  evaluated against the partition's store;
+- any other event is skipped, unless the partition owes an obligation due before the event's
+  time: then the event is the first after that deadline, and the partition decides it as a
+  ``clock.tick`` at its time (same source and id), marking the obligation missed and reporting
+  it, exactly where a serial replay reports it.
+
+The batch's events are evaluated with ``Session.submit_many`` (one transaction per partition
+and batch where the store groups commits), cut where a partition must see its own deadlines
+first. Only once every event of the batch is committed in every store are its decisions
+published (``--decisions`` stream, one message per event and partition, ``Nats-Msg-Id`` for
+de-duplication) and the batch acknowledged (AckAll on its last message). A crash before the
+acknowledgement means the batch is delivered again: the stores answer ``duplicate``, and the
+decisions published again carry the same ``Nats-Msg-Id``. On start the consumer resumes at the
+acknowledged floor (it is recreated there, so that a redelivery never overtakes newer messages).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import canonical
+from ..decision import rejected
+from ..evaluation.memory import instant_key
+from ..events import parse_event
+from ..session import Session
+from .jetstream import (StreamError, check_name, connect, decisions_stream, events_stream,
+                        guarded, shown_nats)
+from .merge import partial
+from .partitioning import Router, peek
+from .stores import applied_seq, next_due, open_partition, record_position
+
+DEFAULT_BATCH = 500
+#: Seconds the server waits for an acknowledgement before it delivers a message again.
+ACK_WAIT = 120.0
+
+
+@dataclass
+class Counters:
+    """What a consumer did so far (the progress line, the summary and the metrics)."""
+
+    messages: int = 0
+    evaluated: int = 0
+    ticks: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    lag: int = 0
+    last_seq: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def rate(self) -> float:
+        return self.messages / max(time.monotonic() - self.started, 1e-9)
+
+
+def _tick_for(event: dict) -> dict:
+    """The clock tick a partition decides a foreign event as: its time, source and id."""
+    return {"specversion": "1.0", "id": event["id"], "source": event["source"],
+            "type": "clock.tick", "time": event["time"], "data": {}}
+
+
+def _msg_id(decision: dict, partition: int) -> str:
+    raw = f"{decision.get('event_source')}\x00{decision.get('event_id')}\x00{partition}"
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+class Partitions:
+    """The stores and sessions of the partitions one process owns, and the batch logic."""
+
+    def __init__(self, policy, db: str, stream: str, partitions: int, mine: list[int]):
+        self.policy = policy
+        self.stream = stream
+        self.partitions = partitions
+        self.mine = mine
+        self.router = Router(policy, partitions)
+        self.stores = {}
+        try:
+            for k in mine:
+                self.stores[k] = open_partition(db, k, partitions, stream)
+        except BaseException:
+            self.close()
+            raise
+        self.sessions = {k: Session(policy, s) for k, s in self.stores.items()}
+        self.due = {k: next_due(s) for k, s in self.stores.items()}
+        self.applied = min(applied_seq(s, stream) for s in self.stores.values())
+
+    def close(self) -> None:
+        for store in self.stores.values():
+            store.close()
+
+    # -- one batch ---------------------------------------------------------------------------
+
+    def process(self, batch: list[tuple[int, bytes, str | None]],
+                counters: Counters) -> list[tuple[str, bytes, dict]]:
+        """Decide a batch of (stream sequence, body, ``Clauseline-Partitions`` header) in order;
+        commit; return the messages for the decisions stream (subject suffix, body, headers)."""
+        pending: dict[int, list] = {k: [] for k in self.mine}
+        creates = {k: False for k in self.mine}
+        out: list = []
+        last = 0
+        for seq, body, header in batch:
+            last = max(last, seq)
+            if seq <= self.applied:
+                counters.skipped += 1
+                continue  # applied before a restart: its effects are stored
+            event = peek(body)
+            route = self.router.from_header(event, header)
+            for k in self.mine:
+                if route.concerns(k):
+                    pending[k].append(("event", body, route))
+                    if isinstance(event, dict) \
+                            and event.get("type") in self.router.obligation_types:
+                        creates[k] = True
+                    continue
+                if not self._may_be_overdue(k, event, creates, pending, out, counters):
+                    continue
+                if not self.policy.schemas.event_problems(event):
+                    pending[k].append(("tick", _tick_for(event), route))
+                    # committed at once: the next foreign event must see the deadline missed
+                    self._flush(k, pending, out, counters)
+            counters.messages += 1
+        for k in self.mine:
+            self._flush(k, pending, out, counters)
+        for k in self.mine:
+            if last:
+                record_position(self.stores[k], self.stream, k, self.partitions, last)
+        self.applied = max(self.applied, last)
+        counters.last_seq = max(counters.last_seq, last)
+        return out
+
+    def _may_be_overdue(self, k: int, event: Any, creates, pending, out, counters) -> bool:
+        """Whether partition ``k`` may owe an obligation due before this foreign event's time
+        (then it decides the event as a tick). An event of this batch that opens or moves an
+        obligation must be committed first, to know."""
+        if not isinstance(event, dict) or not isinstance(event.get("time"), str) \
+                or not isinstance(event.get("id"), str) or not isinstance(event.get("source"), str):
+            return False
+        try:
+            at = instant_key(event["time"])
+        except (TypeError, ValueError):
+            return False
+        if creates[k]:
+            self._flush(k, pending, out, counters)
+            creates[k] = False
+        due = self.due[k]
+        return due is not None and due < at
+
+    def _flush(self, k: int, pending, out, counters) -> None:
+        items = pending[k]
+        if not items:
+            return
+        pending[k] = []
+        parsed, places = [], []
+        results: list = [None] * len(items)
+        for i, (kind, payload, route) in enumerate(items):
+            if kind == "tick":
+                parsed.append(payload)
+                places.append(i)
+                continue
+            event, problems = parse_event(payload)
+            if problems:
+                results[i] = rejected(None, problems)
+            else:
+                parsed.append(event)
+                places.append(i)
+        decided = self.sessions[k].submit_many(parsed) if parsed else []
+        for i, decision in zip(places, decided):
+            results[i] = decision
+        for (kind, _, route), decision in zip(items, results):
+            self._publishable(k, kind, route, decision, out, counters)
+        self.due[k] = next_due(self.stores[k])
+
+    def _publishable(self, k: int, kind: str, route, decision, out, counters) -> None:
+        data = decision.as_dict()
+        if data["status"] == "duplicate":
+            counters.duplicates += 1
+            data["status"] = "accepted"  # the stored decision, published again (same msg id)
+        if kind == "tick":
+            counters.ticks += 1
+        else:
+            counters.evaluated += 1
+        # the owner vouches for the envelope, the trace and the outcomes about everyone; of an
+        # event without subject every partition does (each decided it for its own subjects)
+        owner = kind == "event" and route.owner in (k, None)
+        reporter = route.owner == k or (route.owner is None and k == 0)
+        if data["status"] == "rejected":
+            counters.rejected += 1
+            if kind == "event" and reporter:
+                out.append((str(k), canonical.dumps(data).encode(), self._headers(data, k, True)))
+            return
+        part = partial(data, k, self.partitions, owner=owner)
+        if not reporter and not part["outcomes"]:
+            return  # nothing of this partition's own in it
+        out.append((str(k), canonical.dumps(part).encode(),
+                    self._headers(data, k, kind == "event" and reporter)))
+
+    @staticmethod
+    def _headers(data: dict, k: int, owner: bool) -> dict:
+        return {"Nats-Msg-Id": _msg_id(data, k), "Clauseline-Partition": str(k),
+                "Clauseline-Owner": "1" if owner else "0"}
+
+
+async def consume(policy, *, url: str, stream: str, db: str, partitions: int | None,
+                  mine: list[int] | None, drain: bool, batch: int, decisions: str | None,
+                  durable: str | None = None, on_batch=None, stop: asyncio.Event | None = None
+                  ) -> Counters:
+    """Run a consumer until stopped (or, with ``drain``, until the stream is consumed)."""
+    from nats.errors import TimeoutError as NatsTimeout
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+    from nats.js.errors import NotFoundError
+
+    check_name(stream)
+    if decisions is not None:
+        check_name(decisions, "--decisions")
+    shown = shown_nats(url)
+    convert = guarded(shown)
+    nc = await connect(url)
+    counters = Counters()
+    loop = asyncio.get_running_loop()
+    owned = None
+    try:
+        js = nc.jetstream(timeout=10.0)
+        try:
+            n = await events_stream(js, stream, partitions, create=False, shown=shown)
+        except StreamError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            raise convert(error) from None
+        chosen = sorted(set(mine)) if mine else list(range(n))
+        bad = [k for k in chosen if not 0 <= k < n]
+        if bad:
+            raise StreamError("stream.partitions_mismatch", f"--partition {bad[0]}: stream "
+                              f"{stream!r} has partitions 0 to {n - 1}")
+        owned = await loop.run_in_executor(None, Partitions, policy, db, stream, n, chosen)
+        try:
+            last_seq = (await js.stream_info(stream)).state.last_seq
+        except Exception as error:  # noqa: BLE001
+            raise convert(error) from None
+        if owned.applied > last_seq:
+            raise StreamError("stream.recreated", f"the partition stores have applied stream "
+                              f"{stream!r} up to sequence {owned.applied}, past its end "
+                              f"({last_seq}): the stream was deleted and made again. Give the "
+                              "new stream new stores (another schema prefix in --db)")
+        name = durable or f"clauseline-{stream}-p" + "-".join(str(k) for k in chosen)
+        name = name[:200]
+        try:
+            if decisions:
+                await decisions_stream(js, decisions)
+            # resume at the acknowledged floor (or the stores' applied position, if later),
+            # recreating the consumer there: redeliveries then come first, in stream order
+            floor = 0
+            try:
+                info = await js.consumer_info(stream, name)
+                floor = info.ack_floor.stream_seq if info.ack_floor else 0
+                await js.delete_consumer(stream, name)
+            except NotFoundError:
+                pass
+            start = max(floor, owned.applied) + 1
+            config = ConsumerConfig(
+                durable_name=name, ack_policy=AckPolicy.ALL, ack_wait=ACK_WAIT,
+                max_ack_pending=batch, max_deliver=-1,
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE if start > 1 else DeliverPolicy.ALL,
+                opt_start_seq=start if start > 1 else None,
+                description=f"clauseline consume: partitions {chosen} of {n}")
+            await js.add_consumer(stream, config)
+            sub = await js.pull_subscribe_bind(durable=name, stream=stream)
+        except StreamError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            raise convert(error) from None
+        while stop is None or not stop.is_set():
+            try:
+                msgs = await sub.fetch(batch, timeout=1.0)
+            except (NatsTimeout, asyncio.TimeoutError):  # nats-py raises either for "none yet"
+                msgs = []
+            except Exception as error:  # noqa: BLE001
+                raise convert(error) from None
+            if not msgs:
+                if drain:
+                    try:
+                        info = await js.consumer_info(stream, name)
+                    except Exception as error:  # noqa: BLE001
+                        raise convert(error) from None
+                    if info.num_pending == 0 and info.num_ack_pending == 0:
+                        break
+                counters.lag = 0
+                if on_batch:
+                    on_batch(counters)
+                continue
+            items = [(m.metadata.sequence.stream, m.data,
+                      (m.headers or {}).get("Clauseline-Partitions")) for m in msgs]
+            counters.lag = msgs[-1].metadata.num_pending
+            out = await loop.run_in_executor(None, owned.process, items, counters)
+            try:
+                if decisions and out:
+                    futures = [await js.publish_async(f"{decisions}.p.{suffix}", body,
+                                                      headers=headers, wait_stall=30.0)
+                               for suffix, body, headers in out]
+                    await asyncio.gather(*futures)
+                await msgs[-1].ack_sync(timeout=10.0)
+            except Exception as error:  # noqa: BLE001
+                raise convert(error) from None
+            if on_batch:
+                on_batch(counters)
+            if drain and counters.lag == 0:
+                try:
+                    info = await js.consumer_info(stream, name)
+                except Exception as error:  # noqa: BLE001
+                    raise convert(error) from None
+                if info.num_pending == 0 and info.num_ack_pending == 0:
+                    break
+        return counters
+    finally:
+        if owned is not None:
+            owned.close()
+        try:
+            await asyncio.wait_for(nc.close(), 5)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def run_consume(policy, args) -> int:
+    """``clauseline consume``: run, with a progress line on a terminal and a summary at the
+    end on stderr; Prometheus metrics on ``--metrics-port``."""
+    import signal
+
+    metrics = None
+    if args.metrics_port is not None:
+        from .metrics import ConsumeMetrics
+        metrics = ConsumeMetrics(args.metrics_port, args.metrics_host)
+    tty = sys.stderr.isatty() and not args.quiet
+    last = [0.0]
+
+    def on_batch(c: Counters) -> None:
+        if metrics:
+            metrics.update(c)
+        now = time.monotonic()
+        if tty and now - last[0] > 0.2:
+            last[0] = now
+            print(f"\rclauseline consume: {c.messages} messages, {c.rate():,.0f}/s, lag {c.lag}, "
+                  f"seq {c.last_seq}   ", end="", file=sys.stderr, flush=True)
+
+    async def main() -> Counters:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):
+                pass
+        return await consume(policy, url=args.nats, stream=args.stream, db=args.db,
+                             partitions=args.partitions, mine=args.partition, drain=args.drain,
+                             batch=args.batch, decisions=decisions, on_batch=on_batch,
+                             stop=stop)
+
+    decisions = None if args.decisions == "-" else (args.decisions or f"{args.stream}_DECISIONS")
+    c = asyncio.run(main())
+    if tty:
+        print("\r" + " " * 100 + "\r", end="", file=sys.stderr)
+    elapsed = time.monotonic() - c.started
+    print(f"clauseline consume: {c.messages} message(s) read in {elapsed:.1f} s "
+          f"({c.rate():,.0f}/s): {c.evaluated} decided, {c.ticks} as clock ticks for this "
+          f"process's deadlines, {c.duplicates} already stored, {c.rejected} rejected; "
+          f"stream sequence {c.last_seq}, lag {c.lag}", file=sys.stderr)
+    return 0
+
+
+__all__ = ["ACK_WAIT", "Counters", "DEFAULT_BATCH", "Partitions", "consume", "run_consume"]

@@ -1,0 +1,225 @@
+"""Which partition owns an event, and which partitions must evaluate it.
+
+A partition is a slice of the data subjects: ``partition_of(subject, n)`` is a stable hash of
+the subject id (BLAKE2b, not Python's salted ``hash``), the same in every process, host and
+version. One subject's events always land in one partition, and a partition's consumer applies
+them in the stream's order.
+
+An event does not always stay inside its subject's partition (docs/scale.md, "Events that cross
+partitions"). The shipped rules let an event
+
+- write the record of every subject it names in its data (``svv.session.recorded``
+  remembers a recording on each participant), and decide outcomes about them (call parties,
+  SVV participants);
+- write the shared record (subject ``*``: a recording deleted for an exempt party, clause R),
+  which every event reads (``memory.global``);
+- report and mark missed an overdue obligation of any subject (clause U: "at the first event
+  after it, whatever that event's subject").
+
+So a :class:`Route` names, besides the owner (the partition of the CloudEvents ``subject``),
+every partition that evaluates the event in full: those of every subject it names, or all of
+them for a subject-less event (``clock.tick``, ``policy.changed``) and for an event that writes
+the shared record or a subject it does not name (the producer finds out, where the rules allow,
+by evaluating it against an empty state; else every event of such a type). Each partition
+keeps, of its decision, the outcomes about its own subjects (:mod:`clauseline.stream.merge`). Deadlines are
+handled by the consumer: every consumer reads every event of the stream, in order, and a
+partition with an obligation overdue at a foreign event's time decides that event as a clock
+tick for its own subjects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..decision import GLOBAL
+
+#: The subjects of a stream: ``NAME.p.K`` for an event owned by partition K, ``NAME.all`` for a
+#: subject-less one (it concerns every partition).
+PARTITION_TOKEN = "p"
+ALL_TOKEN = "all"
+#: Most partitions a stream may have (a consumer reads every partition's events anyway).
+MAX_PARTITIONS = 1024
+_ITEM_SUBJECT = re.compile(r"^\{item\.subject\}$")
+
+
+def partition_of(subject: str, partitions: int) -> int:
+    """The partition (0 to ``partitions`` - 1) of a subject id: stable across processes."""
+    digest = hashlib.blake2b(subject.encode("utf-8", "surrogatepass"), digest_size=8,
+                             person=b"clauseline.part").digest()
+    return int.from_bytes(digest, "big") % partitions
+
+
+def named_subjects(event: dict) -> set[str]:
+    """The event's ``subject`` and every ``subject`` string inside its data (call parties,
+    SVV participants): the records the event may read and write besides the shared one."""
+    found = set()
+    if isinstance(event.get("subject"), str):
+        found.add(event["subject"])
+    stack = [event.get("data")]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            value = node.get("subject")
+            if isinstance(value, str):
+                found.add(value)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where an event goes. ``owner``: the partition of its CloudEvents ``subject`` (None for a
+    subject-less event, or one that does not parse: see :func:`route`); ``partitions``: every
+    partition that evaluates it in full, ``None`` meaning all of them."""
+
+    owner: int | None
+    partitions: frozenset[int] | None
+
+    def concerns(self, partition: int) -> bool:
+        """Whether ``partition`` evaluates the event in full."""
+        return self.partitions is None or partition in self.partitions
+
+    def header(self) -> str:
+        """The ``Clauseline-Partitions`` header: ``*`` or the partitions, owner first."""
+        if self.partitions is None:
+            return "*"
+        rest = sorted(self.partitions - {self.owner})
+        return ",".join(str(p) for p in ([self.owner] if self.owner is not None else []) + rest)
+
+
+class Router:
+    """Routes events for a policy and a partition count (see the module's docstring)."""
+
+    def __init__(self, policy, partitions: int):
+        if not 1 <= partitions <= MAX_PARTITIONS:
+            raise ValueError(f"partitions must be 1 to {MAX_PARTITIONS}, not {partitions}")
+        self.policy = policy
+        self.partitions = partitions
+        #: event types evaluated by every partition: their rules write the shared record, or a
+        #: subject the event may not name ("*" when such a rule takes every type)
+        self.everywhere = broadcast_types(policy)
+        #: of those, the types where such a rule reads a subject's memory or profile: whether it
+        #: writes cannot be known from the event alone
+        self.stateful = broadcast_types(policy, stateful_only=True)
+        #: event types whose rules open, extend or close an obligation (a due instant moves)
+        self.obligation_types = obligation_types(policy)
+
+    def partition(self, subject: str) -> int:
+        return partition_of(subject, self.partitions)
+
+    def route(self, event: Any, exact: bool = False) -> Route:
+        """The route of a parsed event (a dict), or of anything else (a line that did not parse:
+        partition 0 owns it, and rejects it).
+
+        An event of a type whose rules may write the shared record goes to every partition. With
+        ``exact`` (the producer's side: ``publish``, the service's enqueue mode), when every such
+        rule of its type decides from the event alone (no ``memory.`` or ``profile.``), the event
+        is evaluated once against an empty state to see whether it writes outside the subjects it
+        names; only then does it go to every partition. Consumers take that route from the
+        ``Clauseline-Partitions`` header (:meth:`from_header`)."""
+        if not isinstance(event, dict):
+            return Route(0, frozenset({0}))
+        subject = event.get("subject")
+        if "subject" not in event:
+            return Route(None, None)  # clock.tick, policy.changed: every partition decides it
+        if not isinstance(subject, str):
+            return Route(0, frozenset({0}))  # rejected by its schema, wherever it is decided
+        owner = self.partition(subject)
+        kind = event.get("type")
+        named = named_subjects(event)
+        if "*" in self.everywhere or (isinstance(kind, str) and kind in self.everywhere):
+            if not (exact and "*" not in self.stateful and kind not in self.stateful
+                    and not self._writes_elsewhere(event, named)):
+                return Route(owner, None)
+        return Route(owner, frozenset(self.partition(s) for s in named))
+
+    def _writes_elsewhere(self, event: dict, named: set[str]) -> bool:
+        """Whether the event, evaluated against an empty state, writes a record other than those
+        of the subjects it names (the shared record ``*``, above all)."""
+        from ..evaluation import empty_state, evaluate
+        decision, state = evaluate(self.policy, empty_state(), event)
+        if decision.status != "accepted":
+            return False  # rejected everywhere: it writes nothing
+        return any(sid not in named for sid in (state.get("subjects") or {}))
+
+    def from_header(self, event: Any, header: str | None) -> Route:
+        """The route of an event as a consumer takes it: the producer's exact route when its
+        ``Clauseline-Partitions`` header agrees with what the event shows (its owner first, every
+        partition of a subject it names), else the cautious :meth:`route`."""
+        cautious = self.route(event)
+        if cautious.partitions is not None or cautious.owner is None or not header \
+                or header == "*":
+            return cautious
+        try:
+            given = [int(p) for p in header.split(",")]
+        except ValueError:
+            return cautious
+        named = {self.partition(s) for s in named_subjects(event)}
+        if not given or given[0] != cautious.owner or not named <= set(given) \
+                or any(not 0 <= p < self.partitions for p in given):
+            return cautious
+        return Route(cautious.owner, frozenset(given))
+
+    def nats_subject(self, stream: str, route: Route) -> str:
+        """The NATS subject an event of this route is published on."""
+        if route.owner is None:
+            return f"{stream}.{ALL_TOKEN}"
+        return f"{stream}.{PARTITION_TOKEN}.{route.owner}"
+
+
+def owns(outcome: dict, partition: int, partitions: int) -> bool:
+    """Whether an outcome is about a subject of ``partition`` (an outcome about every subject,
+    ``*``, is nobody's in particular: see :mod:`clauseline.stream.merge`)."""
+    subject = outcome.get("subject")
+    return isinstance(subject, str) and subject != GLOBAL and \
+        partition_of(subject, partitions) == partition
+
+
+def broadcast_types(policy, stateful_only: bool = False) -> frozenset[str]:
+    """Event types whose rules ``remember`` into a record other than the event's subject or a
+    subject it names under ``subject`` (``{item.subject}``): the shared record ``*`` above all.
+    Such an event is evaluated by every partition, so that each keeps the shared record whole.
+    ``stateful_only``: only the types where such a rule reads memory or the profile."""
+    found: set[str] = set()
+    for version in policy.versions:
+        for rule in version.rules:
+            for op in rule.remember:
+                target = op.get("subject") if isinstance(op, dict) else None
+                if target is None or (isinstance(target, str) and _ITEM_SUBJECT.match(target)
+                                      and _items_named(rule)):
+                    continue
+                if not stateful_only or rule.reads_memory:
+                    found.update(rule.events)
+    return frozenset(found)
+
+
+def _items_named(rule) -> bool:
+    """Whether the rule's ``for_each`` items are objects carrying a ``subject`` that
+    :func:`named_subjects` finds (every list under ``data`` is searched)."""
+    return isinstance(rule.for_each, str) and rule.for_each.startswith("data.")
+
+
+def obligation_types(policy) -> frozenset[str]:
+    """Event types whose rules emit an obligation (open, extend or close one: a due instant
+    appears or moves). ``*`` when a rule of every type does."""
+    found: set[str] = set()
+    for version in policy.versions:
+        for rule in version.rules:
+            if any(isinstance(e, dict) and e.get("kind") == "obligation" for e in rule.emit):
+                found.update(rule.events)
+    return frozenset(found)
+
+
+def peek(body: bytes) -> Any:
+    """The event a message carries, parsed leniently for routing only (None when it is not
+    JSON): the consumer evaluates the original bytes, which the session parses strictly."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None

@@ -1,0 +1,157 @@
+"""``clauseline publish``: send a JSON Lines log into the events stream, partitioned.
+
+Each line becomes one message, in the log's order, on ``STREAM.p.K`` (K the partition of its
+CloudEvents ``subject``) or ``STREAM.all`` (no subject: a clock tick, a policy change), with the
+headers
+
+- ``Nats-Msg-Id``: a SHA-256 of the event's (source, id): JetStream drops a repeat sent within
+  the stream's duplicate window (two minutes), as the store would answer it ``duplicate``;
+- ``Clauseline-Partitions``: the partitions that evaluate it (``*``, or the owner first).
+
+What an integrator's producer does is the same: :func:`message_for` gives the subject, headers
+and body of one event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from ..events import Oversized
+from .jetstream import StreamError, check_name, connect, events_stream, guarded, shown_nats
+from .partitioning import Router, peek
+
+#: Messages published before their acknowledgements are awaited (bounded memory).
+WINDOW = 512
+
+
+@dataclass
+class Published:
+    """What a publish did: messages sent, repeats JetStream dropped, the stream's partitions and
+    its last sequence."""
+
+    sent: int = 0
+    duplicates: int = 0
+    partitions: int = 0
+    last_seq: int = 0
+    oversized: int = 0
+    per_partition: dict = field(default_factory=dict)
+
+
+def dedup_id(event: Any) -> str | None:
+    """The ``Nats-Msg-Id`` of an event: a digest of its (source, id) (never the ids themselves,
+    which a header could not hold whatever they are), or None without them."""
+    if isinstance(event, dict) and isinstance(event.get("source"), str) \
+            and isinstance(event.get("id"), str):
+        raw = f"{event['source']}\x00{event['id']}".encode("utf-8", "surrogatepass")
+        return hashlib.sha256(raw).hexdigest()[:40]
+    return None
+
+
+def message_for(router: Router, stream: str, body: bytes) -> tuple[str, dict, Any]:
+    """(NATS subject, headers, route) of one event's JSON bytes."""
+    event = peek(body)
+    route = router.route(event, exact=True)
+    headers = {"Clauseline-Partitions": route.header()}
+    key = dedup_id(event)
+    if key is not None:
+        headers["Nats-Msg-Id"] = key
+    return router.nats_subject(stream, route), headers, route
+
+
+async def publish_lines(lines: Iterable[bytes], url: str, stream: str, partitions: int | None,
+                        policy, progress=None) -> Published:
+    """Publish each non-blank line, in order (see the module's doc)."""
+    check_name(stream)
+    shown = shown_nats(url)
+    convert = guarded(shown)
+    nc = await connect(url)
+    done = Published()
+    try:
+        js = nc.jetstream(timeout=10.0)
+        try:
+            n = await events_stream(js, stream, partitions, create=True, shown=shown)
+        except StreamError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            raise convert(error) from None
+        done.partitions = n
+        router = Router(policy, n)
+        pending: list = []
+
+        async def settle():
+            for future in pending:
+                ack = await future
+                done.last_seq = max(done.last_seq, ack.seq)
+                if ack.duplicate:
+                    done.duplicates += 1
+            pending.clear()
+
+        try:
+            for line in lines:
+                if isinstance(line, Oversized):
+                    done.oversized += 1  # never held whole, so never sent (event.too_large)
+                    continue
+                body = line.rstrip(b"\r\n")
+                if not body.strip():
+                    continue
+                subject, headers, route = message_for(router, stream, body)
+                pending.append(await js.publish_async(subject, body, headers=headers,
+                                                      wait_stall=30.0))
+                done.sent += 1
+                owner = "all" if route.owner is None else route.owner
+                done.per_partition[owner] = done.per_partition.get(owner, 0) + 1
+                if len(pending) >= WINDOW:
+                    await settle()
+                    if progress:
+                        progress(done)
+            await settle()
+        except StreamError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            raise convert(error) from None
+        return done
+    finally:
+        try:
+            await asyncio.wait_for(nc.close(), 5)
+        except Exception:  # noqa: BLE001 - closing a broken connection
+            pass
+
+
+def run_publish(path: str, url: str, stream: str, partitions: int | None, policy,
+                quiet: bool = False) -> Published:
+    """``clauseline publish``: a log file (or ``-``) into the stream; a summary on stderr."""
+    from ..events import read_lines
+
+    started = time.monotonic()
+    handle = sys.stdin.buffer if path == "-" else open(path, "rb")
+    tty = sys.stderr.isatty() and not quiet
+
+    def progress(done: Published) -> None:
+        if tty:
+            rate = done.sent / max(time.monotonic() - started, 1e-9)
+            print(f"\rclauseline publish: {done.sent} sent, {rate:,.0f}/s", end="",
+                  file=sys.stderr, flush=True)
+
+    try:
+        done = asyncio.run(publish_lines(read_lines(handle), url, stream, partitions, policy,
+                                         progress))
+    finally:
+        if handle is not sys.stdin.buffer:
+            handle.close()
+    if tty:
+        print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
+    spread = ", ".join(f"{k}: {v}" for k, v in sorted(done.per_partition.items(), key=str))
+    print(f"clauseline publish: {done.sent} event(s) to stream {stream!r} ({done.partitions} "
+          f"partitions; by owner {spread or 'none'}), {done.duplicates} dropped as repeats, "
+          f"{done.oversized} line(s) over the event size limit not sent, "
+          f"last sequence {done.last_seq}, in {time.monotonic() - started:.1f} s",
+          file=sys.stderr)
+    return done
+
+
+__all__ = ["Published", "WINDOW", "dedup_id", "message_for", "publish_lines", "run_publish"]

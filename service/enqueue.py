@@ -1,0 +1,77 @@
+"""Enqueue instead of evaluate: ``clauseline serve --enqueue-nats URL --enqueue-stream NAME``.
+
+``POST /v1/events`` then checks each event against its schema, publishes the valid ones to the
+events stream with the partitioning of ``clauseline publish`` (docs/scale.md) and answers
+**202 Accepted** once JetStream has stored the message: the event is accepted for processing,
+not yet decided. ``clauseline consume`` decides it; its decision goes to the decisions stream
+and the partition stores. An invalid event still answers 422 and is not published. The body of
+a 202 is ``{"status": "queued", "event_id", "event_source", "stream", "seq", "duplicate"}``
+(``duplicate``: JetStream already held the same source and id, within its two-minute window).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from ..decision import Decision, rejected
+from ..stream.jetstream import StreamError, connect, events_stream, guarded, shown_nats
+from ..stream.partitioning import Router
+from ..stream.publish import message_for
+
+
+class Enqueuer:
+    """One NATS connection per worker process, opened on first use in the server's loop."""
+
+    def __init__(self, url: str, stream: str, policy):
+        self.url, self.stream, self.policy = url, stream, policy
+        self.shown = shown_nats(url)
+        self._lock = asyncio.Lock()
+        self._nc = self._js = self._router = None
+
+    async def _ready(self):
+        async with self._lock:
+            if self._nc is None or self._nc.is_closed:
+                nc = await connect(self.url)
+                js = nc.jetstream(timeout=5.0)
+                try:
+                    n = await events_stream(js, self.stream, None, create=True, shown=self.shown)
+                except StreamError:
+                    await nc.close()
+                    raise
+                self._nc, self._js, self._router = nc, js, Router(self.policy, n)
+        return self._js, self._router
+
+    async def enqueue(self, events: list) -> list[dict | Decision]:
+        """For each event: a rejected decision (invalid, not published), or the queued answer."""
+        js, router = await self._ready()
+        out: list = []
+        futures = []
+        for event in events:
+            problems = self.policy.schemas.event_problems(event)
+            if problems:
+                out.append(rejected(event, problems))
+                continue
+            body = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+            subject, headers, _ = message_for(router, self.stream, body)
+            try:
+                futures.append((len(out), await js.publish_async(subject, body, headers=headers,
+                                                                  wait_stall=10.0)))
+            except Exception as error:  # noqa: BLE001
+                raise guarded(self.shown)(error) from None
+            out.append({"status": "queued", "event_id": event.get("id"),
+                        "event_source": event.get("source"), "stream": self.stream})
+        for index, future in futures:
+            try:
+                ack = await asyncio.wait_for(future, 10.0)
+            except Exception as error:  # noqa: BLE001
+                raise guarded(self.shown)(error) from None
+            out[index].update(seq=ack.seq, duplicate=bool(ack.duplicate))
+        return out
+
+    async def close(self) -> None:
+        if self._nc is not None and not self._nc.is_closed:
+            try:
+                await asyncio.wait_for(self._nc.close(), 5)
+            except Exception:  # noqa: BLE001
+                pass

@@ -1,0 +1,335 @@
+"""Acceptance of issue 14: consumers over partitions decide a published log as a serial replay.
+
+Three ``clauseline consume`` processes over six partitions consume a published log; the merged
+decisions of the partition stores equal, event for event, what ``clauseline replay`` of the same
+log stores (an event without subject: the union of the partitions' outcomes is the serial
+decision). A consumer killed with SIGKILL in the middle and restarted loses nothing and applies
+nothing twice. Needs the local NATS (JetStream) and PostgreSQL servers; skipped only when one
+does not answer."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from clauseline import load_policy
+from clauseline.store import open_store
+from clauseline.stream.merge import merge, merged_decisions, rule_order
+from clauseline.stream.partitioning import partition_of
+from clauseline.stream.stores import partition_url
+
+from .conftest import ROOT, clauseline, js
+
+pytestmark = pytest.mark.scale
+
+DEMO = ROOT / "examples" / "demo-log.jsonl"
+PARTITIONS = 6
+OWNERS = [[0, 1], [2, 3], [4, 5]]
+
+
+def _differences(serial: dict, merged: dict) -> list[str]:
+    out = [f"missing {k}" for k in serial if k not in merged]
+    out += [f"extra {k}" for k in merged if k not in serial]
+    for key in serial:
+        if key in merged and merged[key] != serial[key]:
+            a, b = serial[key], merged[key]
+            fields = [f for f in set(a) | set(b) if a.get(f) != b.get(f)]
+            out.append(f"{key}: {fields}")
+    return out
+
+
+def _run_consumers(scale, procs: list[list[int]], *extra: str, timeout: float = 150):
+    started = [subprocess.Popen(scale.consume_args(mine, "--drain", *extra),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for mine in procs]
+    outputs = []
+    for p in started:
+        out, err = p.communicate(timeout=timeout)
+        outputs.append((p.returncode, err))
+    return outputs
+
+
+@pytest.mark.parametrize("which", ["demo", "generated"])
+def test_three_consumers_over_six_partitions_store_the_serial_decisions(scale, which,
+                                                                        generated_log):
+    log = DEMO if which == "demo" else generated_log
+    published = scale.publish(log, PARTITIONS)
+    assert "6 partitions" in published.stderr
+    consumers = [subprocess.Popen(scale.consume_args(mine, "--drain"), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for mine in OWNERS]
+    serial = scale.replay_serial(log)  # meanwhile
+    for p in consumers:
+        _, err = p.communicate(timeout=150)
+        assert p.returncode == 0, err
+        assert "Traceback" not in err and "lag 0" in err
+    policy = load_policy()
+    merged = merged_decisions(scale.base, PARTITIONS, policy)
+    assert len(serial) > (400 if which == "demo" else 2400)
+    assert _differences(serial, merged) == []
+
+    # subject-less events reached every partition, and their union is the serial decision
+    ticks = [k for k, d in serial.items() if d["event_type"] in ("clock.tick", "policy.changed")]
+    assert ticks and all(merged[k] == serial[k] for k in ticks)
+    for k in range(PARTITIONS):
+        store = open_store(partition_url(scale.base, k), create=False)
+        try:
+            stored = {(s, i) for s, i, _ in store.decisions()}
+        finally:
+            store.close()
+        assert set(ticks) <= stored
+
+    if which == "demo":
+        # the decisions stream: one owner message per event, and its partials merge into the
+        # same decisions as the stores'
+        messages = scale.decision_messages()
+        by_event: dict = {}
+        for headers, decision in messages:
+            key = (decision["event_source"], decision["event_id"])
+            by_event.setdefault(key, []).append((decision, headers["Clauseline-Owner"] == "1"))
+        owners = Counter(key for key, parts in by_event.items() for _, owner in parts if owner)
+        accepted = {k for k, d in serial.items()}
+        assert accepted <= set(owners) and all(owners[k] == 1 for k in accepted)
+        order = rule_order(policy)
+        from_stream = {k: merge(parts, order) for k, parts in by_event.items() if k in accepted}
+        assert _differences(serial, from_stream) == []
+        # read back from the command line: one merged decision per stored event
+        lines = subprocess.run([sys.executable, "-m",
+                                "clauseline.stream.merge", "--db", scale.base, "--partitions",
+                                str(PARTITIONS)], capture_output=True, text=True, timeout=120,
+                               check=True).stdout.splitlines()
+        assert {(d["event_source"], d["event_id"]): d for d in map(json.loads, lines)} == serial
+        rejected = [d for parts in by_event.values() for d, _ in parts if d["status"] == "rejected"]
+        assert len(rejected) == 3  # the demo log's three bad lines, each reported once
+
+
+def test_a_consumer_killed_in_the_middle_and_restarted_loses_nothing_and_applies_nothing_twice(
+        scale, generated_log):
+    scale.publish(generated_log, PARTITIONS)
+    others = [subprocess.Popen(scale.consume_args(mine, "--drain"), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True) for mine in OWNERS[1:]]
+    victim = subprocess.Popen(scale.consume_args(OWNERS[0], "--batch", "20"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # kill it once it has committed part of the stream (its stores' applied position moves)
+    store = None
+    deadline = time.monotonic() + 90
+    applied = 0
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        try:
+            store = store or open_store(partition_url(scale.base, 0), create=False)
+            with store.engine.connect() as conn:
+                applied = conn.execute(sa.text("select coalesce(max(applied_seq), 0) from "
+                                               "stream_positions")).scalar()
+        except Exception:  # noqa: BLE001 - not created yet
+            store = None
+            continue
+        if applied >= 600:
+            break
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    if store is not None:
+        store.close()
+    assert 600 <= applied < 2400, "the kill did not land in the middle"
+
+    restarted = subprocess.run(scale.consume_args(OWNERS[0], "--drain"), capture_output=True,
+                               text=True, timeout=150)
+    assert restarted.returncode == 0, restarted.stderr
+    assert "Traceback" not in restarted.stderr
+    for p in others:
+        _, err = p.communicate(timeout=150)
+        assert p.returncode == 0, err
+
+    serial = scale.replay_serial(generated_log)
+    merged = merged_decisions(scale.base, PARTITIONS, load_policy())
+    assert _differences(serial, merged) == []
+    # nothing applied twice: every partition store holds each event once, and its hash chain
+    # (one link per applied event) is intact
+    for k in OWNERS[0]:
+        store = open_store(partition_url(scale.base, k), create=False)
+        try:
+            keys = [(s, i) for s, i, _ in store.decisions()]
+            records = list(store.log())
+        finally:
+            store.close()
+        assert len(keys) == len(set(keys)) == len(records)
+        from clauseline import canonical
+        from clauseline.chain import verify
+        assert verify([canonical.dumps(r) for r in records]).ok
+
+    # delivered all over again (as after a crash between commit and acknowledgement): every
+    # event is answered from the stores as already stored, and nothing changes
+    async def forget(jetstream):
+        await jetstream.delete_consumer(scale.stream, "clauseline-%s-p0-1" % scale.stream)
+    js(forget)
+    for k in OWNERS[0]:
+        store = open_store(partition_url(scale.base, k), create=False)
+        try:
+            with store.engine.begin() as conn:
+                conn.execute(sa.text("update stream_positions set applied_seq = 0"))
+            before = store.count()
+        finally:
+            store.close()
+    again = subprocess.run(scale.consume_args(OWNERS[0], "--drain"), capture_output=True,
+                           text=True, timeout=150)
+    assert again.returncode == 0, again.stderr
+    assert " 0 decided" not in again.stderr and "0 already stored" not in again.stderr
+    assert merged_decisions(scale.base, PARTITIONS, load_policy()) == merged
+    store = open_store(partition_url(scale.base, OWNERS[0][-1]), create=False)
+    try:
+        assert store.count() == before
+    finally:
+        store.close()
+
+
+def test_consume_refuses_a_stream_partitioned_otherwise_and_a_missing_stream(scale):
+    scale.publish(DEMO, 4)
+    again = subprocess.run([clauseline(), "publish", str(DEMO), "--nats", scale.nats,
+                            "--stream", scale.stream, "--partitions", "6"],
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode == 1
+    assert "stream.partitions_mismatch" in again.stderr and "Traceback" not in again.stderr
+    missing = subprocess.run([clauseline(), "consume", "--nats", scale.nats, "--stream",
+                              scale.stream + "x", "--db", scale.base, "--drain"],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 1 and "stream.not_found" in missing.stderr
+
+
+@pytest.mark.parametrize("command", ["consume", "publish"])
+def test_a_nats_server_that_does_not_answer_is_one_line_and_exit_1(command, tmp_path):
+    args = [clauseline(), command]
+    if command == "publish":
+        args += [str(DEMO)]
+    args += ["--nats", "nats://user:s3cret@127.0.0.1:1", "--stream", "EVENTS"]
+    if command == "consume":
+        args += ["--db", f"sqlite:///{tmp_path / 'x.db'}"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "nats.unavailable" in lines[0] and "127.0.0.1:1" in lines[0]
+    assert "s3cret" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_help_explains_every_option():
+    for command, options in (("consume", ["--nats", "--stream", "--db", "--partitions",
+                                          "--partition", "--drain", "--batch", "--decisions",
+                                          "--metrics-port", "--metrics-host", "--quiet"]),
+                             ("publish", ["--nats", "--stream", "--partitions", "--quiet"])):
+        text = subprocess.run([clauseline(), command, "--help"], capture_output=True, text=True,
+                              timeout=60, check=True).stdout
+        for option in options:
+            assert option in text, (command, option)
+    serve = subprocess.run([clauseline(), "serve", "--help"], capture_output=True, text=True,
+                           timeout=60, check=True).stdout
+    assert "--enqueue-nats" in serve and "--enqueue-stream" in serve
+
+
+def test_the_service_enqueues_instead_of_evaluating(scale, tmp_path):
+    from starlette.testclient import TestClient
+
+    from clauseline.service.app import create_app
+    from clauseline.service.settings import Settings
+
+    settings = Settings(db=f"sqlite:///{tmp_path / 'service.db'}", auth=False,
+                        enqueue_nats=scale.nats, enqueue_stream=scale.stream)
+    event = {"specversion": "1.0", "id": "q-1", "source": "/tests/enqueue",
+             "type": "payment.made", "time": "2019-07-01T09:00:00Z", "subject": "acct-q",
+             "data": {"transaction_id": "t-1", "amount": 25, "currency": "USD",
+                      "instrument": "credit_card", "status": "completed",
+                      "encrypted_in_transit": True, "product": "prepaid_calling"}}
+    with TestClient(create_app(settings)) as client:
+        answer = client.post("/v1/events", json=event,
+                             headers={"Content-Type": "application/cloudevents+json"})
+        assert answer.status_code == 202, answer.text
+        body = answer.json()
+        assert body["status"] == "queued" and body["event_id"] == "q-1" and body["seq"] == 1
+        bad = client.post("/v1/events", json=dict(event, id="q-2", data={"amount": "x"}),
+                          headers={"Content-Type": "application/cloudevents+json"})
+        assert bad.status_code == 422
+        batch = client.post("/v1/events", json=[dict(event, id="q-3"), dict(event, id="q-1")],
+                            headers={"Content-Type": "application/cloudevents-batch+json"})
+        assert batch.status_code == 202
+        assert [a["duplicate"] for a in batch.json()] == [False, True]
+        assert client.app.state.store.count() == 0  # nothing was evaluated here
+    done = subprocess.run(scale.consume_args([], "--drain"), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    merged = merged_decisions(scale.base, 6)
+    assert set(merged) == {("/tests/enqueue", "q-1"), ("/tests/enqueue", "q-3")}
+    assert merged[("/tests/enqueue", "q-1")]["status"] == "accepted"
+    owner = partition_of("acct-q", 6)
+    store = open_store(partition_url(scale.base, owner), create=False)
+    try:
+        assert store.count() == 2
+    finally:
+        store.close()
+
+
+def test_served_metrics_lag_and_sigterm_and_no_number_echoed(scale, tmp_path):
+    import socket
+    import urllib.request
+
+    card = "4111111111111111"
+    log = tmp_path / "log.jsonl"
+    lines = DEMO.read_text(encoding="utf-8").splitlines()[:60]
+    lines.append(json.dumps({"specversion": "1.0", "id": "leak-1", "source": "/tests/leak",
+                             "type": "payment.made", "time": "2019-07-01T09:00:00Z",
+                             "subject": "acct-leak", "data": {"transaction_id": card,
+                                                              "amount": card}}))
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    scale.publish(log, PARTITIONS)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    consumer = subprocess.Popen(scale.consume_args([], "--metrics-port", str(port)),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        text = ""
+        while time.monotonic() < deadline:
+            time.sleep(0.3)
+            try:
+                text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                              timeout=2).read().decode()
+            except OSError:
+                continue
+            if f"clauseline_consume_stream_sequence {len(lines)}.0" in text:
+                break
+        assert "clauseline_consume_lag_messages 0.0" in text, text
+        assert 'clauseline_consume_messages_total{action="rejected"}' in text
+    finally:
+        consumer.send_signal(signal.SIGTERM)
+        _, err = consumer.communicate(timeout=30)
+    assert consumer.returncode == 0, err
+    assert "lag 0" in err and card not in err and "Traceback" not in err
+    bodies = [json.dumps(d) for _, d in scale.decision_messages()]
+    assert any("leak-1" in b for b in bodies) and not any(card in b for b in bodies)
+
+
+def test_stores_of_a_stream_made_again_are_refused(scale):
+    scale.publish(DEMO, PARTITIONS)
+    first = subprocess.run(scale.consume_args([0], "--drain", "--decisions", "-"),
+                           capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+
+    async def again(jetstream):
+        await jetstream.delete_stream(scale.stream)
+    js(again)
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"{scale.stream}.jsonl"
+    log.write_text(DEMO.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    try:
+        scale.publish(log, PARTITIONS)
+        refused = subprocess.run(scale.consume_args([0], "--drain"), capture_output=True,
+                                 text=True, timeout=120)
+    finally:
+        log.unlink()
+    assert refused.returncode == 1 and "stream.recreated" in refused.stderr, refused.stderr
