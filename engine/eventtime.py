@@ -7,6 +7,8 @@ days in UTC; "one year" is the same calendar date and time a year later (29 Febr
 
 from __future__ import annotations
 
+import functools
+
 import calendar
 import re
 from datetime import date, datetime, timedelta, timezone
@@ -35,7 +37,14 @@ def parse_time(text: str) -> datetime:
     (``09:00:00.123456000Z`` is exactly ``09:00:00.123456Z``): a finer time raises
     :class:`TimePrecisionError` (a ``ValueError``) instead of being silently truncated.
     """
-    match = _RFC3339.fullmatch(text) if isinstance(text, str) else None
+    if not isinstance(text, str):
+        raise ValueError(f"not an RFC 3339 date-time with offset: {text!r}")
+    return _parse_time(text)
+
+
+@functools.lru_cache(maxsize=4096)  # an event's time is parsed several times on its way
+def _parse_time(text: str) -> datetime:
+    match = _RFC3339.fullmatch(text)
     if match is None:
         raise ValueError(f"not an RFC 3339 date-time with offset: {text!r}")
     fraction = match.group("fraction")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import functools
 from typing import Any
 
 from ..decision import OPEN
@@ -42,6 +43,13 @@ VERBS = ("set", "append", "delete", "default", "miss")
 
 def instant_key(text: str) -> str:
     """An RFC 3339 time as fixed-width UTC text that sorts and compares as the instant."""
+    if not isinstance(text, str):
+        return parse_time(text)  # raises the ValueError of a value that is not a time
+    return _instant_key(text)
+
+
+@functools.lru_cache(maxsize=4096)  # an event's time is keyed several times on its way
+def _instant_key(text: str) -> str:
     return parse_time(text).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
