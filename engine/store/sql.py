@@ -30,6 +30,7 @@ unanswered is recognised, on the next attempt, by the chain hash it wrote.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -523,6 +524,10 @@ class SqlStore:
         #: attempts in all at a unit of work that fails transiently (see ATTEMPTS)
         self.attempts = ATTEMPTS
         self._local = threading.local()
+        #: SQLite has one writer at a time: this process's writers queue here, and the next one
+        #: starts the moment a commit ends, instead of polling the file's lock (SQLite's busy
+        #: handler sleeps up to 100 ms between tries, which made batches wait seconds)
+        self._writer = threading.Lock() if self.dialect == "sqlite" else contextlib.nullcontext()
         self._stored = 0
         self._stored_lock = threading.Lock()
         #: policy version id -> content hash (see :meth:`bind_policy`)
@@ -631,7 +636,7 @@ class SqlStore:
         while True:
             self._local.pending = None
             try:
-                with self.engine.begin() as conn:
+                with self._writer, self.engine.begin() as conn:
                     tx = self._local.tx = _Tx(conn)
                     self._local.handed = _Handed()
                     try:
