@@ -382,8 +382,9 @@ def storable(text: Any) -> bool:
     return True
 
 
-def _named_subjects(event: dict) -> set[str]:
-    """The event's subject and every ``subject`` string inside its data (parties, participants)."""
+def named_subjects(event: dict) -> set[str]:
+    """The event's subject and every ``subject`` string inside its data (call parties, SVV
+    participants): the records the event may read and write besides the shared one."""
     found = set()
     if isinstance(event.get("subject"), str):
         found.add(event["subject"])
@@ -588,7 +589,7 @@ class SqlStore:
     def _lock(self, conn: sa.Connection, event: Any) -> None:
         if self.dialect != "postgresql":
             return  # SQLite: BEGIN IMMEDIATE already holds the only write lock
-        named = _named_subjects(event) if isinstance(event, dict) else set()
+        named = named_subjects(event) if isinstance(event, dict) else set()
         if not isinstance(event, dict) or not isinstance(event.get("subject"), str):
             conn.execute(_LOCK, {"key": GLOBAL_LOCK})
             return
@@ -713,7 +714,7 @@ class SqlStore:
         wanted = {GLOBAL} | {sid for _, sid, _ in batch.overdue}
         for event in events:
             if isinstance(event, dict):
-                wanted |= _named_subjects(event)
+                wanted |= named_subjects(event)
         self._read_texts(conn, batch, wanted)
         self._local.tx.batch = batch
 
@@ -788,7 +789,7 @@ class SqlStore:
         handed = self._local.handed = _Handed()
 
         def read(conn: sa.Connection):
-            wanted = _named_subjects(event) | {GLOBAL}
+            wanted = named_subjects(event) | {GLOBAL}
             due = self._overdue(conn, event.get("time"))
             wanted |= {sid for _, sid, _ in due}
             return wanted, due, self._load(conn, wanted)
@@ -819,7 +820,7 @@ class SqlStore:
             due = batch.due_before(normal_time(event.get("time")))
         except (TypeError, ValueError):
             due = []
-        wanted = _named_subjects(event) | {GLOBAL} | {sid for _, sid, _ in due}
+        wanted = named_subjects(event) | {GLOBAL} | {sid for _, sid, _ in due}
         self._read_texts(conn, batch, wanted)
 
         def load(sid: str) -> dict | None:

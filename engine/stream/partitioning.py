@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..decision import GLOBAL
+from ..store.sql import named_subjects
 
 #: The subjects of a stream: ``NAME.p.K`` for an event owned by partition K, ``NAME.all`` for a
 #: subject-less one (it concerns every partition).
@@ -51,25 +52,6 @@ def partition_of(subject: str, partitions: int) -> int:
     digest = hashlib.blake2b(subject.encode("utf-8", "surrogatepass"), digest_size=8,
                              person=b"clauseline.part").digest()
     return int.from_bytes(digest, "big") % partitions
-
-
-def named_subjects(event: dict) -> set[str]:
-    """The event's ``subject`` and every ``subject`` string inside its data (call parties,
-    SVV participants): the records the event may read and write besides the shared one."""
-    found = set()
-    if isinstance(event.get("subject"), str):
-        found.add(event["subject"])
-    stack = [event.get("data")]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            value = node.get("subject")
-            if isinstance(value, str):
-                found.add(value)
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return found
 
 
 @dataclass(frozen=True)

@@ -66,17 +66,28 @@ def backend(request):
     return request.param
 
 
-@pytest.fixture
-def store_url(backend, tmp_path):
-    """A URL of a new, empty store of the backend under test."""
+def _new_store(backend: str, path):
+    """A URL of a new, empty store of ``backend`` (SQLite at ``path``), dropped afterwards."""
     if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'clauseline.db'}"
+        yield f"sqlite:///{path}"
         return
     schema = PgSchema()
     try:
         yield schema.url
     finally:
         schema.drop()
+
+
+@pytest.fixture
+def store_url(backend, tmp_path):
+    """A URL of a new, empty store of the backend under test."""
+    yield from _new_store(backend, tmp_path / "clauseline.db")
+
+
+@pytest.fixture
+def other_url(backend, tmp_path):
+    """A second new store of the same backend."""
+    yield from _new_store(backend, tmp_path / "other.db")
 
 
 @pytest.fixture

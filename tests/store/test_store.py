@@ -108,20 +108,6 @@ def _rows(store) -> dict[str, list]:
     return found
 
 
-@pytest.fixture
-def other_url(backend, tmp_path):
-    """A second new store of the same backend."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'other.db'}"
-        return
-    from .conftest import PgSchema
-    schema = PgSchema()
-    try:
-        yield schema.url
-    finally:
-        schema.drop()
-
-
 def _demo_lines() -> list[str]:
     return (ROOT / "examples" / "demo-log.jsonl").read_text().splitlines()
 
