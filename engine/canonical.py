@@ -11,10 +11,15 @@ from typing import Any
 _LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\u0085": "\\u0085"}
 
 
+#: ``json.dumps`` with these arguments, made once (``dumps`` would build it at every call).
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                            allow_nan=False)
+
+
 def dumps(value: Any) -> str:
     """Sorted keys, no insignificant white space, UTF-8 text kept as is except the characters
     that some readers take for a line break (escaped: one document is always one line)."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    text = _ENCODER.encode(value)
     if not text.isascii():
         for raw, escaped in _LINE_BREAKS.items():
             text = text.replace(raw, escaped)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import re
 from typing import Any
 
 from ..eventtime import format_time, parse_instant
@@ -71,12 +70,38 @@ def render(template: Any, fact: dict, shared: bool = False) -> Any:
         return out
     if not isinstance(template, str):
         return template
+    kind, body = _compiled(template)
+    if kind is _PLAIN:
+        return template
+    if kind is _WHOLE:
+        return _value(body, fact, shared)
+    out = []
+    for part in body:
+        if isinstance(part, str):
+            out.append(part)
+        else:
+            value = _value(part[0], fact, shared=True)  # only its text is used
+            out.append("" if value is None else str(value))
+    return "".join(out)
+
+
+_PLAIN, _WHOLE, _TEXT = "plain", "whole", "text"
+
+
+@functools.lru_cache(maxsize=None)  # templates come from rule files: a bounded set
+def _compiled(template: str) -> tuple[str, Any]:
+    """A template string parsed once: plain text, one placeholder standing for a whole value, or
+    text with placeholders (its parts: strings, and 1-tuples of placeholder bodies)."""
     whole = PLACEHOLDER.fullmatch(template)
     if whole:
-        return _value(whole.group(1), fact, shared)
-
-    def text(match: re.Match) -> str:
-        value = _value(match.group(1), fact)
-        return "" if value is None else str(value)
-
-    return PLACEHOLDER.sub(text, template)
+        return _WHOLE, whole.group(1)
+    if "{" not in template:
+        return _PLAIN, None
+    parts: list = []
+    at = 0
+    for match in PLACEHOLDER.finditer(template):
+        parts.append(template[at:match.start()])
+        parts.append((match.group(1),))
+        at = match.end()
+    parts.append(template[at:])
+    return _TEXT, tuple(parts)

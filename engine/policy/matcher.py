@@ -45,11 +45,14 @@ MAX_PATHS = 252
 _EXPONENT = re.compile(r"\d[eE][-+]?\d")
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False), made once
+
+
 def fact_json(fact: dict) -> str:
     """A fact as the JSON text durable_rules' C core parses. Its parser refuses numbers in
     exponent notation, which Python writes for small and large floats (``1e-05``): such a float
     is written in fixed-point notation instead (``0.00001``), the same number."""
-    text = json.dumps(fact, ensure_ascii=False)
+    text = _ENCODER.encode(fact)
     if not _EXPONENT.search(text):
         return text
     marker, fixed = "\x00" + secrets.token_hex(8), []
