@@ -67,6 +67,7 @@ _SIX_DIGITS = re.compile(r"(?:\d\D*?){6}")
 
 
 @functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=4096)  # a pure function of the name; field names recur
 def kind_of_key(key: str) -> str | None:
     """The kind of sensitive number a field of this name holds, or None."""
     k = re.sub(r"[^a-z0-9]", "", key.lower())

@@ -20,6 +20,8 @@ never truncated.
 
 from __future__ import annotations
 
+import functools
+
 import json
 import re
 from functools import cached_property
@@ -66,6 +68,7 @@ FORMAT_CHECKER = _ClauselineFormats(formats=())
 FORMAT_CHECKER.checkers = dict(Draft202012Validator.FORMAT_CHECKER.checkers)
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of the text; an event's time recurs
 def _date_time_ok(value: str) -> bool:
     """The ``date-time`` check of :data:`FORMAT_CHECKER`, for jsonschema-rs."""
     return FORMAT_CHECKER.conforms(value, "date-time")
