@@ -1084,10 +1084,16 @@ def test_ctrl_c_at_any_moment_of_startup(tmp_path):
     first events): exit 130 and one line, never a KeyboardInterrupt traceback. Only a signal
     that arrives before the interpreter runs any Python code may end the process silently
     (killed by SIGINT, which a shell also reports as 130)."""
+    from store.logs import mixed_log
+
+    # long enough that the last signal still finds the replay running (the demo log alone is
+    # stored in one group commit well within a second)
+    log = tmp_path / "long.jsonl"
+    log.write_text("\n".join(mixed_log(8000, subjects=300, seed=61)) + "\n")
     problems = []
     for delay in (0.05, 0.1, 0.15, 0.25, 0.4, 0.6, 0.9, 1.3):
         db = tmp_path / f"startup-{delay}.db"
-        proc = subprocess.Popen(CLI + ["replay", str(ROOT / "examples" / "demo-log.jsonl"), "--db",
+        proc = subprocess.Popen(CLI + ["replay", str(log), "--db",
                                        f"sqlite:///{db}"], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, cwd=ROOT)
         time.sleep(delay)
