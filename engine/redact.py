@@ -19,7 +19,8 @@ security number. Two layers:
    (non-breaking spaces included), ``.``, ``,``, ``-``, ``_`` and ``/``: so ``4111  1111.1111_1111``
    is one run. A run with 13 or more digits in which any 13 to 19 consecutive digits pass the Luhn
    check is a card number (concatenated numbers included: the whole run is reduced); three,
-   two and four digits with one separator (``123-45-6789``, ``123 45 6789``) make a run an SSN; a run
+   two and four digits with the same separator twice, one to three characters of it
+   (``123-45-6789``, ``123 45 6789``, ``123  45  6789``) make a run an SSN; a run
    of 6 or more digits that follows a word naming such a number (``SSN``, ``social security``,
    ``account``, ``acct``, ``routing``, ``ABA``, ``IBAN``) within a few characters is that number
    (``ssn 219099999``). Each is replaced, inside the string, by ``[redacted card ...1111
@@ -49,8 +50,8 @@ DECISION_KEYS = frozenset({"event_id", "event_source", "event_type", "time", "po
 
 #: A run of digit groups: one to three separators between groups (see the module's doc).
 _RUN = re.compile(r"\d+(?:[\s.,_/\-]{1,3}\d+)*")
-#: Three, two and four digits with one separator: an SSN.
-_SSN_SHAPE = re.compile(r"(?<!\d)\d{3}([\s._/\-])\d{2}\1\d{4}(?!\d)")
+#: Three, two and four digits with the same separator (one to three characters) twice: an SSN.
+_SSN_SHAPE = re.compile(r"(?<!\d)\d{3}([\s._/\-]{1,3})\d{2}\1\d{4}(?!\d)")
 #: A word naming a sensitive number, right before a run (looked for in the characters before it).
 _CONTEXT = re.compile(
     r"(?i)(?:\b(ssn|ss#|soc(?:ial)?[\s._-]*sec(?:urity)?(?:[\s._-]*(?:no|num|number|#))?|taxpayer"

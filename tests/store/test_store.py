@@ -414,6 +414,10 @@ def test_redactor_shapes():
     r = Redactor(b"k")
     assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
     assert r.scrub_text("call 555-123-4567 at 2019-07-01") == "call 555-123-4567 at 2019-07-01"
+    # an SSN's groups with the same separator twice, one to three characters of it
+    for written in ("001-01-0001", "001 01 0001", "001  01  0001", "001\u00a0\u00a001\u00a0\u00a00001"):
+        assert r.scrub_text(f"id {written}.") == f"id {r._inline('ssn', '001010001')}.", written
+    assert r.scrub_text("001  01 0001") == "001  01 0001"  # separators that differ: not the shape
     assert "4111" not in r.scrub_text("x 4111-1111-1111-1111 y").replace("...1111", "")
     assert r.scrub({"order": 4111111111111111})["order"]["last4"] == "1111"
     assert r.scrub({"SSN": 123456789})["SSN"] == {"redacted": "ssn", "last4": "6789",
