@@ -138,9 +138,8 @@ class Session:
         A store with an ``atomically_many(events, work)`` method (the SQL stores) runs them all
         in one transaction that holds the whole write lock: one commit for the batch, and
         concurrent writers wait for it (keep batches to hundreds of events). If it fails, none
-        of the batch is stored
-        and the exception says so; decisions are only returned once the batch is committed, so
-        a caller that reports a decision reports a stored one."""
+        of the batch is stored and the exception says so; decisions are only returned once the
+        batch is committed, so a caller that reports a decision reports a stored one."""
         events = list(events)
         many = getattr(self.store, "atomically_many", None)
         if many is None or len(events) == 1:  # one event keeps its own (per-subject) locks
