@@ -232,12 +232,7 @@ async def consume(policy, *, url: str, stream: str, db: str, partitions: int | N
     owned = None
     try:
         js = nc.jetstream(timeout=10.0)
-        try:
-            n = await events_stream(js, stream, partitions, create=False, shown=shown)
-        except StreamError:
-            raise
-        except Exception as error:  # noqa: BLE001
-            raise convert(error) from None
+        n = await events_stream(js, stream, partitions, create=False, shown=shown)
         chosen = sorted(set(mine)) if mine else list(range(n))
         bad = [k for k in chosen if not 0 <= k < n]
         if bad:
@@ -280,6 +275,15 @@ async def consume(policy, *, url: str, stream: str, db: str, partitions: int | N
             raise
         except Exception as error:  # noqa: BLE001
             raise convert(error) from None
+
+        async def drained() -> bool:
+            """Whether every message of the stream is delivered and acknowledged."""
+            try:
+                info = await js.consumer_info(stream, name)
+            except Exception as error:  # noqa: BLE001
+                raise convert(error) from None
+            return info.num_pending == 0 and info.num_ack_pending == 0
+
         while stop is None or not stop.is_set():
             try:
                 msgs = await sub.fetch(batch, timeout=1.0)
@@ -288,13 +292,8 @@ async def consume(policy, *, url: str, stream: str, db: str, partitions: int | N
             except Exception as error:  # noqa: BLE001
                 raise convert(error) from None
             if not msgs:
-                if drain:
-                    try:
-                        info = await js.consumer_info(stream, name)
-                    except Exception as error:  # noqa: BLE001
-                        raise convert(error) from None
-                    if info.num_pending == 0 and info.num_ack_pending == 0:
-                        break
+                if drain and await drained():
+                    break
                 counters.lag = 0
                 if on_batch:
                     on_batch(counters)
@@ -314,13 +313,8 @@ async def consume(policy, *, url: str, stream: str, db: str, partitions: int | N
                 raise convert(error) from None
             if on_batch:
                 on_batch(counters)
-            if drain and counters.lag == 0:
-                try:
-                    info = await js.consumer_info(stream, name)
-                except Exception as error:  # noqa: BLE001
-                    raise convert(error) from None
-                if info.num_pending == 0 and info.num_ack_pending == 0:
-                    break
+            if drain and counters.lag == 0 and await drained():
+                break
         return counters
     finally:
         if owned is not None:

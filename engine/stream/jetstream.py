@@ -115,7 +115,18 @@ async def events_stream(js, stream: str, partitions: int | None, *, create: bool
     """The partition count of the events stream ``stream`` (created with ``partitions``, or
     :data:`DEFAULT_PARTITIONS`, when absent and ``create``). Refuses a stream with another
     count than ``partitions`` (``stream.partitions_mismatch``), one that is not clauseline's
-    (``stream.not_clauseline``) and, without ``create``, a missing one (``stream.not_found``)."""
+    (``stream.not_clauseline``) and, without ``create``, a missing one (``stream.not_found``);
+    nats-py's own errors on the way are :func:`guarded` ones."""
+    try:
+        return await _events_stream(js, stream, partitions, create, shown)
+    except StreamError:
+        raise
+    except Exception as error:  # noqa: BLE001
+        raise guarded(shown)(error) from None
+
+
+async def _events_stream(js, stream: str, partitions: int | None, create: bool,
+                         shown: str) -> int:
     from nats.js.api import StorageType, StreamConfig
     from nats.js.errors import NotFoundError
 

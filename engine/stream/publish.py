@@ -73,12 +73,7 @@ async def publish_lines(lines: Iterable[bytes], url: str, stream: str, partition
     done = Published()
     try:
         js = nc.jetstream(timeout=10.0)
-        try:
-            n = await events_stream(js, stream, partitions, create=True, shown=shown)
-        except StreamError:
-            raise
-        except Exception as error:  # noqa: BLE001
-            raise convert(error) from None
+        n = await events_stream(js, stream, partitions, create=True, shown=shown)
         done.partitions = n
         router = Router(policy, n)
         pending: list = []
