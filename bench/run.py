@@ -225,7 +225,7 @@ def child_tick(open_count: int, due_count: int, runs: int) -> dict:
     them due, through the real ``clauseline.evaluate``; an ordinary event on the same state."""
     import clauseline
     from clauseline import empty_state, evaluate, load_policy
-    from clauseline.evaluation.memory import due_entries
+    from clauseline.records import due_entries
 
     policy = load_policy()
 

@@ -85,6 +85,16 @@ class Decision:
                    tuple(data.get("warnings", ())))
 
 
+def settle_retention(outcomes: list[dict]) -> list[dict]:
+    """A target that is deleted or purged cannot also be retained: drop the ``retain``. One
+    rule of the decision's shape, applied wherever outcomes are put together: the evaluator's
+    outcomes of one event, and a partitioned stream's partial decisions merged into one."""
+    gone = {o["target"] for o in outcomes
+            if o["kind"] == "retention" and o["action"] in ("delete", "purge")}
+    return [o for o in outcomes if not (o["kind"] == "retention" and o["action"] == "retain"
+                                        and o["target"] in gone)]
+
+
 def outcome_sort_key(outcome: dict) -> tuple:
     """The documented order: kind, clause, rule, subject, then the canonical text."""
     return (KIND_ORDER[outcome["kind"]], outcome["clause"], outcome["rule"],

@@ -1,9 +1,23 @@
-"""Running events through the evaluator against a store: parsing, idempotency, state.
+"""Running events through the evaluator against a store: one unit of work for every entry point.
 
 The evaluator is pure; a :class:`Session` is the thin loop around it that every entry point
-shares (CLI replay, HTTP, pytest plugin): parse the raw event, answer a repeated ``(source, id)``
-with the first decision marked ``duplicate``, evaluate against the stored state, and record the
-event, its decision and the new state together.
+shares (CLI evaluate and replay, HTTP, the stream consumer, the pytest plugin). Every event,
+alone or in a batch, takes the same path through a store's :class:`Transaction`::
+
+    for tx in store.transactions(events):       # one attempt each; a retry is a new one
+        with tx:                                 # begin: locks, and every read of the batch
+            for event in events:
+                tx.decided(source, id)           # a repeat answers its first decision
+                state = tx.state(event)          # the records it may read, already loaded
+                decision, after = evaluate(policy, state, event, fold=True)   # no I/O
+                tx.record(event, decision, after, policy_hash)             # kept in the tx
+            tx.commit(decisions)                 # one write of everything, then the commit
+
+A single event is a batch of one. The store reads before the evaluator runs and writes after
+it: nothing calls back, nothing runs SQL while an event is evaluated, no transaction hides in a
+thread-local. Retries (a write conflict, a transient database fault, a commit whose answer was
+lost) belong to the store's ``transactions`` iterator: it hands out a new attempt and the
+session runs the batch again from its start (evaluation is deterministic).
 """
 
 from __future__ import annotations
@@ -16,27 +30,51 @@ from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 from .decision import Decision, rejected
 from .errors import Problem
-from .evaluation import empty_state, evaluate
-from .evaluation.memory import instant_key
-from .evaluation.state import DueAfter, SubjectsAfter, fold_due
+from .evaluation import evaluate
 from .events import Oversized, parse_event
 from .policy.model import Policy
+from .records import (DueAfter, Records, changed_records, empty_state, fold_due, instant_key,
+                      unloaded)
+
+
+class Transaction(Protocol):
+    """One attempt at a unit of work: a batch of events decided and kept together, or not at
+    all. Used as a context manager (``with tx:``); see the module's doc for the loop."""
+
+    #: The batch's decisions once :meth:`commit` succeeded; set before the body runs when an
+    #: earlier attempt's commit went unanswered but did happen (the body then does nothing).
+    committed: list[Decision] | None
+
+    def decided(self, source: str, event_id: str) -> Decision | None:
+        """The decision already kept for this (source, id), in the store or earlier in this
+        batch, if any."""
+
+    def state(self, event: dict, also: Iterable[str] = ()) -> dict:
+        """The state this event is evaluated against: a :class:`~clauseline.records.Records`
+        reader (or a plain mapping) of every record it may read, loaded now, and the index of
+        due instants as far as it needs it. ``also``: more subjects to load (those the last
+        evaluation read without their records, :func:`clauseline.records.unloaded`)."""
+
+    def record(self, event: dict, decision: Decision, after: dict,
+               policy_hash: str | None) -> None:
+        """Keep an accepted event with its decision and the changes ``after`` (what
+        ``evaluate(..., fold=True)`` returned over :meth:`state`): later events of the batch
+        see them; nothing is durable before :meth:`commit`."""
+
+    def commit(self, decisions: list[Decision]) -> None:
+        """Make everything recorded durable at once; then :attr:`committed` is ``decisions``."""
 
 
 class Store(Protocol):
-    """Where a session keeps what it has seen. ``clauseline.store`` has durable implementations."""
+    """Where a session keeps what it has seen. ``clauseline.store`` has durable implementations;
+    :class:`MemoryStore` keeps everything in memory."""
 
-    def decision_for(self, source: str, event_id: str) -> Decision | None:
-        """The decision already made for this (source, id), if any."""
-
-    def state_for(self, event: dict) -> dict:
-        """The state the evaluator needs for this event (at least the event's subject)."""
-
-    def record(self, event: dict, decision: Decision, state: dict) -> None:
-        """Keep the accepted event, its decision and the new state, atomically."""
-
-    # Optional: ``atomically(event, work) -> Decision`` runs ``work()`` (the session's
-    # decision_for, state_for, evaluate, record) in one transaction under the event's lock.
+    def transactions(self, events: Sequence[Any], read_only: bool = False
+                     ) -> Iterator[Transaction]:
+        """Attempts at one unit of work over ``events`` (module doc): iterate, run each inside
+        ``with tx:``; the iteration ends once an attempt committed (or, ``read_only``, once one
+        ran to its end without committing: a dry run) and raises the store's error when it
+        gives up."""
 
 
 def _deflate(data: bytes) -> bytes:
@@ -61,12 +99,10 @@ _ZDICT = (b'"trace":["status":"accepted""outcomes":[{"action":"clause":"data_cat
 class MemoryStore:
     """The default store of a replay without ``--db``: everything in memory, nothing kept."""
 
-    #: The session evaluates with ``fold=True``: this store folds each event's changed records
-    #: into the subjects map it owns, instead of taking a copy of every subject per event.
-    folds_changes = True
-
-    def __init__(self):
-        self.state = empty_state()
+    def __init__(self, state: dict | None = None):
+        #: the whole state (subjects and the index of due instants); ``state`` starts it from
+        #: a state read from a file (``evaluate --state``)
+        self.state = state if state is not None else empty_state()
         #: the idempotency index: a digest of each accepted event's (source, id) -> its
         #: decision's canonical JSON, compressed (about 150 bytes an event instead of a few
         #: kilobytes of objects: the one part of a replay's memory that grows with the log)
@@ -78,28 +114,64 @@ class MemoryStore:
         return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
     def decision_for(self, source: str, event_id: str) -> Decision | None:
+        """The decision kept for this (source, id), if any."""
         packed = self.decisions.get(self._digest(source, event_id))
         if packed is None:
             return None
         return Decision.from_dict(json.loads(_inflate(packed)))
 
-    def state_for(self, event: dict) -> dict:
-        return self.state
+    def transactions(self, events: Sequence[Any], read_only: bool = False
+                     ) -> Iterator["MemoryTransaction"]:
+        """One attempt, which cannot fail: memory has no faults to retry."""
+        yield MemoryTransaction(self, read_only)
 
-    def record(self, event: dict, decision: Decision, state: dict) -> None:
+    def _keep(self, event: dict, decision: Decision, after: dict) -> None:
         self.decisions[self._digest(event["source"], event["id"])] = _deflate(
             decision.to_json().encode("utf-8"))
-        subjects = state.get("subjects")
-        if isinstance(subjects, SubjectsAfter) and subjects.before is self.state.get("subjects"):
-            # the records this event changed, folded into the map this store owns: the cost
-            # of an event does not grow with the number of subjects
-            subjects.before.update(subjects.changed)
-            state = dict(state, subjects=subjects.before)
-        due = state.get("due")
-        if isinstance(due, DueAfter) and due.before is self.state.get("due"):
+        if after is self.state:
+            return  # nothing changed
+        # the records this event changed, folded into the map this store owns: the cost of an
+        # event does not grow with the number of subjects
+        subjects = self.state["subjects"]
+        if not isinstance(subjects, dict):  # a mapping of another kind: made a dict once
+            subjects = dict(subjects)
+        subjects.update(changed_records(after))
+        due = after.get("due")
+        if isinstance(due, DueAfter):
             # and the index of due instants: O(log n) per entry changed, at any size
-            state = dict(state, due=fold_due(due.before, due))
-        self.state = state
+            due = fold_due(due.before, due)
+        self.state = dict(after, subjects=subjects, due=due)
+
+
+class MemoryTransaction:
+    """A :class:`Transaction` of the :class:`MemoryStore`: each recorded event is applied at
+    once (there is nothing to roll back to: the store is gone with the process)."""
+
+    def __init__(self, store: MemoryStore, read_only: bool):
+        self.store = store
+        self.read_only = read_only
+        self.committed: list[Decision] | None = None
+
+    def __enter__(self) -> "MemoryTransaction":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def decided(self, source: str, event_id: str) -> Decision | None:
+        return self.store.decision_for(source, event_id)
+
+    def state(self, event: dict, also: Iterable[str] = ()) -> dict:
+        return self.store.state  # every record is loaded: nothing is ever unloaded
+
+    def record(self, event: dict, decision: Decision, after: dict,
+               policy_hash: str | None) -> None:
+        if self.read_only:
+            raise RuntimeError("a read-only transaction records nothing")
+        self.store._keep(event, decision, after)
+
+    def commit(self, decisions: list[Decision]) -> None:
+        self.committed = decisions
 
 
 def _key(event: Any) -> tuple[str, str] | None:
@@ -109,53 +181,33 @@ def _key(event: Any) -> tuple[str, str] | None:
 
 
 class Session:
-    """Evaluates events one at a time against a store, in the order they are given."""
+    """Evaluates events in the order they are given against a store, through its transactions."""
 
     def __init__(self, policy: Policy, store: Store | None = None):
         self.policy = policy
         self.store = store if store is not None else MemoryStore()
-        bind = getattr(self.store, "bind_policy", None)
-        if bind is not None:  # a store that logs which policy version decided each event
-            bind(policy)
+        #: each policy version's content hash, kept with every decision it made (the chain)
+        self.policy_hashes = {v.version: v.content_hash or None for v in policy.versions}
 
     def submit(self, event: Any) -> Decision:
-        """Evaluate one parsed event (a dict) and record it if accepted.
-
-        A store with an ``atomically(event, work)`` method (the SQL stores) runs the duplicate
-        check, the evaluation and the recording as one unit under its per-subject lock, and may
-        run ``work`` again after a write conflict; other stores are called directly.
-        """
-        key = _key(event)
-        atomically = getattr(self.store, "atomically", None)
-        if key is not None and atomically is not None:
-            return atomically(event, lambda: self._submit(event, key))
-        return self._submit(event, key)
+        """Evaluate one parsed event (a dict) and record it if accepted: a batch of one."""
+        return self.submit_many([event])[0]
 
     def submit_many(self, events: Sequence[Any]) -> list[Decision]:
-        """Evaluate parsed events in order and record the accepted ones, as :meth:`submit` does
-        one at a time; when it returns, every accepted event is durable (group commit).
-
-        A store with an ``atomically_many(events, work)`` method (the SQL stores) runs them all
-        in one transaction that holds the whole write lock: one commit for the batch, and
-        concurrent writers wait for it (keep batches to hundreds of events). If it fails, none
-        of the batch is stored and the exception says so; decisions are only returned once the
-        batch is committed, so a caller that reports a decision reports a stored one."""
+        """Evaluate parsed events in order and record the accepted ones in one transaction:
+        each is decided exactly as if it had been committed alone, and when this returns every
+        accepted one is durable (group commit). If the store gives up, none of the batch is
+        stored and its error says so; decisions are returned only once committed, so a caller
+        that reports a decision reports a stored one. A batch of several events takes the SQL
+        stores' whole write lock: keep batches to hundreds of events."""
         events = list(events)
-        many = getattr(self.store, "atomically_many", None)
-        if many is None or len(events) == 1:  # one event keeps its own (per-subject) locks
-            return [self.submit(event) for event in events]
-        return many(events, lambda: [self._submit(event, _key(event)) for event in events])
-
-    def _submit(self, event: Any, key: tuple[str, str] | None) -> Decision:
-        if key is not None:
-            first = self.store.decision_for(*key)
-            if first is not None:
-                return first.as_duplicate()
-        decision, state = evaluate(self.policy, self.store.state_for(event) if key else empty_state(),
-                                   event, fold=getattr(self.store, "folds_changes", False))
-        if decision.status == "accepted":
-            self.store.record(event, decision, state)
-        return decision
+        if not any(_key(event) for event in events):  # nothing the store could know or keep
+            return [self._unkeyed(event) for event in events]
+        for tx in self.store.transactions(events):
+            with tx:
+                if tx.committed is None:
+                    tx.commit([self._decide(tx, event) for event in events])
+        return tx.committed
 
     def preview(self, event: Any) -> Decision:
         """Evaluate one parsed event against the stored state and record nothing (a dry run).
@@ -163,14 +215,52 @@ class Session:
         An event already stored (same source and id) answers with its first decision marked
         ``duplicate``, as :meth:`submit` would; nothing in the store changes either way.
         """
-        key = _key(event)
-        if key is not None:
-            first = self.store.decision_for(*key)
-            if first is not None:
-                return first.as_duplicate()
-        decision, _ = evaluate(self.policy, self.store.state_for(event) if key else empty_state(),
-                               event)
+        if _key(event) is None:
+            return self._unkeyed(event)
+        for tx in self.store.transactions([event], read_only=True):
+            with tx:
+                decision = self._decide(tx, event, keep=False)
         return decision
+
+    def state_for(self, event: Any) -> dict:
+        """The state ``event`` would be evaluated against, read from the store (nothing is
+        written): every record its evaluation reads, loaded (for ``explain``)."""
+        if _key(event) is None:
+            return empty_state()
+        for tx in self.store.transactions([event], read_only=True):
+            with tx:
+                state = self._evaluate(tx, event)[2]
+        return state
+
+    def _unkeyed(self, event: Any) -> Decision:
+        """An event without a usable (source, id): rejected by validation, against nothing."""
+        return evaluate(self.policy, empty_state(), event)[0]
+
+    def _decide(self, tx: Transaction, event: Any, keep: bool = True) -> Decision:
+        key = _key(event)
+        if key is None:
+            return self._unkeyed(event)
+        first = tx.decided(*key)
+        if first is not None:
+            return first.as_duplicate()
+        decision, after, _ = self._evaluate(tx, event)
+        if keep and decision.status == "accepted":
+            tx.record(event, decision, after, self.policy_hashes.get(decision.policy_version))
+        return decision
+
+    def _evaluate(self, tx: Transaction, event: dict) -> tuple[Decision, dict, dict]:
+        """(decision, changes, the state evaluated against): evaluated again, with more loaded,
+        while an evaluation reads a record its transaction had not loaded (see
+        :class:`~clauseline.records.Records`)."""
+        wanted: set[str] = set()
+        state = tx.state(event)
+        while True:
+            decision, after = evaluate(self.policy, state, event, fold=True)
+            more = unloaded(state) - wanted
+            if not more:
+                return decision, after, state
+            wanted |= more
+            state = tx.state(event, also=wanted)
 
     def submit_text(self, text: str | bytes | Oversized) -> Decision:
         """Parse one event's JSON text, then :meth:`submit` it; bad JSON is rejected."""
@@ -190,8 +280,8 @@ class Session:
         into lines with memory bounded by the event size limit.
 
         ``batch`` > 1 groups up to that many events per :meth:`submit_many` (one transaction
-        each in the SQL stores: group commit). The decisions are the same; each is yielded only
-        once its batch is committed, so what a caller has seen is stored."""
+        each: group commit). The decisions are the same; each is yielded only once its batch
+        is committed, so what a caller has seen is stored."""
         if batch < 1:
             raise ValueError(f"batch must be at least 1, not {batch!r}")
         numbered: Iterable[tuple[int, Any]] = enumerate(lines, start=1)
@@ -199,32 +289,28 @@ class Session:
             numbered = sorted(numbered, key=lambda pair: _time_key(pair[1]))
         elif order != "input":
             raise ValueError(f"order must be 'input' or 'time', not {order!r}")
-        if batch == 1 or getattr(self.store, "atomically_many", None) is None:
-            for number, line in numbered:
-                if _blank(line):
-                    continue
-                yield number, _with_line_if_rejected(self.submit_text(_without_ending(line)),
-                                                     number)
-            return
         waiting: list[tuple[int, Any, Decision | None]] = []  # (line, event, or its rejection)
         events = 0
         for number, line in numbered:
             if _blank(line):
                 continue
             event, problems = parse_event(_without_ending(line))
+            if problems and not events:  # no event waits before it: answered at once
+                yield number, _with_line(rejected(None, problems), number)
+                continue
             waiting.append((number, event, rejected(None, problems) if problems else None))
             events += not problems
             if events >= batch:
-                yield from self._decide(waiting)
+                yield from self._decide_lines(waiting)
                 waiting, events = [], 0
-        yield from self._decide(waiting)
+        yield from self._decide_lines(waiting)
 
-    def _decide(self, waiting: list[tuple[int, Any, Decision | None]]
-                ) -> Iterator[tuple[int, Decision]]:
+    def _decide_lines(self, waiting: list[tuple[int, Any, Decision | None]]
+                      ) -> Iterator[tuple[int, Decision]]:
         """Submit the parsed events of ``waiting`` as one batch, then yield every line's
         decision in order."""
-        decided = iter(self.submit_many([event for _, event, refused in waiting
-                                         if refused is None]))
+        parsed = [event for _, event, refused in waiting if refused is None]
+        decided = iter(self.submit_many(parsed) if parsed else [])
         for number, _, refused in waiting:
             yield number, _with_line_if_rejected(refused or next(decided), number)
 
@@ -259,4 +345,5 @@ def _with_line(decision: Decision, number: int) -> Decision:
     return replace(decision, errors=errors)
 
 
-__all__ = ["MemoryStore", "Problem", "Session", "Store"]
+__all__ = ["MemoryStore", "MemoryTransaction", "Problem", "Records", "Session", "Store",
+           "Transaction"]

@@ -49,8 +49,8 @@ class Committer:
                 session = self._waiting[0][0]
                 size = 0
                 for other, _, _ in self._waiting[:self.max_batch]:
-                    if other is not session and (_over(other) != _over(session)
-                                                 or _over(session) == (None, None)):
+                    if other is not session and (other.policy is not session.policy
+                                                 or other.store is not session.store):
                         break
                     size += 1
                 batch = self._waiting[:size]
@@ -69,9 +69,3 @@ class Committer:
                         future.set_result(decision)
         finally:
             self._draining = False
-
-
-def _over(session: Session) -> tuple[int | None, int | None]:
-    """What a session works over: the identities of its policy and store."""
-    policy, store = getattr(session, "policy", None), getattr(session, "store", None)
-    return (id(policy) if policy is not None else None, id(store) if store is not None else None)

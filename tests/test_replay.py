@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from clauseline import Session, empty_state, evaluate
-from clauseline.evaluation.state import plain_state
+from clauseline.records import plain_state
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,6 +6,6 @@ their changes copy-on-write, ``templates`` renders outcome templates against a f
 """
 
 from .evaluator import evaluate
-from .state import empty_state
+from ..records import empty_state
 
 __all__ = ["empty_state", "evaluate"]

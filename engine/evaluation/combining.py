@@ -1,4 +1,4 @@
-"""From fired rules to outcomes: rendering, combining disclosure votes, settling retention.
+"""From fired rules to outcomes: rendering, combining disclosure votes, applying overrides.
 
 See docs/decisions.md for the order of outcomes and how disclosure votes are combined.
 """
@@ -77,14 +77,6 @@ def _merged(entries: list[dict]) -> list[dict]:
         key = (e["clause"], e["rule"], e["effect"])
         by.setdefault(key, dict(e, data_categories=set()))["data_categories"].update(e["data_categories"])
     return [dict(v, data_categories=sorted(v["data_categories"])) for _, v in sorted(by.items())]
-
-
-def settle_retention(outcomes: list[dict]) -> list[dict]:
-    """A target that is deleted or purged cannot also be retained: drop the ``retain``."""
-    gone = {o["target"] for o in outcomes
-            if o["kind"] == "retention" and o["action"] in ("delete", "purge")}
-    return [o for o in outcomes if not (o["kind"] == "retention" and o["action"] == "retain"
-                                        and o["target"] in gone)]
 
 
 def apply_overrides(overrides, changes, votes: list, others: list) -> tuple[list, list, set]:

@@ -11,17 +11,17 @@ from __future__ import annotations
 from typing import Any
 
 from .. import canonical
-from ..decision import GLOBAL, OPEN, Decision, outcome_sort_key, rejected
+from ..decision import GLOBAL, OPEN, Decision, outcome_sort_key, rejected, settle_retention
 from ..errors import Problem
 from ..events.validation import SchemaSet
 from ..eventtime import format_time, parse_time
 from ..policy.model import Policy, PolicyVersion
 from ..redact import ENVELOPE_KEYS, mask_strings, secrets_of
-from . import memory
-from .combining import apply_overrides, combine_disclosures, rule_outcomes, settle_retention
+from .. import records as memory
+from .combining import apply_overrides, combine_disclosures, rule_outcomes
 from .facts import facts_for, memory_view, profile_after, profile_changes, profile_view
-from .memory import instant_key
-from .state import StateChanges, due_index, overdue
+from ..records import due_index, instant_key, overdue
+from .state import StateChanges
 
 #: Outcome fields not masked: envelope identifiers, kept as given (as the store keeps them), and
 #: fields the engine or the rule files write, never event data (codes, enums, times).
@@ -37,7 +37,7 @@ def evaluate(policy: Policy, state: dict, event: Any,
     A rejected event leaves the state as it was (the same object is returned). Events are
     validated with the policy's own schema set unless ``schemas`` is given. The new state's
     ``subjects`` is a new dict sharing the unchanged records; with ``fold`` it is a
-    :class:`~clauseline.evaluation.state.SubjectsAfter` holding only the changed ones, for a
+    :class:`~clauseline.records.SubjectsAfter` holding only the changed ones, for a
     store that folds them into its own map (so an event's cost does not grow with the number
     of subjects).
     """

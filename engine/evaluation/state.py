@@ -1,129 +1,19 @@
-"""The evaluator's state: subject records, changed copy-on-write, and the index of due instants.
+"""Changes to subject records, copy-on-write, at one event's instant (:class:`StateChanges`).
 
-``state["subjects"]`` maps each subject id to its record (:mod:`.memory`). ``state["due"]`` is
-one index across subjects: a sorted list of ``(due instant, subject, ref)`` of every open or
-extended obligation, so that the obligations overdue at an event's time are found without
-looking at every subject. A store may hand the evaluator only the entries due before the
-event's time (the SQL stores keep the index as a table); a state without the key (built by
-hand) has it derived from its records.
+The record format and the state's shape (subjects and the index of due instants) are
+:mod:`clauseline.records`; this module only applies an event's changes to them: untouched
+records stay the same objects, and the new state lists what changed over the one given.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
-from sortedcontainers import SortedList
-
+from .. import records as memory
 from ..policy.templates import split_path
-from . import memory
+from ..records import DueAfter, SubjectsAfter, due_index
 from .templates import render
-
-
-class SubjectsAfter(Mapping):
-    """The subject records after one event: the records it changed over those before (a
-    read-only mapping, so building it costs the changed records, not every subject). Only
-    ``evaluate(..., fold=True)`` returns it, for a store that folds ``changed`` into the map it
-    owns (``MemoryStore``); :func:`plain_state` makes a plain dict of it."""
-
-    def __init__(self, before: Mapping, changed: dict):
-        self.before, self.changed = before, changed
-
-    def __getitem__(self, key):
-        if key in self.changed:
-            return self.changed[key]
-        return self.before[key]
-
-    def get(self, key, default=None):
-        if key in self.changed:
-            return self.changed[key]
-        return self.before.get(key, default)
-
-    def __contains__(self, key) -> bool:
-        return key in self.changed or key in self.before
-
-    def __iter__(self):
-        yield from self.changed
-        yield from (k for k in self.before if k not in self.changed)
-
-    def __len__(self) -> int:
-        return len(self.before) + sum(1 for k in self.changed if k not in self.before)
-
-
-class DueAfter(Sequence):
-    """The index of due instants after one event: the entries it removed and added over the
-    index before (built in time proportional to the changes, not to the index). Only
-    ``evaluate(..., fold=True)`` returns it, for a store that folds the changes into the index
-    it owns (``MemoryStore``, a :class:`~sortedcontainers.SortedList`: O(log n) each); read as a
-    sequence, it is the sorted list it stands for (built on first read)."""
-
-    def __init__(self, before: Sequence, removed: list, added: list):
-        self.before, self.removed, self.added = before, removed, added
-        self._entries: list | None = None
-
-    def entries(self) -> list:
-        if self._entries is None:
-            index = list(self.before)
-            for entry in self.removed:
-                at = bisect.bisect_left(index, entry)
-                if at < len(index) and index[at] == entry:
-                    del index[at]
-            for entry in self.added:
-                bisect.insort(index, entry)
-            self._entries = index
-        return self._entries
-
-    def __getitem__(self, i):
-        return self.entries()[i]
-
-    def __len__(self) -> int:
-        return len(self.entries())
-
-    def __iter__(self):
-        return iter(self.entries())
-
-
-def fold_due(index: Sequence, after: DueAfter) -> SortedList:
-    """Apply the changes of ``after`` to ``index`` (its ``before``) in place when it is a
-    :class:`SortedList`, else to a new one made from it; return the index."""
-    if not isinstance(index, SortedList):
-        index = SortedList(index)
-    for entry in after.removed:
-        index.discard(entry)
-    index.update(after.added)
-    return index
-
-
-def plain_state(state: dict) -> dict:
-    """The state as plain JSON data (its subjects a dict, its index lists)."""
-    return dict(state, subjects=dict(state.get("subjects") or {}),
-                due=[list(e) for e in due_index(state)])
-
-
-def empty_state() -> dict:
-    """The state of a system that has seen no event."""
-    return {"subjects": {}, "due": []}
-
-
-def due_index(state: dict) -> list[tuple[str, str, str]]:
-    """The state's index of due instants (derived from the records when it has none; entries
-    read back from JSON, as lists, are made tuples again)."""
-    if "due" in state:
-        index = state["due"]
-        if isinstance(index, (SortedList, DueAfter)):
-            return index
-        if index and not isinstance(index[0], tuple):
-            return [tuple(e) for e in index]
-        return index
-    subjects = state.get("subjects") or {}
-    return sorted(e for sid in subjects for e in memory.due_entries(sid, subjects[sid]))
-
-
-def overdue(index: Sequence, at: str) -> list[tuple[str, str, str]]:
-    """Index entries whose due instant is strictly before ``at``."""
-    if isinstance(index, SortedList):
-        return list(index.islice(0, index.bisect_left((at,))))
-    return list(index[:bisect.bisect_left(index, (at,))])
 
 
 def _copy_path(record: dict, path: list[str], verb: str) -> None:

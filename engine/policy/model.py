@@ -205,14 +205,18 @@ class Policy:
                 chosen = version
         return chosen
 
+    def version_named(self, version_id: str | None) -> PolicyVersion | None:
+        """The loaded version with this id (a decision's ``policy_version``), or None."""
+        return next((v for v in self.versions if v.version == version_id), None)
+
     def forced(self, version_id: str) -> "Policy":
         """This policy with one version only, in force at every time (``--policy VERSION``).
         KeyError when no loaded version has that id."""
-        for version in self.versions:
-            if version.version == version_id:
-                always = replace(version, effective_from=datetime.min.replace(tzinfo=timezone.utc))
-                return replace(self, versions=(always,))
-        raise KeyError(version_id)
+        version = self.version_named(version_id)
+        if version is None:
+            raise KeyError(version_id)
+        always = replace(version, effective_from=datetime.min.replace(tzinfo=timezone.utc))
+        return replace(self, versions=(always,))
 
     @property
     def latest(self) -> PolicyVersion:

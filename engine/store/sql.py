@@ -1,22 +1,30 @@
 """The SQL store: one implementation over SQLAlchemy Core for SQLite and PostgreSQL.
 
-How a submit runs (``Session.submit`` calls :meth:`SqlStore.atomically`):
+How a unit of work runs (:mod:`clauseline.session` drives it; see :meth:`SqlStore.transactions`):
 
-1. Begin a transaction. SQLite: ``BEGIN IMMEDIATE`` takes the database's single write lock, so
-   writers (threads or processes) go one at a time. PostgreSQL: READ COMMITTED, then
-   transaction-scoped advisory locks: an event with a subject takes the global lock *shared* and
-   an exclusive lock per subject it names (its ``subject`` and every ``subject`` inside its data),
-   in sorted order; an event without subject (``clock.tick``, ``policy.changed``) takes the
-   global lock *exclusively*, so it sees and changes every subject with nobody else writing.
-   Events of different subjects run in parallel.
-2. Inside the lock, the session re-checks the (source, id) idempotency index, loads the state,
-   evaluates, and :meth:`record` writes the event, its decision, the changed subject records,
-   and their obligation rows, then commits: all or nothing.
-3. Subject rows carry a version: an update that finds another version (a rule wrote a subject the
-   event does not name, and another writer got there first) raises a conflict, and the whole
-   submit is retried from step 1 at once. A unique violation on the idempotency index (the same
-   event posted twice at the same moment) is retried too: the retry finds the stored decision
-   and returns it as ``duplicate``.
+1. Open an attempt (:class:`SqlTransaction`): a connection and a transaction. SQLite:
+   ``BEGIN IMMEDIATE`` takes the database's single write lock, so writers (threads or processes)
+   go one at a time. PostgreSQL: READ COMMITTED, then transaction-scoped advisory locks: a batch,
+   and an event without subject (``clock.tick``, ``policy.changed``), take the global lock
+   *exclusively*, so they see and change every subject with nobody else writing; a single event
+   with a subject takes the global lock *shared* and an exclusive lock per subject it names (its
+   ``subject`` and every ``subject`` inside its data), in sorted order, so that events of
+   different subjects run in parallel.
+2. Still before any evaluation, read everything the batch will ask for in a few queries: the
+   stored decisions of its (source, id) pairs, the obligations owed before its latest time, and
+   the records of the subjects its events name, of ``*`` and of the overdue obligations.
+3. The session asks, per event, :meth:`~SqlTransaction.decided` (a repeat) and
+   :meth:`~SqlTransaction.state` (a :class:`~clauseline.records.Records` reader of what it
+   read), evaluates, and :meth:`~SqlTransaction.record` s the event, its decision and the
+   changed records, redacted, in memory: the next event of the batch sees them as it would have
+   read them back from the database.
+4. :meth:`~SqlTransaction.commit` writes the events, decisions, chain records, subject rows and
+   their obligation rows in a few multi-row statements, then commits: all or nothing.
+5. Subject rows carry a version: an update that finds another version (a rule wrote a subject
+   the single event does not lock, and another writer got there first) is a conflict, and the
+   unit is tried again at once. A unique violation on the idempotency index (the same event
+   posted twice at the same moment) too: the next attempt finds the stored decision and
+   answers ``duplicate``.
 
 Faults (docs/storage.md, "Faults"): every error of the database becomes one :class:`StoreError`
 with a ``store.*`` code, through :func:`guard` (an engine ``handle_error`` hook, so that every
@@ -30,7 +38,6 @@ unanswered is recognised, on the next attempt, by the chain hash it wrote.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import json
@@ -43,7 +50,7 @@ import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
@@ -53,10 +60,9 @@ from .. import canonical
 from ..chain import GENESIS, link
 from ..decision import GLOBAL, OWED, Decision
 from ..errors import ClauselineError, Problem
-from ..evaluation.memory import current, instant_key
-from ..evaluation.state import due_index
+from ..records import Records, changed_records, current, due_index, instant_key, named_subjects
 from ..redact import Redactor, secrets_of
-from .tables import decisions, events, obligations, subjects
+from .tables import decisions, events, obligations, stream_positions, subjects
 
 T = TypeVar("T")
 log = logging.getLogger("clauseline.store")
@@ -356,7 +362,7 @@ _UPDATE_SUBJECT = (subjects.update()
 _DELETE_OBLIGATIONS = obligations.delete().where(obligations.c.subject_id == _P("sid"))
 _DELETE_OBLIGATIONS_OF = obligations.delete().where(
     obligations.c.subject_id.in_(_P("ids", expanding=True)))
-# group commit (SqlStore.atomically_many)
+# reads ahead of a batch, and its writes
 _DECISIONS_FOR = (sa.select(events.c.source, events.c.event_id, decisions.c.decision)
                   .select_from(events.join(decisions, decisions.c.seq == events.c.seq))
                   .where(sa.tuple_(events.c.source, events.c.event_id)
@@ -366,6 +372,7 @@ _LAST_SEQ = sa.select(sa.func.max(events.c.seq))
 _RESERVE_SEQS = sa.text("select nextval(pg_get_serial_sequence('events', 'seq')) "
                         "from generate_series(1, :n)")
 _INSERT_OBLIGATIONS = obligations.insert()
+_NEXT_DUE = sa.select(sa.func.min(obligations.c.due_at)).where(obligations.c.missed.is_(False))
 
 
 def storable(text: Any) -> bool:
@@ -382,74 +389,20 @@ def storable(text: Any) -> bool:
     return True
 
 
-def named_subjects(event: dict) -> set[str]:
-    """The event's subject and every ``subject`` string inside its data (call parties, SVV
-    participants): the records the event may read and write besides the shared one."""
-    found = set()
-    if isinstance(event.get("subject"), str):
-        found.add(event["subject"])
-    stack = [event.get("data")]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            value = node.get("subject")
-            if isinstance(value, str):
-                found.add(value)
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return found
-
-
-class _Subjects(dict):
-    """The ``subjects`` map handed to the evaluator: preloaded records, and any other subject
-    loaded from the store on first access (a rule may write a subject the event does not name)."""
-
-    def __init__(self, loaded: dict, loader: Callable[[str], dict | None]):
-        super().__init__(loaded)
-        self._loader = loader
-
-    def get(self, key, default=None):
-        if dict.__contains__(self, key):
-            return dict.__getitem__(self, key)
-        record = self._loader(key) if isinstance(key, str) else None
-        if record is None:
-            return default
-        dict.__setitem__(self, key, record)
-        return record
-
-    def __missing__(self, key):
-        record = self.get(key)
-        if record is None:
-            raise KeyError(key)
-        return record
-
-    def __contains__(self, key):
-        return self.get(key) is not None
-
-
-class _Tx:
-    """One open transaction of this thread (with its :class:`_Batch` in a group commit)."""
-
-    def __init__(self, conn: sa.Connection):
-        self.conn = conn
-        self.batch: _Batch | None = None
-
-
-class _Batch:
-    """What a group commit (:meth:`SqlStore.atomically_many`) keeps between its events until its
-    one flush and commit. The transaction holds the database's whole write lock (SQLite's
-    ``BEGIN IMMEDIATE``, PostgreSQL's global advisory lock taken exclusively), so no other writer
-    changes a row it read: each event sees exactly what it would have read back from the database
-    had every event before it been committed on its own, without a round trip:
+class _Kept:
+    """What one transaction reads at its start and keeps between its events until its one
+    write. While it is open nobody else changes what it read (the write lock: SQLite's one
+    writer; PostgreSQL's advisory locks, the global one exclusively for a batch), so each event
+    sees exactly what it would have read back from the database had every event before it been
+    committed on its own, without a round trip:
 
     - ``decided``: for every (source, id) of the batch, the stored decision's text, or None;
     - ``texts``: subject -> (record text as stored, version in the database; 0 when absent),
-      read once at the start (the subjects the events name, and those with overdue
+      read at the start (the subjects the events name, ``*``, and those with overdue
       obligations) and replaced as the batch's events write them;
     - ``overdue``: the database's obligation rows still owed before the batch's latest event
       time, read once; ``rows`` the rows of the subjects the batch wrote, which replace theirs;
-    - the events, decisions and chain records to insert, with the seq numbers reserved for them.
+    - the events and decisions to insert; their seqs and chain records are made at the commit.
     """
 
     def __init__(self):
@@ -457,11 +410,11 @@ class _Batch:
         self.texts: dict[str, tuple[str | None, int]] = {}
         self.overdue: list[tuple[str, str, str]] = []
         self.rows: dict[str, list[dict]] = {}  # subject -> its obligation rows, as stored
-        self.written: dict[str, tuple[str, int]] = {}  # subject -> (record text, last seq)
+        #: subject -> (record text, index in ``events`` of the last event that wrote it)
+        self.written: dict[str, tuple[str, int]] = {}
         self.events: list[dict] = []
         self.decisions: list[dict] = []
-        self.seqs: list[int] = []
-        self.head: str | None = None
+        self.chained: list[tuple[dict, dict]] = []  # (stored event, stored decision)
 
     def due_before(self, limit: str) -> list[tuple[str, str, str]]:
         """What ``_OVERDUE`` would read now: (due instant, subject, ref) of every obligation still
@@ -474,21 +427,12 @@ class _Batch:
         return found
 
 
-class _Handed:
-    """What the last ``state_for`` of this thread handed out: each record (compared by identity
-    in ``record``) with the version it had."""
-
-    def __init__(self):
-        self.subjects: dict[str, tuple[Any, int]] = {}
-
-
 @dataclass(frozen=True)
 class _Pending:
-    """The (last) event :meth:`SqlStore.record` wrote in this thread's transaction, with the hash
-    of its chain record: when the commit fails without an answer (the connection dropped while it
-    was sent), the next attempt finds out from the stored hash whether it happened after all,
-    and then answers with ``result`` (the decision, or a batch's decisions) and counts ``count``
-    events as stored."""
+    """What a transaction was committing: the last event it wrote, with the hash of its chain
+    record. When the commit fails without an answer (the connection dropped while it was sent),
+    the next attempt finds out from the stored hash whether it happened after all, and then
+    answers with ``result`` (the batch's decisions) and counts ``count`` events as stored."""
 
     source: str
     event_id: str
@@ -508,6 +452,278 @@ def _duplicate_event(error: IntegrityError) -> bool:
     return "uq_events_source_event_id" in text or "events.source" in text
 
 
+#: What ends an attempt and may be mended by another (see :meth:`SqlStore.transactions`).
+_RETRYABLE = (Conflict, IntegrityError, StoreError, OSError, sa.exc.TimeoutError)
+
+
+class SqlTransaction:
+    """One attempt at a unit of work in a SQL store (:class:`clauseline.session.Transaction`).
+
+    Opened by :meth:`SqlStore.transactions` before it is handed out: a connection, a
+    transaction, its locks, and every read the batch needs (:class:`_Kept`). Then the session
+    asks :meth:`decided` and :meth:`state` for each event, evaluates it and :meth:`record` s it,
+    and :meth:`commit` writes everything in a few multi-row statements and commits. Leaving the
+    ``with`` block rolls back whatever was not committed and gives the connection back; an error
+    the store may mend by trying again (a conflict, a transient fault) is kept in
+    :attr:`failure` for the iterator, not raised."""
+
+    def __init__(self, store: "SqlStore", events: list, read_only: bool):
+        self.store = store
+        self.events = events
+        self.read_only = read_only
+        #: holds the whole write lock: a batch, an event without subject, and any SQLite
+        #: transaction (one writer at a time); else PostgreSQL locks the event's subjects only
+        self.whole = (store.dialect == "sqlite" or len(events) != 1
+                      or not isinstance(events[0], dict)
+                      or not isinstance(events[0].get("subject"), str))
+        self.committed: list[Decision] | None = None
+        #: what this attempt was committing when it failed (see :class:`_Pending`)
+        self.pending: _Pending | None = None
+        #: the error that ended this attempt, when another attempt may mend it
+        self.failure: BaseException | None = None
+        self._kept = _Kept()
+        self._conn: sa.Connection | None = None
+        self._trans: sa.RootTransaction | None = None
+        self._writing = False  # holds this process's SQLite writer lock
+
+    # -- opening and closing (the store's iterator calls these) ------------------------------
+
+    def _open(self, unsure: _Pending | None) -> None:
+        store = self.store
+        if not self.read_only and store.dialect == "sqlite":
+            store._writer.acquire()
+            self._writing = True
+        conn = store.engine.connect()
+        self._conn = conn.execution_options(clauseline_read=True) if self.read_only else conn
+        self._trans = self._conn.begin()
+        if not self.read_only:
+            self._lock()
+        if unsure is not None and self._conn.execute(_STORED_HASH, {
+                "source": unsure.source, "event_id": unsure.event_id}).scalar() == unsure.hash:
+            self.committed, self.pending = unsure.result, unsure  # the lost commit did happen
+            return
+        self._read_ahead()
+
+    def _lock(self) -> None:
+        if self.store.dialect != "postgresql":
+            return  # SQLite: BEGIN IMMEDIATE already holds the only write lock
+        conn = self._conn
+        if self.whole:
+            conn.execute(_LOCK, {"key": GLOBAL_LOCK})  # no other writer until the commit
+            return
+        conn.execute(_LOCK_SHARED, {"key": GLOBAL_LOCK})
+        for key in sorted({lock_key("subject:" + s) for s in named_subjects(self.events[0])}):
+            conn.execute(_LOCK, {"key": key})
+
+    def _read_ahead(self) -> None:
+        """Read, in a few queries, what the batch's events will ask for (:class:`_Kept`)."""
+        conn, kept = self._conn, self._kept
+        keys = sorted({(e["source"], e["id"]) for e in self.events if isinstance(e, dict)
+                       and storable(e.get("source")) and storable(e.get("id"))})
+        for key in keys:
+            kept.decided[key] = None
+        for i in range(0, len(keys), 400):
+            for source, event_id, text in conn.execute(_DECISIONS_FOR, {"keys": keys[i:i + 400]}):
+                kept.decided[(source, event_id)] = text
+        limits = []
+        for event in self.events:
+            try:
+                limits.append(normal_time(event["time"]))
+            except (TypeError, ValueError, KeyError):
+                pass
+        if limits:
+            kept.overdue = [tuple(r) for r in conn.execute(_OVERDUE, {"limit": max(limits)})]
+        wanted = {GLOBAL} | {sid for _, sid, _ in kept.overdue}
+        for event in self.events:
+            if isinstance(event, dict):
+                wanted |= named_subjects(event)
+        self._read_texts(wanted)
+
+    def _read_texts(self, ids: Iterable[Any]) -> None:
+        """Read the records of the subjects ``ids`` this transaction does not know yet."""
+        kept = self._kept
+        ids = sorted(i for i in ids if storable(i) and i not in kept.texts)
+        for sid in ids:
+            kept.texts[sid] = (None, 0)
+        for i in range(0, len(ids), 500):
+            for sid, text, version in self._conn.execute(_SUBJECTS, {"ids": ids[i:i + 500]}):
+                kept.texts[sid] = (text, version)
+
+    def _close(self) -> None:
+        """Roll back what was not committed and give the connection and locks back."""
+        try:
+            if self._trans is not None and self._trans.is_active:
+                self._trans.rollback()
+        except Exception:  # noqa: BLE001  (a connection already lost: nothing to roll back)
+            pass
+        finally:
+            self._trans = None
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                except Exception:  # noqa: BLE001
+                    pass
+                self._conn = None
+            if self._writing:
+                self._writing = False
+                self.store._writer.release()
+
+    def __enter__(self) -> "SqlTransaction":
+        return self
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        self._close()
+        if isinstance(error, _RETRYABLE):
+            self.failure = error
+            return True  # the store's iterator decides: another attempt, or its error
+        return False
+
+    # -- the unit of work --------------------------------------------------------------------
+
+    def decided(self, source: str, event_id: str) -> Decision | None:
+        if not (storable(source) and storable(event_id)):
+            return None  # no event is stored under such a key (it is rejected as invalid)
+        key = (source, event_id)
+        text = self._kept.decided.get(key)
+        if key not in self._kept.decided:  # not one of the batch's own (read it now)
+            text = self._conn.execute(_DECISION_FOR, {"source": source,
+                                                      "event_id": event_id}).scalar()
+        return Decision.from_dict(json.loads(text)) if text is not None else None
+
+    def state(self, event: dict, also: Iterable[str] = ()) -> dict:
+        kept = self._kept
+        try:
+            due = kept.due_before(normal_time(event.get("time")))
+        except (TypeError, ValueError):
+            due = []
+        wanted = named_subjects(event) | {GLOBAL} | {sid for _, sid, _ in due} | set(also)
+        self._read_texts(wanted)
+        loaded: dict[str, dict | None] = {}
+        for sid in wanted:
+            text = kept.texts[sid][0] if storable(sid) else None
+            loaded[sid] = json.loads(text) if text is not None else None
+        return {"subjects": Records(loaded), "due": due}
+
+    def record(self, event: dict, decision: Decision, after: dict,
+               policy_hash: str | None) -> None:
+        if self.read_only:
+            raise RuntimeError("a read-only transaction records nothing")
+        kept, redactor = self._kept, self.store.redactor
+        stored_event = redactor.event(event)
+        # a number the event gives under a naming field is reduced wherever it appears
+        known = secrets_of(event)
+        stored_decision = redactor.decision(decision.as_dict(), known)
+        decision_text = canonical.dumps(stored_decision)
+        # its seq and chain record are made at the commit, when the batch's seqs are taken
+        kept.events.append({"source": event["source"], "event_id": event["id"],
+                            "type": event["type"], "subject": event.get("subject"),
+                            "time": event["time"], "event": canonical.dumps(stored_event)})
+        kept.decisions.append({"status": decision.status,
+                               "policy_version": decision.policy_version,
+                               "decision": decision_text, "policy_hash": policy_hash})
+        kept.chained.append((stored_event, stored_decision))
+        kept.decided[(event["source"], event["id"])] = decision_text
+        place = len(kept.events) - 1
+        for sid, record in changed_records(after).items():
+            text = canonical.dumps(redactor.scrub(record, known))
+            kept.written[sid] = (text, place)
+            kept.texts[sid] = (text, kept.texts.get(sid, (None, 0))[1])
+            kept.rows[sid] = redactor.scrub(_obligation_rows(sid, record), known)
+
+    def commit(self, decisions: list[Decision]) -> None:
+        if self.read_only:
+            raise RuntimeError("a read-only transaction commits nothing")
+        kept = self._kept
+        if kept.events:
+            self._write()
+            last = kept.events[-1]
+            self.pending = _Pending(last["source"], last["event_id"], kept.decisions[-1]["hash"],
+                                    decisions, len(kept.events))
+        self._trans.commit()
+        self.committed = decisions
+
+    def _chain(self) -> list[int]:
+        """Give the recorded events their seqs, in order, and their chain records; return the
+        seqs. The chain has one order, the order of seq: taken under the chain lock where
+        another writer may append at the same time (a PostgreSQL event that locks its own
+        subjects only), and exactly as many as there are events, so that a batch stores the
+        same seqs and hashes as one transaction per event."""
+        conn, kept = self._conn, self._kept
+        if self.store.dialect == "postgresql":
+            if not self.whole:
+                conn.execute(_LOCK, {"key": CHAIN_LOCK})
+            seqs = sorted(conn.execute(_RESERVE_SEQS, {"n": len(kept.events)}).scalars())
+        else:
+            last = conn.execute(_LAST_SEQ).scalar() or 0
+            seqs = list(range(last + 1, last + 1 + len(kept.events)))
+        head = conn.execute(_HEAD).scalar() or GENESIS
+        for seq, event_row, decision_row, (stored_event, stored_decision) in zip(
+                seqs, kept.events, kept.decisions, kept.chained):
+            chained = link(seq, stored_event, stored_decision, decision_row["policy_hash"], head)
+            head = chained["hash"]
+            event_row["seq"] = decision_row["seq"] = seq
+            decision_row["prev_hash"], decision_row["hash"] = chained["prev"], chained["hash"]
+        return seqs
+
+    def _write(self) -> None:
+        """Write what the batch's events produced: a few statements of many rows each (one row
+        at a time where a concurrent writer may have changed a subject: an event of PostgreSQL
+        that locks its own subjects only, and a rule wrote another)."""
+        conn, kept = self._conn, self._kept
+        seqs = self._chain()
+        conn.execute(_INSERT_EVENT_SEQ, kept.events)
+        conn.execute(_INSERT_DECISION, kept.decisions)
+        new, changed = [], []
+        for sid, (text, place) in kept.written.items():
+            version, seq = kept.texts[sid][1], seqs[place]
+            if version == 0:
+                new.append({"subject_id": sid, "record": text, "version": 1, "last_seq": seq})
+            else:
+                changed.append({"sid": sid, "old": version, "record": text, "new": version + 1,
+                                "seq": seq})
+        if self.whole:
+            if new:
+                conn.execute(_INSERT_SUBJECT, new)
+            if changed:
+                done = conn.execute(_UPDATE_SUBJECT, changed)
+                if done.rowcount not in (-1, len(changed)):
+                    raise Conflict("subjects changed under the write lock")
+        else:
+            for row in new:
+                try:
+                    conn.execute(_INSERT_SUBJECT, row)
+                except IntegrityError as error:
+                    raise Conflict(row["subject_id"]) from error
+            for row in changed:
+                if conn.execute(_UPDATE_SUBJECT, row).rowcount != 1:
+                    raise Conflict(row["sid"])
+        ids = sorted(kept.written)
+        for i in range(0, len(ids), 500):
+            conn.execute(_DELETE_OBLIGATIONS_OF, {"ids": ids[i:i + 500]})
+        rows = [r for sid in ids for r in kept.rows.get(sid, ())]
+        if rows:
+            conn.execute(_INSERT_OBLIGATIONS, rows)
+
+
+def _obligation_rows(sid: str, record: dict) -> list[dict]:
+    """The ``obligations`` rows of a subject's record: those still owed."""
+    rows = []
+    for ref, o in sorted((current(record).get("obligations") or {}).items()):
+        if not isinstance(o, dict) or o.get("status") not in OWED:
+            continue
+        due_by = o.get("due_by")
+        try:
+            due_at = normal_time(due_by) if isinstance(due_by, str) else None
+        except ValueError:
+            due_at = None
+        rows.append({"subject_id": sid, "ref": str(ref),
+                     "obligation": str(o.get("obligation") or ""),
+                     "status": o["status"], "due_by": due_by, "due_at": due_at,
+                     "opened_at": o.get("opened_at"),
+                     "missed": o["status"] == "missed" or bool(o.get("missed"))})
+    return rows
+
+
 class SqlStore:
     """A durable :class:`clauseline.session.Store` over SQLAlchemy (SQLite or PostgreSQL).
 
@@ -524,15 +740,12 @@ class SqlStore:
         self.dialect = engine.dialect.name
         #: attempts in all at a unit of work that fails transiently (see ATTEMPTS)
         self.attempts = ATTEMPTS
-        self._local = threading.local()
         #: SQLite has one writer at a time: this process's writers queue here, and the next one
         #: starts the moment a commit ends, instead of polling the file's lock (SQLite's busy
         #: handler sleeps up to 100 ms between tries, which made batches wait seconds)
-        self._writer = threading.Lock() if self.dialect == "sqlite" else contextlib.nullcontext()
+        self._writer = threading.Lock()  # taken by SQLite writers only
         self._stored = 0
         self._stored_lock = threading.Lock()
-        #: policy version id -> content hash (see :meth:`bind_policy`)
-        self.policy_hashes: dict[str, str | None] = {}
 
     @property
     def stored(self) -> int:
@@ -551,130 +764,62 @@ class SqlStore:
                 "event(s) this process stored before it are kept: once the fault is mended, run "
                 "the same command again (what is stored is skipped as duplicate)")
 
-    # -- transactions ------------------------------------------------------------------------
+    # -- units of work -----------------------------------------------------------------------
 
-    @property
-    def _tx(self) -> _Tx | None:
-        return getattr(self._local, "tx", None)
+    def transactions(self, events: Sequence[Any], read_only: bool = False
+                     ) -> Iterator[SqlTransaction]:
+        """Attempts at one unit of work over ``events`` (see :mod:`clauseline.session`), each
+        opened (locked, and everything the batch reads read) before it is handed out.
 
-    @property
-    def _handed(self) -> _Handed:
-        handed = getattr(self._local, "handed", None)
-        if handed is None:
-            handed = self._local.handed = _Handed()
-        return handed
-
-    def _run(self, work: Callable[[sa.Connection], T], attempts: int | None = None,
-             read: bool = True) -> T:
-        """``work(conn)`` in the current transaction, or else in a new short one of its own (a
-        ``read`` one, in SQLite, does not take the write lock), retried after a transient
-        failure."""
-        tx = self._tx
-        if tx is not None:
-            return work(tx.conn)
-
-        def attempt() -> T:
-            with self.engine.connect() as conn:
-                if read:
-                    conn = conn.execution_options(clauseline_read=True)
-                with conn.begin():
-                    self._local.tx = _Tx(conn)
-                    try:
-                        return work(conn)
-                    finally:
-                        self._local.tx = None
-
-        return retrying(attempt, self.shown, attempts=attempts or self.attempts)
-
-    def _lock(self, conn: sa.Connection, event: Any) -> None:
-        if self.dialect != "postgresql":
-            return  # SQLite: BEGIN IMMEDIATE already holds the only write lock
-        named = named_subjects(event) if isinstance(event, dict) else set()
-        if not isinstance(event, dict) or not isinstance(event.get("subject"), str):
-            conn.execute(_LOCK, {"key": GLOBAL_LOCK})
-            return
-        conn.execute(_LOCK_SHARED, {"key": GLOBAL_LOCK})
-        for key in sorted({lock_key("subject:" + s) for s in named}):
-            conn.execute(_LOCK, {"key": key})
-
-    def atomically(self, event: Any, work: Callable[[], Decision]) -> Decision:
-        """Run ``work`` (the session's check, evaluate and record) in one locked transaction.
-
-        A write conflict or a concurrent insert of the same event runs it again at once (the
-        second time the event is found stored: ``duplicate``). A transient fault of the database
-        runs it again after a backoff, :data:`ATTEMPTS` attempts in all; when an attempt's commit
-        went unanswered, the next one first looks whether that commit happened (the stored chain
-        hash is the one it wrote) and then returns its decision instead of evaluating again, so a
-        retried event is never applied twice nor reported as its own duplicate. Any other fault,
-        or the last attempt's, raises one :class:`StoreError`; the event is then not stored."""
-        if self._tx is not None:
-            return work()
-        return self._unit(lambda conn: self._lock(conn, event), work, "this event")
-
-    def atomically_many(self, events: list, work: Callable[[], list[Decision]]) -> list[Decision]:
-        """Group commit: run ``work`` (the session's check, evaluate and record of each event, in
-        order) in one transaction that holds the whole write lock, and commit once.
-
-        Each event is decided exactly as if each had been committed on its own, in order (see
-        :class:`_Batch`); the decisions are returned only once the commit succeeded, so every
-        decision a caller reports is durable, and a crash or fault before it loses only events
-        nobody was told about. Faults and retries are those of :meth:`atomically`, for the batch
-        as a whole: a retried batch is evaluated again from its start (evaluation is
-        deterministic), and a batch whose commit went unanswered is recognised by the chain hash
-        of its last event."""
-        if self._tx is not None:
-            return work()
+        The iteration ends once an attempt committed (or, ``read_only``, ran to its end). A write
+        conflict or a concurrent insert of the same event gives another attempt at once (that
+        one finds the event stored: ``duplicate``). A transient fault of the database gives
+        another after a backoff, :data:`ATTEMPTS` attempts in all; when an attempt's commit went
+        unanswered, the next one first looks whether that commit happened (the stored chain
+        hash is the one it wrote) and then hands out an attempt already :attr:`committed`, so a
+        retried event is never applied twice nor reported as its own duplicate. Any other
+        fault, or the last attempt's, raises one :class:`StoreError`; nothing of the batch is
+        then stored. A batch of several events holds the whole write lock until its commit."""
         events = list(events)
-        return self._unit(lambda conn: self._begin_batch(conn, events), work,
-                          f"this batch of {len(events)} event(s)")
-
-    def _unit(self, begin: Callable[[sa.Connection], None], work: Callable[[], T], what: str) -> T:
-        """The retry loop of :meth:`atomically` and :meth:`atomically_many`: ``begin(conn)``
-        (locks, and a batch's reads), then ``work()``, then a batch's flush, in one transaction."""
+        what = "this event" if len(events) == 1 else f"this batch of {len(events)} event(s)"
         started = time.monotonic()
         failures = conflicts = 0
         unsure: _Pending | None = None
         while True:
-            self._local.pending = None
+            tx = SqlTransaction(self, events, read_only)
             try:
-                with self._writer, self.engine.begin() as conn:
-                    tx = self._local.tx = _Tx(conn)
-                    self._local.handed = _Handed()
-                    try:
-                        begin(conn)
-                        if unsure is not None and conn.execute(_STORED_HASH, {
-                                "source": unsure.source, "event_id": unsure.event_id}
-                                ).scalar() == unsure.hash:
-                            result = unsure.result  # the unanswered commit did happen
-                            self._local.pending = unsure
-                        else:
-                            result = work()
-                            if tx.batch is not None:
-                                self._flush(conn, tx.batch)
-                            pending = self._local.pending
-                            if pending is not None:
-                                count = len(tx.batch.events) if tx.batch is not None else 1
-                                self._local.pending = _Pending(pending.source, pending.event_id,
-                                                               pending.hash, result, count)
-                    finally:
-                        self._local.tx = None
-                if self._local.pending is not None:
-                    self._count_stored(self._local.pending.count)
-                return result
-            except IntegrityError as error:
-                if not _duplicate_event(error):
+                tx._open(unsure)
+            except _RETRYABLE as error:
+                tx._close()
+                failure = error
+            except BaseException:
+                tx._close()
+                raise
+            else:
+                yield tx
+                if tx.committed is not None:
+                    if tx.pending is not None:
+                        self._count_stored(tx.pending.count)
+                    return
+                failure = tx.failure
+                if failure is None:
+                    if read_only:
+                        return
+                    raise RuntimeError("a transaction of the store ended without commit")
+                if tx.pending is not None:
+                    unsure = tx.pending  # it failed in or after the commit
+            if isinstance(failure, IntegrityError):
+                if not _duplicate_event(failure):
                     raise fault_error(Fault("store.unavailable", "the database refused a write",
-                                            type(error.orig).__name__), self.shown,
+                                            type(failure.orig).__name__), self.shown,
                                       self._not_stored(what)) from None
                 conflicts += 1  # the same event inserted at once: the next attempt finds it
-            except Conflict:
+            elif isinstance(failure, Conflict):
                 conflicts += 1
-            except (StoreError, OSError, sa.exc.TimeoutError) as error:
-                fault = error.fault if isinstance(error, StoreError) else classify(error)
+            else:
+                fault = failure.fault if isinstance(failure, StoreError) else classify(failure)
                 if fault is None:
-                    raise
-                if self._local.pending is not None and self._local.pending.result is not None:
-                    unsure = self._local.pending  # it failed in or after the commit
+                    raise failure  # a StoreError of clauseline's own (not a database fault)
                 failures += 1
                 if not fault.transient or failures >= self.attempts:
                     raise gave_up(fault, self.shown, failures, started,
@@ -690,245 +835,62 @@ class SqlStore:
                                  + self._not_stored(what))
             time.sleep(random.uniform(0, 0.002 * conflicts))
 
-    def _begin_batch(self, conn: sa.Connection, events: list) -> None:
-        """Take the whole write lock and read, in a few queries, what the batch's events will
-        ask for (see :class:`_Batch`)."""
-        if self.dialect == "postgresql":
-            conn.execute(_LOCK, {"key": GLOBAL_LOCK})  # no other writer until the commit
-        batch = _Batch()
-        keys = sorted({(e["source"], e["id"]) for e in events if isinstance(e, dict)
-                       and storable(e.get("source")) and storable(e.get("id"))})
-        for key in keys:
-            batch.decided[key] = None
-        for i in range(0, len(keys), 400):
-            rows = conn.execute(_DECISIONS_FOR, {"keys": keys[i:i + 400]})
-            for source, event_id, text in rows:
-                batch.decided[(source, event_id)] = text
-        limits = []
-        for event in events:
-            try:
-                limits.append(normal_time(event["time"]))
-            except (TypeError, ValueError, KeyError):
-                pass
-        batch.overdue = self._overdue(conn, max(limits)) if limits else []
-        wanted = {GLOBAL} | {sid for _, sid, _ in batch.overdue}
-        for event in events:
-            if isinstance(event, dict):
-                wanted |= named_subjects(event)
-        self._read_texts(conn, batch, wanted)
-        self._local.tx.batch = batch
+    def _run(self, work: Callable[[sa.Connection], T], read: bool = True) -> T:
+        """``work(conn)`` in a short transaction of its own (a ``read`` one, in SQLite, does not
+        take the write lock), retried after a transient failure."""
 
-    def _read_texts(self, conn: sa.Connection, batch: _Batch, ids: set[str]) -> None:
-        """Read the records of the subjects ``ids`` the batch does not know yet, into it."""
-        ids = sorted(i for i in ids if i not in batch.texts and storable(i))
-        for sid in ids:
-            batch.texts[sid] = (None, 0)
-        for i in range(0, len(ids), 500):
-            for sid, text, version in conn.execute(_SUBJECTS, {"ids": ids[i:i + 500]}):
-                batch.texts[sid] = (text, version)
+        def attempt() -> T:
+            with self.engine.connect() as conn:
+                if read:
+                    conn = conn.execution_options(clauseline_read=True)
+                with conn.begin():
+                    return work(conn)
 
-    def _flush(self, conn: sa.Connection, batch: _Batch) -> None:
-        """Write what the batch's events produced: a few statements of many rows each."""
-        if not batch.events:
-            return
-        conn.execute(_INSERT_EVENT_SEQ, batch.events)
-        conn.execute(_INSERT_DECISION, batch.decisions)
-        new, changed = [], []
-        for sid, (text, seq) in batch.written.items():
-            version = batch.texts[sid][1]
-            if version == 0:
-                new.append({"subject_id": sid, "record": text, "version": 1, "last_seq": seq})
-            else:
-                changed.append({"sid": sid, "old": version, "record": text, "new": version + 1,
-                                "seq": seq})
-        if new:
-            conn.execute(_INSERT_SUBJECT, new)
-        if changed:
-            done = conn.execute(_UPDATE_SUBJECT, changed)
-            if done.rowcount not in (-1, len(changed)):
-                raise Conflict("subjects changed under the write lock")
-        ids = sorted(batch.written)
-        for i in range(0, len(ids), 500):
-            conn.execute(_DELETE_OBLIGATIONS_OF, {"ids": ids[i:i + 500]})
-        rows = [r for sid in ids for r in batch.rows.get(sid, ())]
-        if rows:
-            conn.execute(_INSERT_OBLIGATIONS, rows)
-
-    def _next_seq(self, conn: sa.Connection, batch: _Batch) -> int:
-        """The seq of the batch's next stored event: SQLite gives the next rowids itself (one
-        writer at a time); PostgreSQL's are taken from the events' sequence, as many as the batch
-        may need, in one query."""
-        if not batch.seqs:
-            if self.dialect == "postgresql":
-                unstored = sum(1 for text in batch.decided.values() if text is None)
-                batch.seqs = sorted(conn.execute(_RESERVE_SEQS, {"n": max(1, unstored)})
-                                    .scalars(), reverse=True)
-            else:
-                last = (batch.events[-1]["seq"] if batch.events
-                        else conn.execute(_LAST_SEQ).scalar() or 0)
-                batch.seqs = [last + 1]
-        return batch.seqs.pop()
-
-    # -- the Store protocol ------------------------------------------------------------------
+        return retrying(attempt, self.shown, attempts=self.attempts)
 
     def decision_for(self, source: str, event_id: str) -> Decision | None:
+        """The decision stored for this (source, id), if any."""
         if not (storable(source) and storable(event_id)):
             return None  # no event is stored under such a key (it is rejected as invalid)
-        batch = self._tx.batch if self._tx is not None else None
-        if batch is not None and (source, event_id) in batch.decided:
-            text = batch.decided[(source, event_id)]
-            return Decision.from_dict(json.loads(text)) if text is not None else None
         row = self._run(lambda conn: conn.execute(
             _DECISION_FOR, {"source": source, "event_id": event_id}).first())
         return Decision.from_dict(json.loads(row[0])) if row else None
 
-    def state_for(self, event: dict) -> dict:
-        batch = self._tx.batch if self._tx is not None else None
-        if batch is not None:
-            return self._batch_state(event, batch)
-        handed = self._local.handed = _Handed()
+    # -- the position of a partitioned stream (clauseline.stream) ----------------------------
 
-        def read(conn: sa.Connection):
-            wanted = named_subjects(event) | {GLOBAL}
-            due = self._overdue(conn, event.get("time"))
-            wanted |= {sid for _, sid, _ in due}
-            return wanted, due, self._load(conn, wanted)
+    def stream_position(self, stream: str) -> tuple[int, int, int] | None:
+        """(partition, partitions, applied stream sequence) this store holds of ``stream``, or
+        None when it holds none of it (migration 0005, ``stream_positions``)."""
+        row = self._run(lambda conn: conn.execute(
+            sa.select(stream_positions.c.partition, stream_positions.c.partitions,
+                      stream_positions.c.applied_seq)
+            .where(stream_positions.c.stream == stream)).first())
+        return (row[0], row[1], row[2] or 0) if row is not None else None
 
-        wanted, due, found = self._run(read)
-        loaded = {}
-        for sid, (record, version) in found.items():
-            handed.subjects[sid] = (record, version)
-            loaded[sid] = record
-        for sid in wanted - set(loaded):
-            handed.subjects[sid] = (None, 0)
+    def set_stream_position(self, stream: str, partition: int, partitions: int, seq: int,
+                            now: str) -> None:
+        """Record that the stream is applied up to ``seq`` (never backwards: a redelivered
+        batch leaves it), as partition ``partition`` of ``partitions``; ``now``: the wall-clock
+        time of the write, for operators."""
+        column = stream_positions.c.applied_seq
+        # SQLite's two-argument max() is PostgreSQL's greatest()
+        highest = (sa.func.greatest if self.dialect == "postgresql" else sa.func.max)(column, seq)
 
-        def load_more(sid: str) -> dict | None:
-            if sid in handed.subjects:
-                return handed.subjects[sid][0]
-            found = self._run(lambda conn: self._load(conn, {sid}).get(sid))
-            handed.subjects[sid] = found if found else (None, 0)
-            return found[0] if found else None
+        def write(conn: sa.Connection) -> None:
+            done = conn.execute(stream_positions.update()
+                                .where(stream_positions.c.stream == stream)
+                                .values(applied_seq=highest, updated_at=now))
+            if done.rowcount == 0:
+                conn.execute(stream_positions.insert().values(
+                    stream=stream, partition=partition, partitions=partitions, applied_seq=seq,
+                    updated_at=now))
 
-        # the index of due instants, as far as the evaluator needs it: what is overdue now
-        return {"subjects": _Subjects(loaded, load_more), "due": due}
+        self._run(write, read=False)
 
-    def _batch_state(self, event: dict, batch: _Batch) -> dict:
-        """:meth:`state_for` inside a group commit: the same state, from what the batch holds."""
-        handed = self._local.handed = _Handed()
-        conn = self._tx.conn
-        try:
-            due = batch.due_before(normal_time(event.get("time")))
-        except (TypeError, ValueError):
-            due = []
-        wanted = named_subjects(event) | {GLOBAL} | {sid for _, sid, _ in due}
-        self._read_texts(conn, batch, wanted)
-
-        def load(sid: str) -> dict | None:
-            if sid not in handed.subjects:
-                if sid not in batch.texts:
-                    if not storable(sid):
-                        return None
-                    self._read_texts(conn, batch, {sid})
-                text, version = batch.texts[sid]
-                handed.subjects[sid] = (json.loads(text) if text is not None else None, version)
-            return handed.subjects[sid][0]
-
-        loaded = {}
-        for sid in wanted:
-            if storable(sid) and load(sid) is not None:
-                loaded[sid] = handed.subjects[sid][0]
-        return {"subjects": _Subjects(loaded, load), "due": due}
-
-    def bind_policy(self, policy) -> None:
-        """Learn the content hash of each policy version, recorded with every decision."""
-        self.policy_hashes = {v.version: v.content_hash or None for v in policy.versions}
-
-    def record(self, event: dict, decision: Decision, state: dict) -> None:
-        handed = self._handed
-        standalone = self._tx is None
-        if not standalone and self._tx.batch is not None:
-            self._record_in_batch(self._tx.conn, self._tx.batch, event, decision, state)
-            return
-
-        def write(conn: sa.Connection) -> list:
-            if self.dialect == "postgresql":
-                conn.execute(_LOCK, {"key": CHAIN_LOCK})
-            prev = conn.execute(_HEAD).scalar() or GENESIS
-            stored_event = self.redactor.event(event)
-            # a number the event gives under a naming field is reduced wherever it appears
-            known = secrets_of(event)
-            stored_decision = self.redactor.decision(decision.as_dict(), known)
-            seq = conn.execute(_INSERT_EVENT, {
-                "source": event["source"], "event_id": event["id"], "type": event["type"],
-                "subject": event.get("subject"), "time": event["time"],
-                "event": canonical.dumps(stored_event)}).scalar_one()
-            policy_hash = self.policy_hashes.get(decision.policy_version)
-            chained = link(seq, stored_event, stored_decision, policy_hash, prev)
-            conn.execute(_INSERT_DECISION, {
-                "seq": seq, "status": decision.status, "policy_version": decision.policy_version,
-                "decision": canonical.dumps(stored_decision), "policy_hash": policy_hash,
-                "prev_hash": prev, "hash": chained["hash"]})
-            written = []
-            for sid, record in (state.get("subjects") or {}).items():
-                before, version = handed.subjects.get(sid, (None, 0))
-                if record is before:
-                    continue
-                self._write_subject(conn, sid, record, version, seq, known)
-                written.append((sid, record, version + 1))
-            self._local.pending = _Pending(event["source"], event["id"], chained["hash"])
-            return written
-
-        # a write outside atomically() is not retried: nothing would tell a retry that its
-        # unanswered commit happened
-        written = self._run(write, attempts=1, read=False)
-        if standalone:
-            self._count_stored()
-        for sid, record, version in written:
-            handed.subjects[sid] = (record, version)
-
-    def _record_in_batch(self, conn: sa.Connection, batch: _Batch, event: dict,
-                         decision: Decision, state: dict) -> None:
-        """:meth:`record` inside a group commit: the same rows and chain, kept in the batch
-        until its flush (a subject written twice is written once, with its last record)."""
-        handed = self._handed
-        if batch.head is None:
-            batch.head = conn.execute(_HEAD).scalar() or GENESIS
-        seq = self._next_seq(conn, batch)
-        stored_event = self.redactor.event(event)
-        known = secrets_of(event)
-        stored_decision = self.redactor.decision(decision.as_dict(), known)
-        decision_text = canonical.dumps(stored_decision)
-        policy_hash = self.policy_hashes.get(decision.policy_version)
-        chained = link(seq, stored_event, stored_decision, policy_hash, batch.head)
-        batch.head = chained["hash"]
-        batch.events.append({"seq": seq, "source": event["source"], "event_id": event["id"],
-                             "type": event["type"], "subject": event.get("subject"),
-                             "time": event["time"], "event": canonical.dumps(stored_event)})
-        batch.decisions.append({"seq": seq, "status": decision.status,
-                                "policy_version": decision.policy_version,
-                                "decision": decision_text, "policy_hash": policy_hash,
-                                "prev_hash": chained["prev"], "hash": chained["hash"]})
-        batch.decided[(event["source"], event["id"])] = decision_text
-        for sid, record in (state.get("subjects") or {}).items():
-            before, version = handed.subjects.get(sid, (None, 0))
-            if record is before:
-                continue
-            text = canonical.dumps(self.redactor.scrub(record, known))
-            batch.written[sid] = (text, seq)
-            batch.texts[sid] = (text, batch.texts.get(sid, (None, 0))[1])
-            batch.rows[sid] = self.redactor.scrub(self._obligation_rows(sid, record), known)
-            handed.subjects[sid] = (record, version + 1)
-        self._local.pending = _Pending(event["source"], event["id"], chained["hash"])
-
-    # -- helpers -----------------------------------------------------------------------------
-
-    def _overdue(self, conn: sa.Connection, at: Any) -> list[tuple[str, str, str]]:
-        """(due instant, subject, ref) of every obligation still owed before ``at``."""
-        try:
-            limit = normal_time(at)
-        except (TypeError, ValueError):
-            return []
-        return [tuple(r) for r in conn.execute(_OVERDUE, {"limit": limit})]
+    def next_due(self) -> str | None:
+        """The earliest due instant (fixed-width UTC text) of an obligation the store still owes
+        and has not marked missed: an event later than it would report it."""
+        return self._run(lambda conn: conn.execute(_NEXT_DUE).scalar())
 
     def _load(self, conn: sa.Connection, ids: set[str]) -> dict[str, tuple[dict, int]]:
         out = {}
@@ -939,43 +901,6 @@ class SqlStore:
                 out[sid] = (json.loads(record), version)
         return out
 
-    def _write_subject(self, conn, sid: str, record: dict, version: int, seq: int,
-                       known: dict | None = None) -> None:
-        text = canonical.dumps(self.redactor.scrub(record, known))
-        if version == 0:
-            try:
-                conn.execute(_INSERT_SUBJECT, {"subject_id": sid, "record": text, "version": 1,
-                                               "last_seq": seq})
-            except IntegrityError as error:
-                raise Conflict(sid) from error
-        else:
-            done = conn.execute(_UPDATE_SUBJECT, {"sid": sid, "old": version, "record": text,
-                                                  "new": version + 1, "seq": seq})
-            if done.rowcount != 1:
-                raise Conflict(sid)
-        conn.execute(_DELETE_OBLIGATIONS, {"sid": sid})
-        rows = self._obligation_rows(sid, record)
-        if rows:
-            conn.execute(_INSERT_OBLIGATIONS, self.redactor.scrub(rows, known))
-
-    @staticmethod
-    def _obligation_rows(sid: str, record: dict) -> list[dict]:
-        """The ``obligations`` rows of a subject's record: those still owed."""
-        rows = []
-        for ref, o in sorted((current(record).get("obligations") or {}).items()):
-            if not isinstance(o, dict) or o.get("status") not in OWED:
-                continue
-            due_by = o.get("due_by")
-            try:
-                due_at = normal_time(due_by) if isinstance(due_by, str) else None
-            except ValueError:
-                due_at = None
-            rows.append({"subject_id": sid, "ref": str(ref),
-                         "obligation": str(o.get("obligation") or ""),
-                         "status": o["status"], "due_by": due_by, "due_at": due_at,
-                         "opened_at": o.get("opened_at"),
-                         "missed": o["status"] == "missed" or bool(o.get("missed"))})
-        return rows
 
     # -- queries -----------------------------------------------------------------------------
 

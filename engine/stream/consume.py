@@ -33,14 +33,14 @@ from typing import Any
 
 from .. import canonical
 from ..decision import rejected
-from ..evaluation.memory import instant_key
+from ..records import instant_key
 from ..events import parse_event
 from ..session import Session
 from .jetstream import (StreamError, check_name, connect, decisions_stream, events_stream,
                         guarded, shown_nats)
 from .merge import partial
 from .partitioning import Router, peek
-from .stores import applied_seq, next_due, open_partition, record_position
+from .stores import applied_seq, open_partition, record_position
 
 DEFAULT_BATCH = 500
 #: Seconds the server waits for an acknowledgement before it delivers a message again.
@@ -93,7 +93,7 @@ class Partitions:
             self.close()
             raise
         self.sessions = {k: Session(policy, s) for k, s in self.stores.items()}
-        self.due = {k: next_due(s) for k, s in self.stores.items()}
+        self.due = {k: s.next_due() for k, s in self.stores.items()}
         self.applied = min(applied_seq(s, stream) for s in self.stores.values())
 
     def close(self) -> None:
@@ -180,7 +180,7 @@ class Partitions:
             results[i] = decision
         for (kind, _, route), decision in zip(items, results):
             self._publishable(k, kind, route, decision, out, counters)
-        self.due[k] = next_due(self.stores[k])
+        self.due[k] = self.stores[k].next_due()
 
     def _publishable(self, k: int, kind: str, route, decision, out, counters) -> None:
         data = decision.as_dict()

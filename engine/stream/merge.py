@@ -19,16 +19,11 @@ the envelope of the lowest partition.
 
 from __future__ import annotations
 
-import json
 from typing import Iterable
 
-import sqlalchemy as sa
-
 from .. import canonical
-from ..decision import GLOBAL, outcome_sort_key
-from ..evaluation.combining import settle_retention
+from ..decision import GLOBAL, outcome_sort_key, settle_retention
 from ..store import open_store
-from ..store.tables import decisions, events
 from .partitioning import owns, partition_of
 from .stores import partition_url
 
@@ -95,17 +90,15 @@ def rule_order(policy):
 def stored_partials(base: str, partitions: int) -> dict[tuple[str, str], list[tuple[dict, bool]]]:
     """Every partition store's decisions, as partials keyed by (source, id)."""
     raw: dict[tuple[str, str], list[tuple[int, str | None, dict]]] = {}
-    query = (sa.select(events.c.source, events.c.event_id, events.c.subject, decisions.c.decision)
-             .select_from(events.join(decisions, decisions.c.seq == events.c.seq))
-             .order_by(events.c.seq))
     for k in range(partitions):
         store = open_store(partition_url(base, k), create=False)
         try:
-            rows = store._run(lambda conn: conn.execute(query).all())
+            for record in store.log():  # in seq order
+                event = record["event"]
+                raw.setdefault((event["source"], event["id"]), []).append(
+                    (k, event.get("subject"), record["decision"]))
         finally:
             store.close()
-        for source, event_id, subject, text in rows:
-            raw.setdefault((source, event_id), []).append((k, subject, json.loads(text)))
     return {key: partials_of(rows, partitions) for key, rows in raw.items()}
 
 
@@ -142,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     from ..errors import ClauselineError
-    from ..evaluation.memory import instant_key
+    from ..records import instant_key
     from ..policy import load_policy
 
     parser = argparse.ArgumentParser(prog="python -m clauseline.stream.merge",

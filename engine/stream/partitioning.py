@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..decision import GLOBAL
-from ..store.sql import named_subjects
+from ..records import named_subjects
 
 #: The subjects of a stream: ``NAME.p.K`` for an event owned by partition K, ``NAME.all`` for a
 #: subject-less one (it concerns every partition).

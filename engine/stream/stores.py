@@ -25,7 +25,6 @@ import sqlalchemy as sa
 from ..errors import ClauselineError, Problem
 from ..store import StoreError, engine_url, open_store
 from ..store.sql import SqlStore, classify, fault_error, retrying, shown_url
-from ..store.tables import obligations, stream_positions
 
 DEFAULT_PREFIX = "clauseline"
 _SCHEMA = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
@@ -80,8 +79,16 @@ def ensure_schema(url: str) -> None:
     schema = schema_of(url)
     if schema is None:
         return
-    engine = sa.create_engine(engine_url(url), hide_parameters=True, poolclass=sa.pool.NullPool)
     shown = shown_url(url)
+    try:
+        engine = sa.create_engine(engine_url(url), hide_parameters=True,
+                                  poolclass=sa.pool.NullPool)
+    except ImportError as error:
+        # create_engine imports the driver: without it, open_store's own store.unavailable
+        raise StoreError("the PostgreSQL store needs its driver, psycopg, which is not importable "
+                         f"({error}): install clauseline with its postgres extra "
+                         "(pip install '/path/to/clauseline[postgres]'), or the driver alone "
+                         "(pip install 'psycopg[binary]>=3.1')") from None
 
     def attempt() -> None:
         try:
@@ -105,13 +112,11 @@ def open_partition(base: str, partition: int, partitions: int, stream: str) -> S
     ensure_schema(url)
     store = open_store(url)
     try:
-        row = store._run(lambda conn: conn.execute(
-            sa.select(stream_positions.c.partition, stream_positions.c.partitions)
-            .where(stream_positions.c.stream == stream)).first())
-        if row is not None and (row[0], row[1]) != (partition, partitions):
+        held = store.stream_position(stream)
+        if held is not None and held[:2] != (partition, partitions):
             raise ClauselineError([Problem(
                 "stream.partitions_mismatch",
-                f"{store.shown} holds partition {row[0]} of {row[1]} of stream {stream!r}, not "
+                f"{store.shown} holds partition {held[0]} of {held[1]} of stream {stream!r}, not "
                 f"partition {partition} of {partitions}: re-partitioning needs new stores "
                 "(docs/scale.md, 'Re-partitioning')")])
     except BaseException:
@@ -122,41 +127,16 @@ def open_partition(base: str, partition: int, partitions: int, stream: str) -> S
 
 def applied_seq(store: SqlStore, stream: str) -> int:
     """The stream sequence this store has applied up to (0 when none)."""
-    return store._run(lambda conn: conn.execute(
-        sa.select(stream_positions.c.applied_seq).where(stream_positions.c.stream == stream)
-    ).scalar()) or 0
+    held = store.stream_position(stream)
+    return held[2] if held is not None else 0
 
 
 def record_position(store: SqlStore, stream: str, partition: int, partitions: int,
                     seq: int) -> None:
     """Write the applied stream sequence (after a committed batch; idempotent)."""
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-    column = stream_positions.c.applied_seq
-    # never backwards (a redelivered batch); SQLite's two-argument max() is PostgreSQL's greatest()
-    highest = (sa.func.greatest if store.dialect == "postgresql" else sa.func.max)(column, seq)
-
-    def write(conn):
-        done = conn.execute(stream_positions.update()
-                            .where(stream_positions.c.stream == stream)
-                            .values(applied_seq=highest, updated_at=now))
-        if done.rowcount == 0:
-            conn.execute(stream_positions.insert().values(
-                stream=stream, partition=partition, partitions=partitions, applied_seq=seq,
-                updated_at=now))
-
-    store._run(write, read=False)
+    store.set_stream_position(stream, partition, partitions, seq, now)
 
 
-_NEXT_DUE = (sa.select(sa.func.min(obligations.c.due_at))
-             .where(obligations.c.missed.is_(False)))
-
-
-def next_due(store: SqlStore) -> str | None:
-    """The earliest due instant (fixed-width UTC text) of an obligation the store still owes and
-    has not marked missed: an event later than it would report it."""
-    return store._run(lambda conn: conn.execute(_NEXT_DUE).scalar())
-
-
-__all__ = ["DEFAULT_PREFIX", "applied_seq", "ensure_schema", "next_due", "open_partition",
+__all__ = ["DEFAULT_PREFIX", "applied_seq", "ensure_schema", "open_partition",
            "partition_url", "record_position", "schema_of"]

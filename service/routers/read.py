@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from ...eventtime import TimePrecisionError, parse_time
-from ...evaluation.memory import SEEN, current, instant_key
+from ...records import SEEN, current, instant_key
 from ...store import SqlStore
 from ..dependencies import get_limiter, get_store, require
 from ..openapi import problem_responses, ref

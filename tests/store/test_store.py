@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from clauseline.evaluation.memory import current
+from clauseline.records import current
 from clauseline.session import MemoryStore, Session
 from clauseline.store import engine_url, migrate, open_store, schema_version, StoreError
 from clauseline.redact import Redactor, luhn_ok
@@ -156,15 +156,27 @@ def _obligation(ref, status, due_by, missed=False):
 
 
 def _write(store, event, records):
-    """Record an event with hand-made subject records (the store API without the evaluator)."""
+    """Record an event with hand-made subject records: the store's unit of work without the
+    evaluator (the changes given as ``evaluate(..., fold=True)`` gives them)."""
     from clauseline.decision import Decision
+    from clauseline.records import SubjectsAfter
 
-    state = store.state_for(event)
-    subjects = dict(state["subjects"])
-    subjects.update(records)
     decision = Decision(event["id"], event["source"], event["type"], event["time"],
                         "securus-2019-05-04", "accepted")
-    store.record(event, decision, dict(state, subjects=subjects))
+    for tx in store.transactions([event]):
+        with tx:
+            state = tx.state(event)
+            tx.record(event, decision, dict(state, subjects=SubjectsAfter(state["subjects"], records)),
+                      None)
+            tx.commit([decision])
+
+
+def _state(store, event):
+    """What a transaction loads for ``event`` before it is evaluated (a read-only one)."""
+    for tx in store.transactions([event], read_only=True):
+        with tx:
+            state = tx.state(event)
+    return state
 
 
 def test_obligations_are_indexed_and_due_lists_them(store):
@@ -188,10 +200,10 @@ def test_obligations_are_indexed_and_due_lists_them(store):
     # A tick loads every subject with a due obligation not yet reported missed.
     tick = envelope("clock.tick", "tick-1", START, {}, None)
     tick["time"] = "2019-08-20T00:00:00Z"
-    state = store.state_for(tick)
+    state = _state(store, tick)
     assert {"a", "b"} <= set(dict(state["subjects"]))
     tick["time"] = "2019-08-12T00:00:00Z"
-    assert not {"a", "b"} & set(dict(store.state_for(tick)["subjects"]))  # b's r5 is missed
+    assert not {"a", "b"} & set(dict(_state(store, tick)["subjects"]))  # b's r5 is missed
 
     # Closing an obligation removes its row.
     _write(store, profile_event("e-3", "a", time=t), {"a": {"obligations": {

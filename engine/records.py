@@ -1,0 +1,368 @@
+"""The memory record format, in one place: what a subject's record holds, how it is read as of
+an event's time, and the shape of the state the evaluator reads (records and the index of due
+instants). Evaluation, the stores, the stream and the service all read and write records
+through this module; it imports nothing of theirs.
+
+Event time is the only clock, and logs arrive slightly out of order (several facilities, logs
+ordered by ingestion). So a subject's record keeps, beside its current values, a journal of every
+change with the time of the event that made it; an event at time ``t`` sees, for each key, the
+latest value written at or before ``t`` (:func:`view_at`). Changes of one event apply in the
+order of the trace; changes at the same instant apply in the order they arrived.
+
+The record's layout (a JSON document, stored as is by ``clauseline.store``)::
+
+    {"profile": {...}, "obligations": {...}, <remembered keys>: ...,   # current values
+     "_journal": [[at, seq, verb, path, value], ...],                  # sorted by (at, seq)
+     "_seen": {"first": at, "last": at}}                                # its events' times
+
+``at`` is the instant as fixed-width UTC text (:func:`instant_key`), so it sorts as text;
+``seq`` is the journal's length when the change was written, so ties keep arrival order. The
+current values are the journal replayed to its end: in-order events (the common case) read and
+write them directly; an event earlier than the journal's last change reads a replay of the
+entries up to its time, and its own changes are inserted in time order and replayed.
+
+A record written before the journal existed has current values only: they count as written
+before any event (``at`` is ``""``).
+
+The state (what ``evaluate(policy, state, event)`` reads): ``state["subjects"]`` maps each
+subject id to its record; ``state["due"]`` is one index across subjects, a sorted list of
+``(due instant, subject, ref)`` of every open or extended obligation, so that the obligations
+overdue at an event's time are found without looking at every subject. A store hands the
+evaluator a :class:`Records` reader (the records an event may read, loaded before it is
+evaluated) and only the index entries due before the event's time; a state without ``due``
+(built by hand) has it derived from its records. ``evaluate(..., fold=True)`` returns the new
+state as :class:`SubjectsAfter` and :class:`DueAfter`: the changes over the state it was given.
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sortedcontainers import SortedList
+
+from .decision import OPEN
+from .eventtime import parse_time
+
+JOURNAL = "_journal"
+SEEN = "_seen"
+#: Keys of a record that the engine keeps for itself; rules cannot see or write them.
+ENGINE_KEYS = (JOURNAL, SEEN)
+#: What a journal entry may do: ``default`` sets a value only where none is; ``miss`` marks an
+#: obligation missed if it is still open or extended at that point of the journal.
+VERBS = ("set", "append", "delete", "default", "miss")
+
+
+def instant_key(text: str) -> str:
+    """An RFC 3339 time as fixed-width UTC text that sorts and compares as the instant."""
+    if not isinstance(text, str):
+        return parse_time(text)  # raises the ValueError of a value that is not a time
+    return _instant_key(text)
+
+
+@functools.lru_cache(maxsize=4096)  # an event's time is keyed several times on its way
+def _instant_key(text: str) -> str:
+    return parse_time(text).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _apply(node: dict, entry: list) -> None:
+    at, _, verb, path, value = entry
+    for step in path[:-1]:
+        child = node.get(step)
+        if not isinstance(child, dict):
+            if verb in ("delete", "miss"):
+                return
+            child = node[step] = {}
+        node = child
+    last = path[-1]
+    if verb == "set" or (verb == "default" and last not in node):
+        node[last] = copy.deepcopy(value)
+    elif verb == "append":
+        if not isinstance(node.get(last), list):
+            node[last] = []
+        node[last].append(copy.deepcopy(value))
+    elif verb == "delete":
+        node.pop(last, None)
+    elif verb == "miss":
+        obligation = node.get(last)
+        if isinstance(obligation, dict) and obligation.get("status") in OPEN \
+                and not obligation.get("missed"):
+            obligation["status"] = "missed"
+            obligation["missed_at"] = value
+
+
+def current(record: dict | None) -> dict:
+    """The record's current values (everything but the engine's own keys); not a copy."""
+    if not record:
+        return {}
+    if JOURNAL not in record and SEEN not in record:
+        return record
+    return {k: v for k, v in record.items() if k not in ENGINE_KEYS}
+
+
+def view_at(record: dict | None, at: str) -> dict:
+    """The record as an event at instant ``at`` sees it: for each key, the latest value written
+    at or before ``at``. Not a copy when it is the current record: do not change it."""
+    journal = (record or {}).get(JOURNAL)
+    if not journal or journal[-1][0] <= at:
+        return current(record)
+    out: dict = {}
+    for entry in journal:
+        if entry[0] > at:
+            break
+        _apply(out, entry)
+    return out
+
+
+def latest(record: dict | None) -> str | None:
+    """The time (as :func:`instant_key`) of the latest event of this subject applied so far."""
+    seen = (record or {}).get(SEEN)
+    return seen.get("last") if isinstance(seen, dict) else None
+
+
+def first_seen(record: dict | None, at: str) -> str:
+    """The instant of the subject's earliest event at or before ``at`` (``at`` if none)."""
+    seen = (record or {}).get(SEEN)
+    first = seen.get("first") if isinstance(seen, dict) else None
+    return min(first, at) if isinstance(first, str) and first else at
+
+
+def editable(record: dict | None) -> dict:
+    """A new top-level dict for a record to change, sharing its values: the caller copies a
+    value before changing it in place (:meth:`clauseline.evaluation.state.StateChanges.write`
+    does, once per key and event). A record without journal (an empty one, or one stored before
+    the journal existed) gets one, its current values counting as written before any event."""
+    record = record or {}
+    out = dict(record)
+    if JOURNAL not in record:
+        values = sorted((k, v) for k, v in record.items() if k not in ENGINE_KEYS)
+        out[JOURNAL] = [["", i, "set", [k], copy.deepcopy(v)] for i, (k, v) in enumerate(values)]
+    return out
+
+
+def write(record: dict, at: str, verb: str, path: list[str], value: Any = None) -> None:
+    """Add one change at instant ``at`` to a record whose journal list and whose value at
+    ``path[0]`` the caller owns, and bring its current values up to date (replaying the
+    journal when the change is earlier than its last one)."""
+    journal = record[JOURNAL]
+    entry = [at, len(journal), verb, list(path), copy.deepcopy(value)]
+    if not journal or journal[-1][0] <= at:
+        journal.append(entry)
+        _apply(record, entry)
+        return
+    journal.insert(bisect.bisect_right([e[0] for e in journal], at), entry)
+    for key in [k for k in record if k not in ENGINE_KEYS]:
+        del record[key]
+    for each in journal:
+        _apply(record, each)
+
+
+def saw(record: dict, at: str) -> None:
+    """Note that an event of this subject at instant ``at`` was applied."""
+    seen = record.get(SEEN) or {}
+    record[SEEN] = {"first": min(seen.get("first") or at, at), "last": max(seen.get("last") or at, at)}
+
+
+def due_entries(subject: str, record: dict | None) -> list[tuple[str, str, str]]:
+    """(due instant, subject, ref) of each open or extended obligation of a record."""
+    out = []
+    for ref, o in sorted((current(record).get("obligations") or {}).items()):
+        if isinstance(o, dict) and o.get("status") in OPEN and not o.get("missed") \
+                and isinstance(o.get("due_by"), str):
+            try:
+                out.append((instant_key(o["due_by"]), subject, str(ref)))
+            except ValueError:
+                continue
+    return out
+
+
+def lookup_path(node: Any, path: list[str]) -> Any:
+    """The value at a path of a record view, or None."""
+    for step in path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(step)
+    return node
+
+
+class SubjectsAfter(Mapping):
+    """The subject records after one event: the records it changed over those before (a
+    read-only mapping, so building it costs the changed records, not every subject). Only
+    ``evaluate(..., fold=True)`` returns it, for a store that folds ``changed`` into the map it
+    owns (``MemoryStore``); :func:`plain_state` makes a plain dict of it."""
+
+    def __init__(self, before: Mapping, changed: dict):
+        self.before, self.changed = before, changed
+
+    def __getitem__(self, key):
+        if key in self.changed:
+            return self.changed[key]
+        return self.before[key]
+
+    def get(self, key, default=None):
+        if key in self.changed:
+            return self.changed[key]
+        return self.before.get(key, default)
+
+    def __contains__(self, key) -> bool:
+        return key in self.changed or key in self.before
+
+    def __iter__(self):
+        yield from self.changed
+        yield from (k for k in self.before if k not in self.changed)
+
+    def __len__(self) -> int:
+        return len(self.before) + sum(1 for k in self.changed if k not in self.before)
+
+class DueAfter(Sequence):
+    """The index of due instants after one event: the entries it removed and added over the
+    index before (built in time proportional to the changes, not to the index). Only
+    ``evaluate(..., fold=True)`` returns it, for a store that folds the changes into the index
+    it owns (``MemoryStore``, a :class:`~sortedcontainers.SortedList`: O(log n) each); read as a
+    sequence, it is the sorted list it stands for (built on first read)."""
+
+    def __init__(self, before: Sequence, removed: list, added: list):
+        self.before, self.removed, self.added = before, removed, added
+        self._entries: list | None = None
+
+    def entries(self) -> list:
+        if self._entries is None:
+            index = list(self.before)
+            for entry in self.removed:
+                at = bisect.bisect_left(index, entry)
+                if at < len(index) and index[at] == entry:
+                    del index[at]
+            for entry in self.added:
+                bisect.insort(index, entry)
+            self._entries = index
+        return self._entries
+
+    def __getitem__(self, i):
+        return self.entries()[i]
+
+    def __len__(self) -> int:
+        return len(self.entries())
+
+    def __iter__(self):
+        return iter(self.entries())
+
+def fold_due(index: Sequence, after: DueAfter) -> SortedList:
+    """Apply the changes of ``after`` to ``index`` (its ``before``) in place when it is a
+    :class:`SortedList`, else to a new one made from it; return the index."""
+    if not isinstance(index, SortedList):
+        index = SortedList(index)
+    for entry in after.removed:
+        index.discard(entry)
+    index.update(after.added)
+    return index
+
+def plain_state(state: dict) -> dict:
+    """The state as plain JSON data (its subjects a dict, its index lists)."""
+    return dict(state, subjects=dict(state.get("subjects") or {}),
+                due=[list(e) for e in due_index(state)])
+
+def empty_state() -> dict:
+    """The state of a system that has seen no event."""
+    return {"subjects": {}, "due": []}
+
+def due_index(state: dict) -> list[tuple[str, str, str]]:
+    """The state's index of due instants (derived from the records when it has none; entries
+    read back from JSON, as lists, are made tuples again)."""
+    if "due" in state:
+        index = state["due"]
+        if isinstance(index, (SortedList, DueAfter)):
+            return index
+        if index and not isinstance(index[0], tuple):
+            return [tuple(e) for e in index]
+        return index
+    subjects = state.get("subjects") or {}
+    return sorted(e for sid in subjects for e in due_entries(sid, subjects[sid]))
+
+def overdue(index: Sequence, at: str) -> list[tuple[str, str, str]]:
+    """Index entries whose due instant is strictly before ``at``."""
+    if isinstance(index, SortedList):
+        return list(index.islice(0, index.bisect_left((at,))))
+    return list(index[:bisect.bisect_left(index, (at,))])
+
+
+def named_subjects(event: dict) -> set[str]:
+    """The event's subject and every ``subject`` string inside its data (call parties, SVV
+    participants): the records the event may read and write besides the shared one (``*``)
+    and those of obligations overdue at its time."""
+    found = set()
+    if isinstance(event.get("subject"), str):
+        found.add(event["subject"])
+    stack = [event.get("data")]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            value = node.get("subject")
+            if isinstance(value, str):
+                found.add(value)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+class Records(Mapping):
+    """The subject records one event may read, loaded before it is evaluated: what a store's
+    transaction hands the evaluator (:meth:`clauseline.session.Transaction.state`).
+
+    ``loaded`` maps each subject the store looked up to its record, or to None when it has
+    none. The evaluator reads records only through ``get``, ``[]`` and ``in``: no read reaches
+    a database. A read of a subject that was not looked up answers "no record" and is noted in
+    :attr:`unloaded`; the session then has the store load those subjects too and evaluates the
+    event again (evaluation is pure, so the second run is the one that counts). The shipped
+    rules read only the subjects a store loads up front (:func:`named_subjects`, ``*`` and the
+    subjects of overdue obligations); a rule file whose templates name other subjects costs a
+    second evaluation, never a wrong one."""
+
+    __slots__ = ("_loaded", "unloaded")
+
+    def __init__(self, loaded: dict[str, dict | None]):
+        self._loaded = loaded
+        #: subjects read but not loaded (see the class's doc)
+        self.unloaded: set[str] = set()
+
+    def get(self, key, default=None):
+        try:
+            record = self._loaded[key]
+        except KeyError:
+            self.unloaded.add(key)
+            return default
+        except TypeError:  # not a subject id at all (unhashable)
+            return default
+        return default if record is None else record
+
+    def __getitem__(self, key):
+        record = self.get(key)
+        if record is None:
+            raise KeyError(key)
+        return record
+
+    def __contains__(self, key) -> bool:
+        return self.get(key) is not None
+
+    def __iter__(self):
+        return (sid for sid, record in self._loaded.items() if record is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for record in self._loaded.values() if record is not None)
+
+
+def unloaded(state: dict) -> set[str]:
+    """The subjects an evaluation against ``state`` read without their records being loaded
+    (empty for a state whose subjects are a plain mapping: everything is there)."""
+    subjects = state.get("subjects")
+    return subjects.unloaded if isinstance(subjects, Records) else set()
+
+
+def changed_records(after: dict) -> dict[str, dict]:
+    """The records an event changed: ``after`` is what ``evaluate(..., fold=True)`` returned
+    (the state it was given itself when nothing changed)."""
+    subjects = after.get("subjects")
+    return subjects.changed if isinstance(subjects, SubjectsAfter) else {}
