@@ -71,6 +71,9 @@ def verify(lines: Iterable[str | bytes], head: str | None = None) -> Verdict:
             record = json.loads(line)
         except ValueError:  # not JSON, or not UTF-8
             return Verdict(False, count, prev, number, None, "the line is not JSON")
+        except RecursionError:  # nested deeper than the parser recurses
+            return Verdict(False, count, prev, number, None,
+                           "the line is nested too deep to be a log record")
         if not isinstance(record, dict) or set(record) != set(FIELDS):
             return Verdict(False, count, prev, number, None,
                            f"not a log record (a record has exactly {', '.join(FIELDS)})")

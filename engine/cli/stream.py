@@ -1,0 +1,90 @@
+"""Scaling out over NATS JetStream (``clauseline.stream``, docs/scale.md): ``publish`` (a log into
+the events stream, partitioned by subject) and ``consume`` (decide a set of partitions into
+their stores)."""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+
+from .common import at_least_one, load
+
+
+def cmd_publish(args) -> int:
+    from ..stream.publish import run_publish
+    run_publish(args.log, args.nats, args.stream, args.partitions, load(args.rules), args.quiet)
+    return 0
+
+
+def cmd_consume(args) -> int:
+    from ..stream.consume import run_consume
+    return run_consume(load(args.rules), args)
+
+
+def register(subparsers, parents) -> None:
+    """``publish`` and ``consume``."""
+    p = subparsers.add_parser(
+        "publish", parents=[parents.rules, parents.quiet],
+        help="send a JSON Lines log into a NATS JetStream stream, "
+        "partitioned by subject", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.fill("Publish each line of the log, in order, to the events stream "
+        "(created when absent, with --partitions, default 6): on NAME.p.K, K the partition of "
+        "the event's CloudEvents subject (a stable hash), or NAME.all for an event without "
+        "subject (clock.tick, policy.changed), which every partition decides. A repeat of an "
+        "event (same source and id) within two minutes is dropped by JetStream (Nats-Msg-Id). "
+        "A summary goes to stderr. Layout and guarantees: docs/scale.md.", 78),
+        epilog="example:\n  clauseline publish examples/demo-log.jsonl --nats nats://127.0.0.1:4222 "
+        "--stream EVENTS --partitions 6\nexit codes: 0 published; 1 NATS or the stream cannot be "
+        "used (nats.unavailable, stream.partitions_mismatch, ...); 2 wrong usage")
+    p.add_argument("log", metavar="LOG.jsonl", help="the log (- for stdin)")
+    p.add_argument("--nats", metavar="URL", required=True, help="the NATS server, e.g. nats://127.0.0.1:4222")
+    p.add_argument("--stream", metavar="NAME", required=True,
+                   help="the events stream (letters, digits, - and _)")
+    p.add_argument("--partitions", metavar="N", type=at_least_one,
+                   help="partitions of a new stream (default 6); for an existing one it must be "
+                   "its own count, which is used when omitted")
+    p.set_defaults(func=cmd_publish)
+
+    p = subparsers.add_parser(
+        "consume", parents=[parents.rules,
+                            parents.db("postgresql://... (or sqlite:///file.db on one machine, "
+                                       "one process): the database of the partition stores",
+                                       required=True),
+                            parents.quiet],
+        help="decide events from a NATS JetStream stream, for a set "
+        "of partitions, into PostgreSQL", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.fill("A durable JetStream consumer: reads the events stream in its "
+        "order, evaluates the events of the partitions it owns (and, for their subjects, those "
+        "that cross partitions) and stores each partition in its own store: the schema "
+        "PREFIX_pK of the --db database (PREFIX: the schema the URL selects, or clauseline). "
+        "A batch is acknowledged only once its events and decisions are committed; a batch "
+        "delivered again is answered from the stores (duplicate). Decisions are published to "
+        "the --decisions stream, one message per event and partition. Run one process per set "
+        "of partitions, e.g. three processes over six partitions with --partition 0 "
+        "--partition 1, and so on. Stop with Ctrl-C or SIGTERM: the batch in hand is finished "
+        "first. docs/scale.md.", 78),
+        epilog="example:\n  clauseline consume --nats nats://127.0.0.1:4222 --stream EVENTS "
+        "--db postgresql://app@db/clauseline --partition 0 --partition 1\nexit codes: 0 drained, or "
+        "stopped by SIGTERM or Ctrl-C (after finishing the batch in hand); 1 NATS, the stream or "
+        "the store cannot be used; 2 wrong usage")
+    p.add_argument("--nats", metavar="URL", required=True, help="the NATS server, e.g. nats://127.0.0.1:4222")
+    p.add_argument("--stream", metavar="NAME", required=True, help="the events stream")
+    p.add_argument("--partitions", metavar="N", type=at_least_one,
+                   help="the stream's partition count (default: read from the stream; a "
+                   "different one is refused)")
+    p.add_argument("--partition", metavar="K", type=int, action="append",
+                   help="a partition this process owns (repeatable; default: all of them)")
+    p.add_argument("--drain", action="store_true",
+                   help="exit once every message of the stream is decided and acknowledged "
+                   "(batch jobs, tests); default: run until stopped")
+    p.add_argument("--batch", metavar="N", type=at_least_one, default=500,
+                   help="messages fetched, decided and committed at once; also the most "
+                   "messages in flight unacknowledged (max_ack_pending). Default 500")
+    p.add_argument("--decisions", metavar="NAME",
+                   help="the stream decisions are published to (created when absent; subjects "
+                   "NAME.p.K). Default: STREAM_DECISIONS; '-' publishes none")
+    p.add_argument("--metrics-port", metavar="PORT", type=int,
+                   help="serve Prometheus metrics (lag, rate, counts) on this port at /metrics")
+    p.add_argument("--metrics-host", metavar="HOST", default="127.0.0.1",
+                   help="address of the metrics endpoint (default 127.0.0.1)")
+    p.set_defaults(func=cmd_consume)
