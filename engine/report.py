@@ -41,7 +41,7 @@ from typing import Any, Iterable
 
 from .decision import GLOBAL, KIND_ORDER
 from .eventtime import format_time, parse_time
-from .explain import outcome_summary
+from .explain import clause_title, outcome_summary, rule_text
 from .policy.model import Policy
 from .redact import kind_of_key, mask_numbers
 
@@ -177,44 +177,6 @@ def _periods(first: datetime, last: datetime, unit: str) -> list[datetime]:
         except (ValueError, OverflowError):  # the last period of year 9999
             break
     return out
-
-
-# --- the policy behind an outcome -------------------------------------------------------------
-
-class _Explainer:
-    """Finds a rule (or override), its clause and its readings; remembers what it found."""
-
-    def __init__(self, policy: Policy):
-        self.policy = policy
-        self._cache: dict[tuple[str | None, str], dict | None] = {}
-
-    def rule(self, version_id: str | None, rule_id: str) -> dict | None:
-        key = (version_id, rule_id)
-        if key not in self._cache:
-            self._cache[key] = self._find(version_id, rule_id)
-        return self._cache[key]
-
-    def _find(self, version_id: str | None, rule_id: str) -> dict | None:
-        versions = sorted(self.policy.versions, key=lambda v: v.version != version_id)
-        for version in versions:  # the deciding version first, then any that has the rule
-            try:
-                rule = version.rule(rule_id)
-            except KeyError:
-                continue
-            clause = version.clauses.get(rule.clause)
-            readings = [(name, version.interpretations[name].reading)
-                        for name in rule.interpretations if name in version.interpretations]
-            return {"id": rule.id, "title": rule.title, "clause": rule.clause,
-                    "clause_title": clause.title if clause else "", "quote": rule.quote,
-                    "readings": readings, "version": version.version}
-        return None
-
-    def clause_title(self, letter: str) -> str:
-        for version in reversed(self.policy.versions):
-            clause = version.clauses.get(letter)
-            if clause is not None:
-                return clause.title
-        return ""
 
 
 # --- reading the records ----------------------------------------------------------------------
@@ -576,7 +538,7 @@ def _summary(records: list[dict], first: datetime | None, last: datetime | None)
     return "".join(parts)
 
 
-def _charts(records: list[dict], explainer: _Explainer) -> str:
+def _charts(records: list[dict], policy: Policy) -> str:
     dated = []
     for record in records:
         outcomes = _accepted_outcomes(record)
@@ -608,7 +570,7 @@ def _charts(records: list[dict], explainer: _Explainer) -> str:
             if outcome.get("kind") == "violation":
                 violations[letter][i] += 1
     letters = sorted(every)
-    titles = {letter: explainer.clause_title(letter) for letter in letters}
+    titles = {letter: clause_title(policy, letter) for letter in letters}
     parts.append(f'<p class="meta">Outcomes of accepted events per {unit} (UTC), stacked by the '
                  "clause they cite; hover a segment for its count.</p>")
     parts.append("<h3>All outcomes</h3>")
@@ -637,7 +599,7 @@ def _charts(records: list[dict], explainer: _Explainer) -> str:
     return "".join(parts)
 
 
-def _violations_section(records: list[dict], explainer: _Explainer) -> str:
+def _violations_section(records: list[dict], policy: Policy) -> str:
     by_code: dict[str, list[tuple[dict, dict]]] = defaultdict(list)
     for record, outcome in _violations(records):
         by_code[str(outcome.get("violation"))].append((record, outcome))
@@ -658,22 +620,23 @@ def _violations_section(records: list[dict], explainer: _Explainer) -> str:
         rules = Counter((_decision(r).get("policy_version"), str(o.get("rule"))) for r, o in found)
         shown_rules = set()
         for (version, rule_id), count in sorted(rules.items(), key=lambda kv: (kv[0][1], str(kv[0][0]))):
-            info = explainer.rule(version, rule_id)
+            # the deciding version's sentence, or any version's that has the rule
+            info = rule_text(policy, version, rule_id, anywhere=True)
             if info is None:
                 parts.append(f"<p><code>{esc(rule_id)}</code> ({count}): not a rule of the policy given.</p>")
                 continue
-            if info["id"] in shown_rules:
+            if info.id in shown_rules:
                 continue
-            shown_rules.add(info["id"])
+            shown_rules.add(info.id)
             total = sum(n for (_, r), n in rules.items() if r == rule_id)
-            parts.append(f'<p><code>{esc(info["id"])}</code> ({total}): {esc(info["title"])}<br>'
-                         f'clause <b>{esc(info["clause"])}</b>: {esc(info["clause_title"])} '
-                         f'<span class="meta">({esc(info["version"])})</span></p>'
-                         f'<blockquote class="quote">{esc(info["quote"])}</blockquote>')
-            if info["readings"]:
+            parts.append(f'<p><code>{esc(info.id)}</code> ({total}): {esc(info.title)}<br>'
+                         f'clause <b>{esc(info.clause)}</b>: {esc(info.clause_title or "")} '
+                         f'<span class="meta">({esc(info.version)})</span></p>'
+                         f'<blockquote class="quote">{esc(info.quote)}</blockquote>')
+            if info.readings:
                 parts.append("<ul class=\"readings\">" + "".join(
                     f"<li>reading <code>{esc(name)}</code>: {esc(reading)}</li>"
-                    for name, reading in info["readings"]) + "</ul>")
+                    for name, reading in info.readings) + "</ul>")
         rows = []
         for record, outcome in found[:MAX_EXAMPLES]:
             decision = _decision(record)
@@ -830,7 +793,6 @@ def render_html(records: list[dict], *, policy: Policy, obligations: list[dict],
     None when the records have no chain (a replay in memory)."""
     moments = [m for m in (_instant(_decision(r).get("time")) for r in records) if m is not None]
     first, last = (min(moments), max(moments)) if moments else (None, None)
-    explainer = _Explainer(policy)
     versions = ", ".join(f"{v.version} (from {format_time(v.effective_from)})" for v in policy.versions)
     csp = ("default-src 'none'; base-uri 'none'; form-action 'none'; img-src data:; "
            f"style-src {_csp_hash(_STYLE)}; script-src {_csp_hash(_SCRIPT)}")
@@ -847,7 +809,7 @@ def render_html(records: list[dict], *, policy: Policy, obligations: list[dict],
              '</li><li><a href="#obligations">Obligations</a></li><li><a href="#subjects">Subjects</a>'
              "</li></ul></nav></header>")
     body = [head, intro, _summary(records, first, last), _chain_section(chain),
-            _charts(records, explainer), _violations_section(records, explainer),
+            _charts(records, policy), _violations_section(records, policy),
             _obligations_section(obligations, last), _subjects_section(records),
             f"</main><script>{_SCRIPT}</script></body></html>\n"]
     return "".join(body)

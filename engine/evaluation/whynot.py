@@ -8,8 +8,12 @@ evaluator matches: the event fact, and one fact per element of the rule's ``for_
 held on which fact, with the values found, and what became of the outcomes it emitted (kept,
 outvoted by a deny, replaced by an override, dropped by a delete of the same target); for a rule
 that did not fire, the first condition that failed, in the rule file's order (``match``, then the
-``match_any`` alternatives), with the value found or "absent". ``render_text`` prints it for a
-person, with each fired rule's clause sentence and the readings (interpretations) it relies on.
+``match_any`` alternatives), with the value found or "absent".
+
+This module returns data only: the dataclasses below, and their JSON form (``as_dict()``, what
+``clauseline explain --format json`` prints). :func:`clauseline.explain.render_why` renders that
+JSON form as text for a person, with each fired rule's clause sentence and the readings
+(interpretations) it relies on.
 
 Why re-check instead of asking durable_rules: durable_rules only says *which* rules matched a
 fact, never which condition failed. The computed conditions (``before``, ``one_of``, ...) are
@@ -20,36 +24,32 @@ expressions, so :func:`direct_holds` implements them in Python, measured against
 on no fact that the Python check accepts, or one the check accepts but the engine did not fire,
 is reported in the rule's ``note`` instead of being hidden.
 
-Values come from the event and the subject's memory: they are untrusted. ``render_text``
-masks card-like and SSN-like numbers (:func:`clauseline.redact.mask_numbers`) and shortens
-long strings and lists; ``as_dict`` masks numbers in the strings it copies but keeps them whole.
+Values come from the event and the subject's memory: they are untrusted. ``as_dict`` masks
+card-like and SSN-like numbers in the strings it copies (:func:`clauseline.redact.mask_strings`)
+but keeps them whole; the text renderer also shortens long strings and lists.
 """
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import canonical
-from ..decision import GLOBAL, Decision, outcome_summary
+from ..decision import GLOBAL, Decision
 from ..eventtime import parse_instant
+from ..policy import comparison
 from ..policy.compiler import EVENT_LEVEL
-from ..policy.model import COMPUTED_OPS, Condition, Override, Policy, PolicyVersion, Rule
-from ..redact import mask_numbers
-from . import memory
+from ..policy.model import Condition, Override, Policy, Rule
+from ..redact import mask_strings
+from .. import records as memory
 from .combining import rule_outcomes
 from .conditions import computed
 from .evaluator import base_fact, evaluate
 from .facts import facts_for
-from .memory import instant_key
+from ..records import instant_key
 from .templates import render
 
 # --- the conditions ---------------------------------------------------------------------------
-
-_COMPARE = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "lte": operator.le,
-            "gt": operator.gt, "gte": operator.ge}
-
 
 def find(fact: dict, path: str) -> tuple[bool, Any]:
     """``(present, value)`` at a dotted path of a fact. Unlike
@@ -64,89 +64,40 @@ def find(fact: dict, path: str) -> tuple[bool, Any]:
     return True, node
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "other"  # a list or an object: durable_rules compares neither with anything
-
-
 def cross_type(value: Any, constant: Any) -> bool:
-    """Whether comparing ``value`` with ``constant`` is one durable_rules makes between a string
-    and a number (see :func:`direct_holds`)."""
-    return {_kind(value), _kind(constant)} == {"string", "number"}
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return "%d" % value
-    if isinstance(value, float):
-        return "%f" % value
-    return value
+    """Whether durable_rules' answer to comparing ``value`` with ``constant`` is undefined for
+    some operator: a string against a number constant whose text the string is or begins
+    (``"12"``, ``"1"`` or ``""`` against ``12``; see :mod:`clauseline.policy.comparison`)."""
+    return comparison.undefined(value, constant)
 
 
 def compare(value: Any, constant: Any, op: str) -> bool:
-    """``value <op> constant`` as durable_rules 2.0.28 compares a present field with a constant.
-
-    - ``null`` equals only ``null``; a field that is ``null`` fails every other test (``ne``
-      too), and any non-null field is ``ne`` a ``null`` constant;
-    - a list or an object fails every test;
-    - numbers and booleans compare as numbers (``true`` is 1, ``false`` 0; ``1 == 1.0``);
-    - strings compare byte by byte (``strcmp``);
-    - a boolean and a string compare as the text ``"true"``/``"false"`` with the string;
-    - a number and a string compare as the number's C text (``%d``, ``%f``) with the string:
-      see :func:`direct_holds` for why that one is only approximately durable_rules.
-    """
-    left, right = _kind(value), _kind(constant)
-    if "other" in (left, right):
-        return False
-    if left == "null":
-        return right == "null" and op == "eq"
-    if right == "null":
-        return op == "ne"
-    if left in ("bool", "number") and right in ("bool", "number"):
-        return _COMPARE[op](value, constant)
-    return _COMPARE[op](_as_text(value), _as_text(constant))
+    """``value <op> constant`` as durable_rules 2.0.28 compares a present field with a constant
+    (``op``: ``eq``, ``ne``, ``lt``, ``lte``, ``gt`` or ``gte``): the one semantics of
+    :func:`clauseline.policy.comparison.compare`, quirks included (``"ab" > "ab!"``,
+    ``0.5 == "0.5"``, ``null`` fails ``ne``; the rule authors' list is ``docs/rule-format.md``,
+    "How values compare")."""
+    return comparison.compare(value, op, constant).holds
 
 
 def direct_holds(condition: Condition, present: bool, value: Any) -> bool:
     """Whether a constant condition (``DIRECT`` in :mod:`clauseline.policy.compiler`) holds.
 
-    These operators are implemented by the engine only as durable_rules expressions; this is
-    their Python check, written to give durable_rules' answers (measured against durable_rules
-    2.0.28 on a grid of values of every JSON type and every operator): an absent path fails every
-    test except ``exists: false`` and ``is_not``; ``in`` is "equal to one of", ``not_in`` "not
-    equal to any of" (so it fails on an absent path), ``is_not`` is "absent, or not equal" (so
-    it fails on a ``null``, which is present and not comparable); the comparisons are
-    :func:`compare`.
+    The engine has these operators only as durable_rules expressions; their Python check is
+    :func:`clauseline.policy.comparison.direct`, the semantics the reference matcher shares
+    and ``tests/test_comparison.py`` holds to durable_rules: an absent path fails every test
+    but ``exists: false`` and ``is_not``; ``in`` is "equal to one of", ``not_in`` "not equal to
+    any of" (so it fails on an absent path), ``is_not`` "absent, or not equal" (so it fails on
+    a ``null``, which is present and not comparable); comparisons as :func:`compare`.
 
-    One case cannot be reproduced: a string field against a number constant (or a number field
-    against a string constant). durable_rules formats the number as text into a buffer sized by
-    the *other* operand and its answer depends on the other rules of the ruleset (measured:
-    ``"1" == 15`` holds alone, and ``"1"`` is both ``ne`` and ``eq`` 1 in a larger ruleset).
-    The shipped schemas type every field a shipped rule compares, so it does not arise with the
-    shipped policy; where it does, the condition's ``cross_type`` flag says the answer here is
-    a text comparison and may differ from the engine's.
+    One case has no certain answer: a string field against a number constant whose text the
+    string is or begins (``"12"`` against ``12``): durable_rules compares over a length it
+    never sets, so its answer depends on the rule (on the length of the last string constant
+    it tested). The answer here is the number's whole text compared (``"12" == 12``), and the
+    condition's ``cross_type`` flag says the engine's may differ. The shipped schemas type
+    every field a shipped rule compares, so it does not arise with the shipped policy.
     """
-    op, constant = condition.op, condition.value
-    if op == "exists":
-        return present == bool(constant)
-    if op == "is_not":
-        return not present or compare(value, constant, "ne")
-    if not present:
-        return False
-    if op == "in":
-        return any(compare(value, c, "eq") for c in constant)
-    if op == "not_in":
-        return all(compare(value, c, "ne") for c in constant)
-    return compare(value, constant, op)
+    return comparison.direct(condition.op, condition.value, present, value).holds
 
 
 @dataclass
@@ -170,10 +121,10 @@ class ConditionResult:
     cross_type: bool = False
 
     def as_dict(self) -> dict:
-        out = {"path": self.path, "op": self.op, "expected": _masked(self.expected),
-               "present": self.present, "actual": _masked(self.actual), "held": self.held}
+        out = {"path": self.path, "op": self.op, "expected": mask_strings(self.expected),
+               "present": self.present, "actual": mask_strings(self.actual), "held": self.held}
         if self.rendered is not None:
-            out["rendered"] = _masked(self.rendered)
+            out["rendered"] = mask_strings(self.rendered)
         if self.group is not None:
             out["alternative"] = self.group
         if self.cross_type:
@@ -235,7 +186,7 @@ class Failure:
     def as_dict(self) -> dict:
         out: dict[str, Any] = {"kind": self.kind}
         if self.kind == "no_items":
-            out.update(path=self.path, present=self.present, actual=_masked(self.actual))
+            out.update(path=self.path, present=self.present, actual=mask_strings(self.actual))
         else:
             out["conditions"] = [c.as_dict() for c in self.conditions]
         return out
@@ -261,7 +212,7 @@ class FactExplanation:
         out: dict[str, Any] = {"each": self.each, "matched": self.matched,
                                "conditions": [c.as_dict() for c in self.conditions]}
         if self.index is not None:
-            out.update(index=self.index, item=_masked(self.item))
+            out.update(index=self.index, item=mask_strings(self.item))
         if self.alternative is not None:
             out["alternative"] = self.alternative
         if self.failure is not None:
@@ -308,7 +259,7 @@ class EmittedOutcome:
     data_categories: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
-        out = {"outcome": _masked(self.outcome), "fate": self.fate}
+        out = {"outcome": mask_strings(self.outcome), "fate": self.fate}
         if self.by:
             out["by"] = list(self.by)
         if self.data_categories:
@@ -409,7 +360,7 @@ class RuleExplanation:
             "rule": self.rule, "clause": self.clause, "title": self.title, "fired": self.fired,
             "fallback": self.fallback, "for_each": self.for_each,
             "facts": [f.as_dict() for f in self.facts],
-            "outcomes": [_masked(o) for o in self.outcomes],
+            "outcomes": [mask_strings(o) for o in self.outcomes],
             "emitted": [e.as_dict() for e in self.emitted]}
         if self.failure is not None:
             out["failure"] = self.failure.as_dict()
@@ -438,7 +389,7 @@ class OverrideExplanation:
     def as_dict(self) -> dict:
         return {"id": self.id, "clause": self.clause, "title": self.title, "holds": self.holds,
                 "applied": self.applied, "held_for": list(self.held_for),
-                "outcomes": [_masked(o) for o in self.outcomes]}
+                "outcomes": [mask_strings(o) for o in self.outcomes]}
 
 
 @dataclass
@@ -472,10 +423,6 @@ def listens(rule: Rule, event_type: str) -> bool:
     return event_type in rule.events or "*" in rule.events
 
 
-def _version(policy: Policy, name: str | None) -> PolicyVersion | None:
-    return next((v for v in policy.versions if v.version == name), None)
-
-
 def explain_event(policy: Policy, state: dict, event: dict) -> Explanation:
     """Evaluate ``event`` against ``state`` (as :func:`evaluate` does: the decision is its) and
     explain, for every rule of the version in force that listens to the event's type, why it
@@ -483,7 +430,7 @@ def explain_event(policy: Policy, state: dict, event: dict) -> Explanation:
     decision, after = evaluate(policy, state, event)
     subject = event.get("subject") if isinstance(event, dict) else None
     subject = subject if isinstance(subject, str) else None
-    version = _version(policy, decision.policy_version)
+    version = policy.version_named(decision.policy_version)
     if decision.status != "accepted" or version is None:
         return Explanation(decision, subject)
     facts = facts_for(version, base_fact(policy, version, state, event))
@@ -551,284 +498,8 @@ def _holds(view: dict, path: str) -> bool:
     return present and value is not None
 
 
-# --- text -------------------------------------------------------------------------------------
-
-#: Longest string shown (characters, after masking), and most list items or object keys shown.
-MAX_TEXT = 60
-MAX_ITEMS = 8
-
-
-def show(value: Any, short: bool = True) -> str:
-    """A value as text: strings masked (card and SSN numbers) and quoted with escapes, JSON
-    literals lowercase. ``short`` (for values from the event and memory, which are untrusted)
-    also cuts long strings and lists; a rule's own constants are shown whole."""
-    if isinstance(value, str):
-        text = mask_numbers(value)
-        if short and len(text) > MAX_TEXT:
-            text = text[:MAX_TEXT] + "..."
-        return repr(text)
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, dict)):
-        keys = list(range(len(value))) if isinstance(value, list) else list(value)
-        cut = keys[:MAX_ITEMS] if short else keys
-        shown = [show(value[k], short) if isinstance(value, list)
-                 else f"{show(str(k), short)}: {show(value[k], short)}" for k in cut]
-        if len(keys) > len(cut):
-            shown.append(f"... {len(keys) - len(cut)} more")
-        return ("[{}]" if isinstance(value, list) else "{{{}}}").format(", ".join(shown))
-    return mask_numbers(str(value))
-
-
-def bare(text: str, limit: int = MAX_TEXT) -> str:
-    """Untrusted text shown unquoted (an event id, a type, an error message): numbers masked,
-    control characters escaped, cut after ``limit`` characters."""
-    text = repr(mask_numbers(text))[1:-1]
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _template(template: Any, rendered: Any) -> str:
-    """A computed condition's right side: the template as written, and what it rendered to."""
-    return f"{template} (= {show(rendered)})"
-
-
-_NEEDS = {"eq": "{}", "ne": "anything but {}", "in": "one of {}", "not_in": "none of {}",
-          "lt": "less than {}", "lte": "at most {}", "gt": "more than {}", "gte": "at least {}",
-          "before": "a time before {}", "after": "a time after {}",
-          "not_before": "a time not before {}", "not_after": "a time not after {}",
-          "same_as": "the same as {}",
-          "differs_from": "different from {}", "one_of": "one of {}", "none_of": "none of {}"}
-
-
-def needs(c: ConditionResult) -> str:
-    """What a condition asks of its path, in words."""
-    if c.op == "exists":
-        return "it present" if c.expected else "it absent"
-    if c.op == "is_not":
-        return f"it absent or not {show(c.expected, False)}"
-    if c.op == "count_since":
-        spec, rendered = c.expected, c.rendered or {}
-        bound = (f"at least {spec['at_least']}" if "at_least" in spec
-                 else f"fewer than {spec['fewer_than']}")
-        return (f"{bound} records whose {spec['at']} is after "
-                f"{_template(spec['since'], rendered.get('since'))}")
-    if c.op in ("some_have", "none_have"):
-        wanted = ", ".join(f"{name} in {_template(t, (c.rendered or {}).get(name))}"
-                           for name, t in c.expected.items())
-        return f"{'some' if c.op == 'some_have' else 'no'} record with {wanted}"
-    right = _template(c.expected, c.rendered) if c.op in COMPUTED_OPS else show(c.expected, False)
-    return _NEEDS[c.op].format(right)
-
-
-def found(c: ConditionResult) -> str:
-    """What the fact holds at a condition's path, in words."""
-    if not c.present:
-        return f"{c.path} is absent"
-    if c.op == "count_since":
-        count = (c.rendered or {}).get("count")
-        records = len(c.actual) if isinstance(c.actual, list) else 0
-        return f"{c.path} has {records} records, {count} of them after that instant"
-    return f"{c.path} is {show(c.actual)}"
-
-
-def condition_line(c: ConditionResult) -> str:
-    """``data.status is 'authorized', the rule needs one of ['completed', 'failed']``."""
-    if c.op == "count_since":
-        line = f"{found(c)}; the rule needs {needs(c)}"
-    else:
-        line = f"{found(c)}, the rule needs {needs(c)}"
-    if c.cross_type:
-        line += " (a string compared with a number: the engine's answer may differ)"
-    return line
-
-
-def failure_lines(failure: Failure) -> list[str]:
-    """A failure as lines (unindented)."""
-    if failure.kind == "no_items":
-        what = (f"{failure.path} is absent" if not failure.present
-                else f"{failure.path} is {show(failure.actual)}")
-        return [f"{what}: no element to match (for_each needs a non-empty list)"]
-    if failure.kind == "condition":
-        return [condition_line(failure.conditions[0])]
-    lines = ["none of the match_any alternatives held:"]
-    lines += [f"  alternative {c.group + 1}: {condition_line(c)}" for c in failure.conditions]
-    return lines
-
-
-def outcome_text(o: dict) -> str:
-    """One outcome in a line: ``clauseline.decision.outcome_summary``, with its subject, masked
-    and shortened."""
-    text = mask_numbers(outcome_summary(o))
-    if len(text) > 3 * MAX_TEXT:
-        text = text[:3 * MAX_TEXT] + "..."
-    if o.get("subject") not in (None, GLOBAL):
-        text += f" [subject {mask_numbers(str(o['subject']))}]"
-    return f"{o.get('kind')} {text}"
-
-
-def _fact_label(f: FactExplanation) -> str:
-    return f"item {f.index} {show(f.item)}"
-
-
-def _grouped(facts: list[FactExplanation],
-             lines_of) -> list[tuple[list[FactExplanation], list[str]]]:
-    """Consecutive facts that print the same lines, grouped (one header, the lines once)."""
-    out: list[tuple[list[FactExplanation], list[str]]] = []
-    for f in facts:
-        lines = lines_of(f)
-        if out and out[-1][1] == lines:
-            out[-1][0].append(f)
-        else:
-            out.append(([f], lines))
-    return out
-
-
-def _held_lines(f: FactExplanation) -> list[str]:
-    held = [c for c in f.conditions if c.group is None or c.group == f.alternative]
-    lines = [condition_line(c) for c in held]
-    if f.alternative is not None:
-        lines.append(f"(match_any alternative {f.alternative + 1} held)")
-    return lines or ["(no conditions: every such event matches)"]
-
-
-def _facts_lines(r: RuleExplanation, indent: str) -> list[str]:
-    """The conditions of each fact a fired rule matched, and the first failure of the others."""
-    lines: list[str] = []
-    matched = [f for f in r.facts if f.matched]
-    unmatched = [f for f in r.facts if not f.matched]
-    for group, held in _grouped(matched, _held_lines):
-        if r.for_each:
-            labels = ", ".join(_fact_label(f) for f in group)
-            lines.append(f"{indent}matched {labels} of {r.for_each}:")
-            lines += [f"{indent}  {line}" for line in held]
-        else:
-            lines.append(f"{indent}matched:")
-            lines += [f"{indent}  {line}" for line in held]
-    for group, failed in _grouped(unmatched, lambda f: failure_lines(f.failure)):
-        lines.append(f"{indent}did not match {', '.join(_fact_label(f) for f in group)}"
-                     f" of {r.for_each}:")
-        lines += [f"{indent}  {line}" for line in failed]
-    return lines
-
-
-def _emitted_lines(r: RuleExplanation, indent: str) -> list[str]:
-    lines = []
-    for e in r.emitted:
-        if e.fate == "kept":
-            continue
-        o = (dict(e.outcome, data_categories=list(e.data_categories)) if e.data_categories
-             else e.outcome)
-        by = ", ".join(e.by)
-        reason = {"outvoted": f"outvoted: decided the other way by {by}",
-                  "not_counted": f"not counted (a fallback counts only where no other rule "
-                                 f"voted): decided by {by}",
-                  "overridden": f"replaced by the override {by}",
-                  "dropped": f"dropped: the same target is deleted or purged by {by}",
-                  "missing": "not found in the decision"}[e.fate]
-        lines.append(f"{indent}emitted {outcome_text(o)}: {reason}")
-    return lines
-
-
-def render_text(explanation: Explanation, policy: Policy) -> str:
-    """The explanation as text an auditor reads (deterministic: rules in clause, id order)."""
-    d = explanation.decision
-    head = (f"event {bare(d.event_id or '-')} {bare(d.event_type or '?')} at "
-            f"{bare(d.time or '-')}"
-            + (f", subject {show(explanation.subject)}" if explanation.subject else "")
-            + f": {d.status}" + (f" (policy {d.policy_version})" if d.policy_version else ""))
-    lines = [head]
-    for e in d.errors:  # a rejected event's errors quote its values
-        lines.append(f"  error {bare(str(e.get('path') or '/'))}: "
-                     f"{bare(str(e.get('message')), 4 * MAX_TEXT)}")
-    if d.out_of_order:
-        lines.append(f"  out of order: earlier than {d.out_of_order['latest']}; memory read as of "
-                     "the event's own time")
-    version = _version(policy, d.policy_version)
-    if version is None:
-        return "\n".join(lines) + "\n"
-    lines.append("")
-    lines.append("Fired:" if explanation.fired else "Fired: none")
-    for r in explanation.fired:
-        rule = version.rule(r.rule)
-        clause = version.clauses.get(rule.clause)
-        lines.append(f"  {rule.id}: {rule.title}" + ("  (fallback)" if rule.fallback else ""))
-        lines.append(f"    clause {rule.clause}" + (f" ({clause.title})" if clause else "")
-                     + f": \"{rule.quote}\"")
-        for name in rule.interpretations:
-            lines.append(f"    reading {name}: {version.interpretations[name].reading}")
-        if r.note:
-            lines.append(f"    note: {r.note}")
-        lines += _facts_lines(r, "    ")
-        if r.outcomes:
-            lines.append("    in the decision:")
-            lines += [f"      {outcome_text(o)}" for o in r.outcomes]
-        elif not r.emitted:
-            lines.append("    in the decision: nothing (the rule emits no outcome; it shows in "
-                         "the trace)")
-        lines += _emitted_lines(r, "    ")
-    if explanation.overrides:
-        lines.append("")
-        lines.append("Overrides:")
-        for o in explanation.overrides:
-            override = version.rule(o.id)
-            if o.applied:
-                lines.append(f"  {o.id} applied: {o.title}")
-                clause = version.clauses.get(o.clause)
-                lines.append(f"    clause {o.clause}" + (f" ({clause.title})" if clause else "")
-                             + f": \"{override.quote}\"")
-                for name in override.interpretations:
-                    lines.append(f"    reading {name}: {version.interpretations[name].reading}")
-                lines.append(f"    {o.holds} is present for {', '.join(o.held_for)}")
-                for outcome in o.outcomes:
-                    lines.append(f"    {outcome_text(outcome)}")
-                    for replaced in outcome.get("overrides") or []:
-                        what = replaced.get("effect") or replaced.get("action")
-                        cats = replaced.get("data_categories")
-                        lines.append(f"      replaces {what} of {replaced.get('rule')}"
-                                     + (f": {', '.join(cats)}" if cats else ""))
-            elif o.held_for:
-                lines.append(f"  {o.id} not applied: {o.holds} is present for "
-                             f"{', '.join(o.held_for)}, but no disclosure or retain of theirs "
-                             "was there to replace")
-            elif any(out.get("subject") not in (None, GLOBAL) for out in d.outcomes):
-                lines.append(f"  {o.id} not applied: {o.holds} is absent for every subject "
-                             "of the outcomes")
-            else:
-                lines.append(f"  {o.id} not applied: no outcome concerns a subject")
-    lines.append("")
-    lines.append("Did not fire:" if explanation.not_fired else "Did not fire: none")
-    for r in explanation.not_fired:
-        lines.append(f"  {r.rule}: {r.title}" + ("  (fallback)" if r.fallback else ""))
-        if r.note:
-            lines.append(f"    note: {r.note}")
-            lines += _emitted_lines(r, "    ")
-            continue
-        if r.failure is not None and r.failure.kind == "no_items":
-            lines += [f"    {line}" for line in failure_lines(r.failure)]
-            continue
-        for group, failed in _grouped(r.facts, lambda f: failure_lines(f.failure)):
-            prefix = "    "
-            if r.for_each:
-                lines.append(f"    {', '.join(_fact_label(f) for f in group)} of {r.for_each}:")
-                prefix = "      "
-            lines += [prefix + line for line in failed]
-    return "\n".join(lines) + "\n"
-
-
-def _masked(value: Any) -> Any:
-    """A copy of a JSON value with card-like and SSN-like numbers masked in its strings."""
-    if isinstance(value, str):
-        return mask_numbers(value)
-    if isinstance(value, list):
-        return [_masked(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _masked(v) for k, v in value.items()}
-    return value
-
+# --- temporary -------------------------------------------------------------------------------
 
 __all__ = ["ConditionResult", "EmittedOutcome", "Explanation", "FactExplanation", "Failure",
            "OverrideExplanation", "RuleExplanation", "base_fact", "check", "compare",
-           "direct_holds", "explain_event", "explain_fact", "find", "listens", "render_text",
-           "show"]
+           "direct_holds", "explain_event", "explain_fact", "find", "listens"]
