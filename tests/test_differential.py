@@ -1,6 +1,6 @@
 """The matcher, differentially: durable_rules beside the pure-Python reference matcher.
 
-:class:`clauseline.policy.reference.ReferenceMatcher` reads the same compiled rules as
+:class:`clauseline.testing.reference.ReferenceMatcher` reads the same compiled rules as
 :class:`clauseline.policy.matcher.Matcher` (durable_rules). Both run on the same facts and must
 agree exactly: the same rules, the same fact indexes, as often (a rule whose ``$or`` holds in two
 ways fires twice), and the same facts refused. The facts come from
@@ -14,11 +14,13 @@ ways fires twice), and the same facts refused. The facts come from
    constants, and near misses: other types, absent, ``null``, neighbours of numeric bounds,
    dotted keys, lists and scalars on the way), and any value against rules of every operator.
 
-One kind of comparison is left out, and counted: a string value against a numeric constant,
-which durable_rules 2.0.28 leaves undefined. Its constant's length is uninitialised memory;
-the same fact gave different answers in different processes (``"1"`` against ``12`` was ``!=``
-in one run and not in another, and ``"12"`` against ``12`` was neither ``<``, ``==`` nor ``>``).
-The reference names these comparisons (``ReferenceMatcher.assess``).
+One kind of comparison is left out, and counted: a string value against a number constant
+whose text the string is or begins (``"12"``, ``"1"`` or ``""`` against ``12``), which
+durable_rules 2.0.28 leaves undefined: it compares over a length it never sets for a number
+constant (uninitialised memory), so ``"12" == 12`` holds in one rule and not in another. The
+reference names these comparisons (``ReferenceMatcher.assess``); the semantics of every other
+comparison is :mod:`clauseline.policy.comparison`, which ``tests/test_comparison.py`` also holds
+to durable_rules and to the why-not explanation.
 
 The bounded runs are in ``make test``; the long ones are marked ``slow``.
 """
@@ -40,7 +42,7 @@ from clauseline.policy import load_policy
 from clauseline.policy.compiler import DIRECT, EVENT_LEVEL, compile_rules
 from clauseline.policy.matcher import Matcher
 from clauseline.policy.model import Condition, Rule
-from clauseline.policy.reference import MAX_PROPERTIES, FactRefused, ReferenceMatcher
+from clauseline.testing.reference import MAX_PROPERTIES, FactRefused, ReferenceMatcher
 from clauseline.session import MemoryStore, Session
 from clauseline.testing.scenarios import load_scenarios
 from clauseline.testing.timeline import Timeline

@@ -5,14 +5,22 @@
 (:func:`clauseline.policy.compiler.compile_rules`). ``tests/test_differential.py`` runs it beside
 durable_rules on every fact the evaluator builds for the golden scenarios, the demo log and a
 hypothesis corpus, and they must agree. durable_rules is a C extension unmaintained since 2020;
-this module is also the way out if it ever has to be replaced.
+this module is also the way out if it ever has to be replaced. It is test tooling
+(``clauseline.testing``): the engine never imports it.
+
+How one value compares with one constant is not here: it is
+:mod:`clauseline.policy.comparison`, the one statement of durable_rules' comparison semantics,
+which the why-not explanation (:func:`clauseline.evaluation.whynot.direct_holds`) reads too. This
+module adds what a whole fact and a whole rule do: how a fact is flattened into properties, what
+a fact refuses, how often a rule fires.
 
 The semantics below were found by experiment against durable_rules 2.0.28 (asserting facts as
 :mod:`clauseline.policy.matcher` does, through ``fact_json``), read beside its C source
 (``src/rules/events.c``, ``state.c``, ``rete.c``, ``json.c`` of the sdist). Each point names
 the probe of ``tests/test_differential.py`` (``PROBES``) that shows it; every probe runs against
 both matchers. The *type table* probe is a rule per operator and constant (``CONSTANTS``)
-against a fact per value (``VALUES``); the examples below are among them.
+against a fact per value (``VALUES``); ``tests/test_comparison.py`` holds the comparisons to
+durable_rules on generated values and constants.
 
 What a fact shows
     Like the Matcher, this matcher shows the rules of a fact's type only the paths they test
@@ -31,17 +39,8 @@ How a fact is seen
     property ``a.b`` like ``{"a": {"b": 1}}`` (*dotted*). When one name occurs several times,
     every test reads the *first* one in document order, and a test that holds counts once per
     occurrence: ``{"a": {"b": 1}, "a.b": 2}`` makes ``a.b == 1`` fire twice and ``a.b != 1``
-    not at all (*dup eq, dup neq, dup ex, dup nex*).
-
-    Numbers are read from the JSON text ``fact_json`` writes. A float that Python writes with an
-    exponent is written in fixed-point, so ``1e+19`` becomes the *integer* text
-    ``10000000000000000000``; integer texts are read with ``atoll`` and saturate at the signed
-    64-bit range, so ``2**70 == 2**63 - 1`` and ``1e19 > 2**63 - 1`` does not hold. Texts with
-    a decimal point are doubles; an integer compared with a double is converted to a double
-    first: ``9007199254740992.0 == 2**53 + 1``. ``NaN`` reads as ``null``. Strings are compared
-    as their JSON-escaped UTF-8 bytes (``"\\n"`` is the two bytes ``\\`` and ``n``), byte by
-    byte, unsigned: the order of code points, except for the characters JSON escapes
-    (``"ab\\n" > "ab!"``, ``"\u00ff" > "\u00e9"``). All in the *type table*.
+    not at all (*dup eq, dup neq, dup ex, dup nex*). Each value is read, and compared with a
+    rule's constant, as :mod:`clauseline.policy.comparison` says (*type table*).
 
 What a fact refuses (durable_rules raises; :class:`FactRefused` here)
     A lone surrogate in a key or string (``pyAssertFact Invalid argument``), ``Infinity`` or
@@ -50,34 +49,12 @@ What a fact refuses (durable_rules raises; :class:`FactRefused` here)
     limit*). The matcher asserts a fact only into the rulesets of its type (and of every type),
     so a fact that no rule can see by its type is never refused (*surrogate, inf*).
 
-Tests (the fact's value on the left, the rule's constant on the right; all in the *type table*)
-    * An absent path fails every test but ``$nex``; ``$ex`` holds for any present value,
-      ``null``, objects and arrays included.
-    * A ``null`` value fails every test against a non-null constant, ``$neq`` included, so
-      ``is_not: x`` does not hold on ``null``; against a ``null`` constant only ``==`` holds. A
-      non-null scalar against a ``null`` constant: only ``!=`` holds.
-    * An object or array value fails every comparison.
-    * Booleans are the numbers 0 and 1 against numbers: ``true == 1``, ``true == 1.0``,
-      ``true > 0.5``, ``false < 1``.
-    * A boolean against a string compares the text ``"true "`` (``"false "``, with a trailing
-      space) with the string over the longer of 4 (5) and the string's length: ``true ==
-      "true"``, ``true == "true "``, ``true < "truex"``, ``true > "tru"``. A string against a
-      boolean constant likewise: ``"truex" > true``, ``"a" < false``.
-    * A number against a string compares the number's text (``%lld``; ``%f`` for a double, so
-      ``0.5`` is ``"0.500000"``) with the string over the longer of the *fact's* JSON text
-      length and the string's: ``12 == "12"``, ``1 < "10"``, ``55 > "5"``, ``0.5 ==
-      "0.500000"``, ``0.5 == "0.5"`` (3 characters compared), ``-3 < "5"``.
-    * Two strings compare over the longer length with ``strncmp``, the fact's string followed
-      in memory by its closing quote: a fact string that is a proper prefix of the constant is
-      *greater* when the constant's next byte is a space or ``!`` (below ``"``): ``"ab" >
-      "ab!"`` but ``"ab" < "abc"``.
-    * **Undefined:** a string value against a *numeric* constant. durable_rules compares over a
-      length it never sets (``rightProperty->valueLength`` of a constant, uninitialised stack
-      memory): ``"1" == 12`` did not hold in one process and ``"1" != 12`` held in another,
-      and ``"12"`` against ``12`` was ``!=`` while neither ``<``, ``==`` nor ``>``. This module
-      compares the number's text over the longer length (what the C code means) and names every
-      such comparison (:meth:`ReferenceMatcher.assess`) so that a comparison with durable_rules
-      leaves them out.
+Tests
+    ``$ex`` holds for any present property, ``$nex`` for an absent one; the comparisons are
+    :func:`clauseline.policy.comparison.compare_values`. A string value against a *number*
+    constant whose text it is, or begins, is undefined in durable_rules (it compares over a
+    length it never sets): :meth:`ReferenceMatcher.assess` names every rule and fact whose
+    outcome depends on one, so that a comparison with durable_rules leaves them out.
 
 How a rule fires
     ``$and`` is a chain and ``$or`` a merge node of the rete, and a rule fires once per path
@@ -112,92 +89,22 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Callable
 
-from .compiler import CompiledRules, project
+from ..policy.comparison import Refused, compare_values, escaped, read_constant, read_value
+from ..policy.compiler import CompiledRules, project
 
 #: The most properties (members of the fact and of its nested objects, ``id`` and ``sid``
 #: included) durable_rules 2.0.28 reads from one fact (``MAX_OBJECT_PROPERTIES`` - 1).
 MAX_PROPERTIES = 254
-_INT_MIN, _INT_MAX = -(2 ** 63), 2 ** 63 - 1
 _SID = "0"
+#: durable_rules' operators of a compiled test, by the names of :mod:`clauseline.policy.comparison`
+_OPS = {"$lt": "lt", "$lte": "lte", "$gt": "gt", "$gte": "gte", "$neq": "ne"}
 
-# value kinds, as durable_rules types them
-NIL, BOOL, INT, DOUBLE, STRING, OBJECT, ARRAY = "nil", "bool", "int", "double", "string", "object", "array"
-_OPS = {"$lt": "lt", "$lte": "lte", "$gt": "gt", "$gte": "gte", "$neq": "neq"}
-
-
-class FactRefused(ValueError):
-    """A fact durable_rules 2.0.28 refuses to read (it raises): a lone surrogate, an infinite
-    number, or more than :data:`MAX_PROPERTIES` properties. The message names the reason,
-    never a value."""
-
-
-@dataclass(frozen=True)
-class Value:
-    """One value as durable_rules reads it: its kind, its value (the JSON-escaped UTF-8 bytes
-    of a string; a saturated int; a double) and the length of its JSON text."""
-
-    kind: str
-    value: Any = None
-    text_length: int = 0
-
-
-def _escaped(text: str) -> bytes:
-    try:
-        return json.dumps(text, ensure_ascii=False)[1:-1].encode("utf-8")
-    except UnicodeEncodeError:
-        raise FactRefused("a string holds a lone surrogate, which durable_rules cannot read") from None
-
-
-def _number_text(number: int | float) -> str:
-    """The JSON text ``fact_json`` writes for a number (a float never with an exponent)."""
-    if isinstance(number, float):
-        written = float.__repr__(number)
-        return format(Decimal(written), "f") if "e" in written or "E" in written else written
-    return int.__repr__(number)
-
-
-def _from_text(text: str) -> Value:
-    if "." in text:
-        return Value(DOUBLE, float(text), len(text))
-    return Value(INT, min(max(int(text), _INT_MIN), _INT_MAX), len(text))
-
-
-def read_value(value: Any) -> Value:
-    """A scalar, object or array as durable_rules reads it from a fact (see the module notes)."""
-    if value is None:
-        return Value(NIL)
-    if isinstance(value, bool):
-        return Value(BOOL, int(value), 4 if value else 5)
-    if isinstance(value, float) and math.isnan(value):
-        return Value(NIL)
-    if isinstance(value, float) and math.isinf(value):
-        raise FactRefused("an infinite number, which durable_rules cannot read")
-    if isinstance(value, (int, float)):
-        return _from_text(_number_text(value))
-    if isinstance(value, str):
-        data = _escaped(value)
-        return Value(STRING, data, len(data))
-    if isinstance(value, dict):
-        return Value(OBJECT)
-    if isinstance(value, (list, tuple)):
-        return Value(ARRAY)
-    raise TypeError(f"a fact cannot hold a {type(value).__name__}")
-
-
-def read_constant(value: Any) -> Value:
-    """A rule's constant as durable_rules reads it from the ruleset (its JSON)."""
-    if isinstance(value, (dict, list, tuple)):
-        raise ValueError("a condition's constant must be a scalar: durable_rules cannot build a "
-                         f"test against a {type(value).__name__}")
-    if isinstance(value, float) and math.isinf(value):
-        raise ValueError("a condition's constant cannot be infinite")
-    if isinstance(value, float) and not math.isnan(value):
-        return Value(DOUBLE, float(value), len(float.__repr__(value)))
-    return read_value(value)
+#: A fact durable_rules 2.0.28 refuses to read (it raises): a lone surrogate, an infinite
+#: number (:class:`clauseline.policy.comparison.Refused`, raised when a value is read), or more
+#: than :data:`MAX_PROPERTIES` properties. The message names the reason, never a value.
+FactRefused = Refused
 
 
 def _key(key: Any) -> str:
@@ -215,28 +122,29 @@ def _check_deep(value: Any) -> None:
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            _escaped(item)
+            escaped(item)
         elif isinstance(item, float) and math.isinf(item):
             raise FactRefused("an infinite number, which durable_rules cannot read")
         elif isinstance(item, dict):
             for key, member in item.items():
                 if isinstance(key, str):
-                    _escaped(key)
+                    escaped(key)
                 stack.append(member)
         elif isinstance(item, (list, tuple)):
             stack.extend(item)
 
 
-def properties(fact: dict) -> dict[str, list[Value]]:
-    """Every property durable_rules reads from ``fact``: dotted name -> its values in
-    document order (more than one when a key with a dot aliases a nested path)."""
-    found: dict[str, list[Value]] = {}
+def properties(fact: dict) -> dict[str, list]:
+    """Every property durable_rules reads from ``fact``: dotted name -> its values
+    (:class:`clauseline.policy.comparison.Value`) in document order (more than one when a key
+    with a dot aliases a nested path)."""
+    found: dict[str, list] = {}
     count = 0
     # pre-order, in document order: an object's own property, then its members
     pending: list[tuple[str, Any]] = [(_key(k), v) for k, v in reversed(list(fact.items()))]
     while pending:
         name, value = pending.pop()
-        _escaped(name)
+        escaped(name)
         count += 1
         if count > MAX_PROPERTIES:
             raise FactRefused(f"the fact has more than {MAX_PROPERTIES} properties (members of "
@@ -247,79 +155,6 @@ def properties(fact: dict) -> dict[str, list[Value]]:
         if isinstance(value, dict):
             pending.extend((f"{name}.{_key(k)}", v) for k, v in reversed(list(value.items())))
     return found
-
-
-def _strncmp(left: bytes, right: bytes, length: int) -> int:
-    """C ``strncmp`` over ``length`` bytes, unsigned; a byte past the end of a text reads 0."""
-    for i in range(length):
-        a = left[i] if i < len(left) else 0
-        b = right[i] if i < len(right) else 0
-        if a != b:
-            return a - b
-        if a == 0:
-            return 0
-    return 0
-
-
-def _order(result: int | float, op: str) -> bool:
-    if op == "lt":
-        return result < 0
-    if op == "lte":
-        return result <= 0
-    if op == "gt":
-        return result > 0
-    if op == "gte":
-        return result >= 0
-    if op == "eq":
-        return result == 0
-    return result != 0
-
-
-def _numbers(left: int | float, right: int | float, op: str) -> bool:
-    # C compares an integer with a double as doubles; Python's float(int) rounds the same way
-    if isinstance(left, float) or isinstance(right, float):
-        left, right = float(left), float(right)
-    return _order((left > right) - (left < right), op)
-
-
-def _text(value: Value) -> bytes:
-    """The text durable_rules prints a number or boolean as, to compare it with a string."""
-    if value.kind == BOOL:
-        return b"true " if value.value else b"false "
-    if value.kind == INT:
-        return b"%d" % value.value
-    return (b"%f" % value.value)[:256]
-
-
-def compare(left: Value, op: str, right: Value) -> tuple[bool, bool]:
-    """Whether ``left <op> right`` holds in durable_rules, and whether that is undefined there
-    (a string against a numeric constant). ``op`` is eq, neq, lt, lte, gt or gte."""
-    kinds = (left.kind, right.kind)
-    numeric = (BOOL, INT, DOUBLE)
-    if left.kind in numeric and right.kind in numeric:
-        if kinds == (BOOL, BOOL) or DOUBLE not in kinds:
-            return _order(left.value - right.value, op), False
-        return _numbers(left.value, right.value, op), False
-    if right.kind == NIL:
-        if left.kind == NIL:
-            return op == "eq", False
-        return (op == "neq" if left.kind in numeric + (STRING,) else False), False
-    if left.kind in (NIL, OBJECT, ARRAY):
-        return False, False
-    if left.kind in numeric and right.kind == STRING:
-        length = max(left.text_length, right.text_length)
-        return _order(_strncmp(_text(left), right.value, length), op), False
-    if left.kind == STRING and right.kind == BOOL:
-        text = _text(right)
-        length = max(left.text_length, len(text) - 1)
-        return _order(_strncmp(left.value + b'"', text, length), op), False
-    if left.kind == STRING and right.kind == STRING:
-        length = max(left.text_length, right.text_length)
-        return _order(_strncmp(left.value + b'"', right.value, length), op), False
-    # a string against a number: undefined in durable_rules; the number's text, over both lengths
-    text = _text(right)
-    length = max(left.text_length, len(text))
-    return _order(_strncmp(left.value + b'"', text, length), op), True
 
 
 class _Trace:
@@ -367,8 +202,8 @@ def _test(expression: Any) -> Test:
         found = props.get(path)
         if not found:
             return 0
-        holds, undefined = compare(found[0], op, right)
-        trace.undefined = trace.undefined or undefined
+        holds, defined = compare_values(found[0], op, right)
+        trace.undefined = trace.undefined or not defined
         return len(found) if holds else 0
 
     return comparison
@@ -389,8 +224,9 @@ class ReferenceMatcher(CompiledRules):
 
     def assess(self, facts: list[dict]) -> tuple[list[tuple[str, int]], set[tuple[str, int]]]:
         """What :meth:`match` returns, and the (rule id, fact index) pairs whose outcome depends
-        on comparing a string with a numeric constant, which durable_rules 2.0.28 leaves
-        undefined (see the module notes): a comparison with durable_rules leaves them out."""
+        on a comparison durable_rules 2.0.28 leaves undefined (a string against a number
+        constant whose text it is or begins: :mod:`clauseline.policy.comparison`): a
+        comparison with durable_rules leaves them out."""
         out, undefined = [], set()
         for index, fact in enumerate(facts):
             kind = self.group_of(fact)
@@ -411,5 +247,4 @@ class ReferenceMatcher(CompiledRules):
         return self.assess(facts)[0]
 
 
-__all__ = ["FactRefused", "MAX_PROPERTIES", "ReferenceMatcher", "Value", "compare", "properties",
-           "read_constant", "read_value"]
+__all__ = ["FactRefused", "MAX_PROPERTIES", "ReferenceMatcher", "properties"]
