@@ -191,8 +191,9 @@ def lookup_path(node: Any, path: list[str]) -> Any:
 class SubjectsAfter(Mapping):
     """The subject records after one event: the records it changed over those before (a
     read-only mapping, so building it costs the changed records, not every subject). Only
-    ``evaluate(..., fold=True)`` returns it, for a store that folds ``changed`` into the map it
-    owns (``MemoryStore``); :func:`plain_state` makes a plain dict of it."""
+    ``evaluate(..., fold=True)`` returns it, as every session asks: a store's transaction
+    writes ``changed`` (:func:`changed_records`), and ``MemoryStore`` folds it into the map it
+    owns; :func:`plain_state` makes a plain dict of it."""
 
     def __init__(self, before: Mapping, changed: dict):
         self.before, self.changed = before, changed
