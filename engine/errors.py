@@ -7,7 +7,23 @@ a JSON Pointer ``path`` for events.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+#: Characters shown as escapes (``\\u202e``) in text output: controls (C0 but the line break,
+#: DEL, C1, so ESC too), line and paragraph separators, and bidirectional formatting characters,
+#: which would let a value reorder, hide or split the text a reviewer reads.
+_UNPRINTABLE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e"
+                          "\u2066-\u2069]")
+_UNPRINTABLE_LINE = re.compile("[\n" + _UNPRINTABLE.pattern[1:])
+
+
+def printable(text: str, *, lines: bool = True) -> str:
+    """``text`` with controls and bidirectional formatting characters escaped (``\\u001b``):
+    what every printed name, id, file name or message goes through. ``lines=False`` escapes
+    line breaks too (one name, one line)."""
+    pattern = _UNPRINTABLE if lines else _UNPRINTABLE_LINE
+    return pattern.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 @dataclass(frozen=True)
@@ -22,6 +38,10 @@ class Problem:
     key: str | None = None
 
     def __str__(self) -> str:
+        # one line whatever a file name, key or message holds (a rule id may quote YAML input)
+        return printable(self._text(), lines=False)
+
+    def _text(self) -> str:
         where = self.file or ""
         if self.line is not None:
             where += f":{self.line}"

@@ -38,21 +38,23 @@ def parse_time(text: str) -> datetime:
     :class:`TimePrecisionError` (a ``ValueError``) instead of being silently truncated.
     """
     if not isinstance(text, str):
-        raise ValueError(f"not an RFC 3339 date-time with offset: {text!r}")
+        raise ValueError("not an RFC 3339 date-time with offset")
     return _parse_time(text)
 
 
 @functools.lru_cache(maxsize=4096)  # an event's time is parsed several times on its way
 def _parse_time(text: str) -> datetime:
+    # messages never quote the text (docs/errors.md): a caller names the member or the option
     match = _RFC3339.fullmatch(text)
     if match is None:
-        raise ValueError(f"not an RFC 3339 date-time with offset: {text!r}")
+        raise ValueError("not an RFC 3339 date-time with offset")
     fraction = match.group("fraction")
     if fraction is not None:
         if fraction[FRACTION_DIGITS:].strip("0"):
             raise TimePrecisionError(
-                f"{text!r} is finer than a microsecond: clauseline keeps time to the microsecond, "
-                f"so the fractional-second digits after the {FRACTION_DIGITS}th must all be 0")
+                f"a time with {len(fraction)} fractional-second digits is finer than a "
+                "microsecond: clauseline keeps time to the microsecond, so the fractional-second "
+                f"digits after the {FRACTION_DIGITS}th must all be 0")
         # only zeros are dropped: the datetime is exactly the time written
         start, end = match.span("fraction")
         text = text[:start] + fraction[:FRACTION_DIGITS] + text[end:]
@@ -60,7 +62,7 @@ def _parse_time(text: str) -> datetime:
     try:
         return datetime.fromisoformat(normal).astimezone(timezone.utc)
     except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is in the year 10000 in UTC
-        raise ValueError(f"{text!r} is outside the years 1 to 9999 once converted to UTC") from None
+        raise ValueError("the time is outside the years 1 to 9999 once converted to UTC") from None
 
 
 def parse_instant(value) -> datetime | None:

@@ -4,29 +4,64 @@ message (clause C).
 Clause C: "Upon completion of a transaction, your private information (e.g., credit cards or debit
 card number, bank routing or checking account numbers) will not be stored on our servers." The
 store therefore never writes a full card number, bank account or routing number, or social
-security number. Two layers:
+security number. Redaction works by normalising what it reads, then matching a few shapes and
+one vocabulary, not by listing spellings:
 
-1. **By field name**, anywhere in the event (not only in ``payment.made``): a value under a key
-   that names such a number (``card_number``, ``pan``, ``account_number``, ``routing_number``,
-   ``iban``, ``ssn``, ``social_security_number`` and spellings of them, see :func:`kind_of_key`)
-   is replaced by ``{"redacted": KIND, "last4": "1111", "hmac": "<64 hex>"}``; ``last4`` is kept
-   only when the value has at least 8 digits (so that a short value is not kept whole), ``hmac``
-   is HMAC-SHA-256 over ``KIND:digits`` with the store's redaction key, so that equal numbers can
-   be matched without being readable.
-2. **By shape and context**, in every string and number anywhere else in the document (defence
-   in depth), in one pass that is linear in the text (:func:`find_sensitive`). A *run* is a
-   sequence of digits whose groups are separated by one to three characters among white space
-   (non-breaking spaces included), ``.``, ``,``, ``-``, ``_`` and ``/``: so ``4111  1111.1111_1111``
-   is one run. A run with 13 or more digits in which any 13 to 19 consecutive digits pass the Luhn
-   check is a card number (concatenated numbers included: the whole run is reduced); three,
-   two and four digits with the same separator twice, one to three characters of it
-   (``123-45-6789``, ``123 45 6789``, ``123  45  6789``) make a run an SSN; a run
-   of 6 or more digits that follows a word naming such a number (``SSN``, ``social security``,
-   ``account``, ``acct``, ``routing``, ``ABA``, ``IBAN``) within a few characters is that number
-   (``ssn 219099999``). Each is replaced, inside the string, by ``[redacted card ...1111
-   hmac:<16 hex>]`` (or ``ssn``, ``bank_account``, ``routing``). A JSON number that is a whole
-   card number (an integer, or a float with no fraction such as ``4111111111111111.0``) is
-   reduced like a keyed value.
+**Normalisation** (:func:`normalised`). Text that is all ASCII is read as it is. Other text is
+read character by character: format characters (``Cf``: zero-width space, word joiner, soft
+hyphen, byte order mark, bidirectional marks) and combining marks (``Mn``, ``Me``) are dropped;
+every other character is replaced by its NFKC form (fullwidth ``４`` and ``Ｓ`` are ``4`` and
+``S``, an ideographic space a space, ``①`` is ``1``), and every character with a digit value
+(:func:`unicodedata.digit`: Arabic-Indic, Devanagari, Bengali, Thai, fullwidth, superscript,
+circled digits ...) is that ASCII digit. Positions found in this view are mapped back to the
+text, so that the original text around a number is kept as it is.
+
+**Field names** (:func:`kind_of_key`). A value under a key that names such a number, anywhere in
+the event (not only in ``payment.made``), is replaced by ``{"redacted": KIND, "last4": "1111",
+"hmac": "<64 hex>"}``; ``last4`` is kept only when the value has at least 8 digits (so that a short
+value is not kept whole), ``hmac`` is HMAC-SHA-256 over ``KIND:digits`` (ASCII digits, so that
+every spelling of one number has one HMAC) with the store's redaction key. A key is read as its
+letters and digits, NFKC and lower case, without the digits that end it (:func:`squash`:
+``SSN_1``, ``ssn1``, ``bank-acct``, ``routing/transit`` are ``ssn``, ``ssn``, ``bankacct``,
+``routingtransit``; ``c49c94`` is ``c49c``, no word) and names a number when it is one of the
+:data:`VOCABULARY` words, maybe after qualifiers (:data:`QUALIFIERS`: ``bank``, ``primary``,
+``customer`` ...) and before a number word (:data:`NUMBER_WORDS`: ``number``, ``num``, ``no``
+...), or one of the :data:`GENERIC_WORDS` (``card``, ``account`` ...) followed by a number word;
+and, as before, when it contains ``routing``, ends with ``ssn``, or contains ``card`` or
+``account`` with ``number`` (``cardholder_number``).
+
+**Shape and context**, in every string and number anywhere else (defence in depth), in one pass
+that is linear in the text (:func:`find_sensitive`). In the normalised view, a *run* is a
+sequence of digits whose groups are separated by one to three characters that are neither
+letters nor digits (any punctuation, dash, symbol or space: ``-``, ``–``, ``—``, ``‐``, ``−``,
+``·``, ``|``, ``:``, ``+``, ``*``, ``'``, ``/``, ``_``, ``,``, ``.``, ``" - "`` ...), or by up to four
+white-space characters: ``4111  1111.1111_1111`` and ``4111–1111·1111|1111`` are runs. Not a part
+of a run: an ISO date (``19xx``/``20xx-MM-DD``, with a time if one follows), a time of day with
+seconds (``hh:mm:ss``, a fraction and an offset), a UUID (8-4-4-4-12 hexadecimal digits with at
+least one letter): they are kept readable; and a North American phone number (``972-734-1111``,
+``1-800-844-6591``, ``(800) 555-0199``), kept unless a vocabulary word is before it. Then:
+
+- a run with 13 or more digits in which any 13 to 19 consecutive digits pass the Luhn check is a
+  card number (concatenated numbers included: the whole run is reduced);
+- three, two and four digits with a separator between each (the same or not; but not ``,`` or
+  ``;`` followed by a space, which separate the items of a list) make a run an SSN
+  (``123-45-6789``, ``123 45 6789``, ``123:45:6789``, ``123-45 6789``);
+- a run of 6 or more digits after a word of the vocabulary (up to three number words, ``is`` or
+  ``#`` between: ``SSN 219099999``, ``S.S.N.: ...``, ``account number is ...``, ``routing/transit
+  ...``, ``DDA ...``) is that number; the words of the text before the run are read normalised
+  (letters of each word, lower case; a word split in letters, ``S.S.N.``, is read whole).
+
+Each is replaced, inside the string, by ``[redacted card ...1111 hmac:<16 hex>]`` (or ``ssn``,
+``bank_account``, ``routing``). A JSON number that is a whole card number (an integer, or a float
+with no fraction such as ``4111111111111111.0``) is reduced like a keyed value.
+
+What is not read: numbers written in words or in numerals without a digit value (``五``,
+``Ⅻ``), letters that look like digits (``O`` for ``0``), letters of another script that look
+like a vocabulary word, a bank or routing number without a vocabulary word before it or a field
+named for it (nothing tells it from an amount or an id), digits more than three punctuation
+characters apart, and a number whose digits take the shape of a date, a time, a UUID or a phone
+number. A scan reads candidate runs with a cheap pattern first and looks closer only around
+those of six characters or more; all-ASCII text skips normalisation.
 
 Envelope identifiers (``id``, ``source``, ``type``, ``time``, ``specversion``, ``subject``) are
 keys of the store and are kept as given: producers must not use sensitive numbers as ids.
@@ -40,6 +75,7 @@ import hashlib
 import hmac
 import json
 import re
+import unicodedata
 from typing import Any
 
 #: Event attributes kept as given (they are the store's keys).
@@ -48,47 +84,251 @@ ENVELOPE_KEYS = frozenset({"id", "source", "type", "time", "specversion", "subje
 DECISION_KEYS = frozenset({"event_id", "event_source", "event_type", "time", "policy_version",
                            "status", "trace"})
 
-#: A run of digit groups: one to three separators between groups (see the module's doc).
-_RUN = re.compile(r"\d+(?:[\s.,_/\-]{1,3}\d+)*")
-#: Three, two and four digits with the same separator (one to three characters) twice: an SSN.
-_SSN_SHAPE = re.compile(r"(?<!\d)\d{3}([\s._/\-]{1,3})\d{2}\1\d{4}(?!\d)")
-#: A word naming a sensitive number, right before a run (looked for in the characters before it).
-_CONTEXT = re.compile(
-    r"(?i)(?:\b(ssn|ss#|soc(?:ial)?[\s._-]*sec(?:urity)?(?:[\s._-]*(?:no|num|number|#))?|taxpayer"
-    r"[\s._-]*id|tin)|\b(account|acct|a/c|iban|bank)(?:[\s._-]*(?:no|num|number|#))?|\b(routing|aba)"
-    r"(?:[\s._-]*(?:no|num|number|#))?)[\s:=#.\-]*$")
-_CONTEXT_SPAN = 40
-#: A whole RFC 3339 time (at most 9 fractional digits): kept as it is, never a sensitive number
-#: (its digit runs are cut by ``T`` and ``:``; the longest, seconds + fraction + offset hours,
-#: would otherwise pass the Luhn check now and then).
-_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})")
-_NOT_DIGIT = re.compile(r"\D")
-#: Six digits anywhere (linear: a failed search scans from at most five digits).
-_SIX_DIGITS = re.compile(r"(?:\d\D*?){6}")
+# --- the vocabulary -----------------------------------------------------------------------------
+
+#: The words that name a sensitive number by themselves, by kind, as :func:`squash` reads them
+#: (lower case, no separators): in a field name (``ssn1``, ``taxid``, ``bank_acct``, ``RTN``, ``cc``)
+#: and before a number in a text (``S.S.N. 219099999``, ``DDA 1234567``).
+VOCABULARY: dict[str, frozenset[str]] = {
+    "ssn": frozenset({"ssn", "socialsecurity", "socialsec", "socsec", "taxpayerid", "taxid",
+                      "tin", "itin"}),
+    "card": frozenset({"pan", "cc", "ccn", "creditcard", "debitcard", "paymentcard", "bankcard",
+                       "chargecard"}),
+    "bank_account": frozenset({"iban", "acct", "bankacct", "bankaccount", "checkingaccount",
+                               "checkingacct", "savingsaccount", "savingsacct", "dda",
+                               "depositaccount"}),
+    "routing": frozenset({"routing", "aba", "rtn", "routingtransit", "abarouting", "transitrouting"}),
+}
+#: Words that name such a number only before a number word in a field name (``card_number``,
+#: ``account_no``, ``transit_num``); in a text, right before a number, they name it alone
+#: (``account 12345678``, ``checking: 12345678``).
+GENERIC_WORDS: dict[str, frozenset[str]] = {
+    "card": frozenset({"card"}),
+    "bank_account": frozenset({"account", "bank", "checking"}),
+    "routing": frozenset({"transit"}),
+}
+#: Abbreviations read only in a text, right before a number (never a field name, where they
+#: would be too short to be safe): ``SS# ...``, ``a/c ...``.
+TEXT_WORDS: dict[str, frozenset[str]] = {
+    "ssn": frozenset({"ss"}),
+    "bank_account": frozenset({"ac"}),
+}
+#: Words after a vocabulary word that still name the number: ``card_number``, ``acct no``.
+NUMBER_WORDS = ("number", "numbr", "num", "nbr", "nr", "no")
+#: Words before a vocabulary word in a field name that keep it a name of the number:
+#: ``bank_account_number``, ``primary_ssn``, ``customer_acct``.
+QUALIFIERS = ("bank", "primary", "secondary", "customer", "client", "user", "member", "payer",
+              "payee", "holder", "billing", "payment", "personal", "direct", "deposit", "full",
+              "raw", "plain", "my", "your", "the")
+#: Words skipped between a vocabulary word and the number in a text: ``account number is ...``.
+FILLER_WORDS = frozenset(NUMBER_WORDS + ("is", "was", "#"))
 
 
-@functools.lru_cache(maxsize=4096)
-@functools.lru_cache(maxsize=4096)  # a pure function of the name; field names recur
+def _alternation(words) -> str:
+    return "|".join(sorted((re.escape(w) for w in words), key=len, reverse=True))
+
+
+def _kinds(*tables: dict[str, frozenset[str]]) -> dict[str, str]:
+    return {word: kind for table in tables for kind, words in table.items() for word in words}
+
+
+_NAME_KIND = _kinds(VOCABULARY, GENERIC_WORDS)
+_TEXT_KIND = _kinds(VOCABULARY, GENERIC_WORDS, TEXT_WORDS)
+_SUFFIX = f"(?:{_alternation(NUMBER_WORDS)})"
+#: A field name (squashed): qualifiers, then a vocabulary word (maybe a number word after it),
+#: or a generic word and a number word.
+_KEY_NAME = re.compile(
+    f"(?:{_alternation(QUALIFIERS)})*(?:(?P<word>{_alternation(set().union(*VOCABULARY.values()))})"
+    f"{_SUFFIX}?|(?P<generic>{_alternation(set().union(*GENERIC_WORDS.values()))}){_SUFFIX})")
+#: One word or a few of a text (squashed): a vocabulary, generic or text word, maybe with a
+#: number word (``acctno``).
+_TEXT_NAME = re.compile(f"(?P<word>{_alternation(_TEXT_KIND)}){_SUFFIX}?")
+#: Any word :func:`kind_of_key` looks for (a quick check before the grammar).
+_ANY_WORD = re.compile(_alternation(set(_NAME_KIND) | {"ssn", "card", "routing", "account",
+                                                       "socialsecuritynumber", "taxpayerid"}))
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
+
+
+@functools.lru_cache(maxsize=16384)  # words and names recur
+def squash(word: str) -> str:
+    """A name or word as the vocabulary is matched: NFKC, lower case, ASCII letters and digits
+    only, without the digits that end it (``SSN_1`` and ``ssn-2`` are ``ssn``; ``c49c94`` is
+    ``c49c``, which no word of the vocabulary is)."""
+    if not word.isascii():
+        word = normalised(word)[0]
+    return _NOT_ALNUM.sub("", word.lower()).rstrip("0123456789")
+
+
+@functools.lru_cache(maxsize=16384)  # a pure function of the name; field names recur
 def kind_of_key(key: str) -> str | None:
-    """The kind of sensitive number a field of this name holds, or None."""
-    k = re.sub(r"[^a-z0-9]", "", key.lower())
-    if k in ("ssn", "socialsecuritynumber", "socialsecurity", "taxpayerid") or k.endswith("ssn"):
+    """The kind of sensitive number a field of this name holds, or None (see the module's doc)."""
+    k = squash(key)
+    if not k or _ANY_WORD.search(k) is None:
+        return None  # most names: no word of the vocabulary in them at all
+    named = _KEY_NAME.fullmatch(k)
+    if named is not None:
+        return _NAME_KIND[named.group("word") or named.group("generic")]
+    # the older rules, kept: they name fields the grammar above does not (``cardholder_number``)
+    if k.endswith("ssn") or k in ("socialsecuritynumber", "taxpayerid"):
         return "ssn"
-    if k in ("pan", "cardnumber", "cardno", "ccnumber", "ccnum", "creditcard", "debitcard") or (
-            "card" in k and ("number" in k or k.endswith("num") or k.endswith("no"))):
+    if "card" in k and ("number" in k or k.endswith("num") or k.endswith("no")):
         return "card"
-    if "routing" in k or k in ("aba", "abanumber"):
+    if "routing" in k:
         return "routing"
-    if k in ("iban", "accountnumber", "accountno", "acctnumber", "acctno", "bankaccount",
-             "bankaccountnumber", "checkingaccount", "checkingaccountnumber"):
-        return "bank_account"
     if "account" in k and ("number" in k or k.endswith("no")):
         return "bank_account"
     return None
 
 
+def kind_of_words(words: list[str]) -> str | None:
+    """The kind of number the last words of a text before a number name (``["account",
+    "number", "is"]``: ``bank_account``), or None: up to three filler words are skipped, then one
+    to three words are read together (``["s", "s", "n"]`` is ``ssn``)."""
+    end = len(words)
+    while end and len(words) - end < 3 and words[end - 1] in FILLER_WORDS:
+        end -= 1
+    squashed = ""
+    for count in (1, 2, 3):
+        if count > end:
+            break
+        word = squash(words[end - count])
+        if not word:
+            break  # a number between the words and the run
+        squashed = word + squashed
+        named = _TEXT_NAME.fullmatch(squashed)
+        if named is not None:
+            return _TEXT_KIND[named.group("word")]
+    return None
+
+
+# --- normalisation ------------------------------------------------------------------------------
+
+#: Categories dropped from the view: format characters and combining marks.
+_DROPPED = frozenset({"Cf", "Mn", "Me"})
+#: Characters other than ``\d`` that are, or normalise to, a digit (superscripts, circled and
+#: parenthesised digits, Ethiopic, Kharosthi ...); checked against :mod:`unicodedata` by the tests.
+OTHER_DIGITS = ("\u00b2\u00b3\u00b9\u00bc-\u00be\u1369-\u1371\u19da\u2070\u2074-\u2079"
+                "\u2080-\u2089\u2150-\u215f\u2189\u2460-\u249b\u24ea\u24f5-\u24fd\u24ff"
+                "\u2776-\u277e\u2780-\u2788\u278a-\u2792\u3251-\u325f\u32b1-\u32cb\u3358-\u3370"
+                "\u3378\u3379\u339f-\u33a6\u33a8\u33af\u33e0-\u33fe\U00010a40-\U00010a43"
+                "\U00010e60-\U00010e68\U00011052-\U0001105a\U0001f100-\U0001f10a")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_NOT_ASCII_DIGIT = re.compile(r"[^0-9]")
+#: Six digits anywhere, of an ASCII text (linear: a failed search scans from at most five digits).
+_SIX_DIGITS = re.compile(r"(?:\d\D*?){6}")
+#: A value reduced in line already, as the events stream carries it (``clauseline.stream.
+#: reduction``): ``[redacted card ...1111 hmac:<16 hex>]``, last four and HMAC each optional.
+REDUCED_TEXT = re.compile(r"\[redacted [a-z_]{1,20}(?: \.\.\.\d{1,4})?(?: hmac:[0-9a-f]{16})?\]")
+#: Six digits of any script anywhere.
+_SIX_ANY_DIGITS = re.compile(f"(?:[\\d{OTHER_DIGITS}][^\\d{OTHER_DIGITS}]*?){{6}}")
+
+
+@functools.lru_cache(maxsize=8192)
+def _char_view(ch: str) -> str:
+    """What one non-ASCII character is in the view (see :func:`normalised`)."""
+    if unicodedata.category(ch) in _DROPPED:
+        return ""
+    out = []
+    for c in unicodedata.normalize("NFKC", ch):
+        if c.isascii():
+            out.append(c)
+        elif unicodedata.category(c) not in _DROPPED:
+            d = unicodedata.digit(c, None)
+            out.append(c if d is None else str(d))
+    return "".join(out)
+
+
+def normalised(text: str, positions: bool = False) -> tuple[str, list[int] | None]:
+    """The view of a text the scans read (the module's doc: format characters and combining marks
+    dropped, NFKC, digits of every script as ASCII digits), and, with ``positions``, for each
+    character of the view the position in ``text`` of the character it comes from (and one
+    more: ``len(text)``). An ASCII text is its own view (positions None)."""
+    if text.isascii():
+        return text, None
+    parts: list[str] = []
+    index: list[int] | None = [] if positions else None
+    cursor = 0
+    for match in _NON_ASCII.finditer(text):
+        at = match.start()
+        if at > cursor:
+            parts.append(text[cursor:at])
+            if index is not None:
+                index.extend(range(cursor, at))
+        seen = _char_view(match.group())
+        if seen:
+            parts.append(seen)
+            if index is not None:
+                index.extend([at] * len(seen))
+        cursor = at + 1
+    parts.append(text[cursor:])
+    if index is not None:
+        index.extend(range(cursor, len(text)))
+        index.append(len(text))
+    return "".join(parts), index
+
+
+def digits_of(text: str) -> str:
+    """The digits of a text, of every script, as ASCII digits."""
+    return _NOT_ASCII_DIGIT.sub("", normalised(text)[0])
+
+
+def has_six_digits(text: str) -> bool:
+    """Whether a text holds six digits or more, of any script (a cheap check, no normalisation)."""
+    if text.isascii():
+        return _SIX_DIGITS.search(text) is not None
+    return _SIX_ANY_DIGITS.search(text) is not None
+
+
+def count_digits(text: str) -> int:
+    """How many digits, of any script, a text holds (``①`` counts one)."""
+    if text.isascii():
+        return sum(1 for c in text if "0" <= c <= "9")
+    return len(digits_of(text))
+
+
+# --- shapes -------------------------------------------------------------------------------------
+
+#: What separates two groups of digits of a run: one to three characters that are neither
+#: letters nor digits, or up to four white-space characters.
+_SEP = r"(?:[\W_]{1,3}|\s{4})"
+#: Dates, times and UUIDs: never a part of a run (they are kept readable).
+_DATE = r"(?:19|20)[0-9]{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+_SECONDS = r":(?:[0-5][0-9]|60)(?:[.,][0-9]{1,9})?"
+_CLOCK = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]"
+_ZONE = r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):?[0-5][0-9])"
+_UUID = (r"(?=[0-9-]{0,35}[A-Fa-f])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}"
+         r"-[0-9A-Fa-f]{12}")
+_KEPT = (f"(?<![0-9A-Za-z])(?:{_DATE}(?:[Tt ]{_CLOCK}(?:{_SECONDS})?{_ZONE}?)?|{_CLOCK}{_SECONDS}"
+         f"{_ZONE}?)(?![0-9])|(?<![0-9A-Za-z]){_UUID}(?![0-9A-Za-z])")
+#: A North American phone number (``972-734-1111``, ``1-800-844-6591``, ``(800) 555-0199``): kept
+#: unless a word of the vocabulary is right before it.
+_PHONE = (r"(?<![0-9A-Za-z])(?:\+?1[-. ]?)?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[-. ])[2-9][0-9]{2}"
+          r"[-. ][0-9]{4}(?![0-9])")
+#: A run of digit groups, dates, times and phone numbers included: where a scan looks closer.
+_CANDIDATE = re.compile(f"[0-9]+(?:{_SEP}[0-9]+)*")
+#: A date, a time or a UUID (kept), a phone number, or a run of digit groups (the module's doc);
+#: the lookahead first skips, cheaply, the positions where none of them starts.
+_TOKEN = re.compile(f"(?=[0-9(+]|[A-Fa-f][0-9A-Fa-f]{{7}}-)(?:(?P<kept>{_KEPT})|(?P<phone>{_PHONE})|"
+                    f"(?P<run>[0-9]+(?:{_SEP}(?!{_KEPT}|{_PHONE})[0-9]+)*))")
+#: How far before a candidate run a kept shape may start (a UUID's letters), and after it end.
+_REACH = 40
+#: Three, two and four digits with a separator between each: an SSN.
+_SSN_SHAPE = re.compile(f"(?<![0-9])[0-9]{{3}}({_SEP})[0-9]{{2}}({_SEP})[0-9]{{4}}(?![0-9])")
+#: The separator of the items of a list, not of an SSN's groups.
+_LIST_SEP = re.compile(r"[,;]\s")
+#: A word (letters and digits) or ``#``, of the text before a run.
+_WORD = re.compile(r"[^\W_]+|#")
+_CONTEXT_SPAN = 40
+#: A whole RFC 3339 time (at most 9 fractional digits): kept as it is, never a sensitive number.
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})")
+_NOT_DIGIT = re.compile(r"\D")
+
+
 def luhn_ok(digits: str) -> bool:
-    """The Luhn checksum of a digit string (the check every payment card number passes)."""
+    """The Luhn checksum of a digit string (the check every payment card number passes); digits
+    of any script count as their value."""
+    if not digits.isascii():
+        digits = digits_of(digits)
     total = 0
     for i, ch in enumerate(reversed(digits)):
         d = ord(ch) - 48
@@ -101,8 +341,8 @@ def luhn_ok(digits: str) -> bool:
 
 
 def _has_card(digits: str) -> bool:
-    """Whether any 13 to 19 consecutive digits pass the Luhn check: linear, with prefix sums
-    of the digits as they count at even and at odd distance from a window's right end."""
+    """Whether any 13 to 19 consecutive digits (ASCII) pass the Luhn check: linear, with prefix
+    sums of the digits as they count at even and at odd distance from a window's right end."""
     n = len(digits)
     if n < 13:
         return False
@@ -126,15 +366,44 @@ def _has_card(digits: str) -> bool:
     return False
 
 
+def _is_ssn(run: str) -> bool:
+    return any(not _LIST_SEP.search(m.group(1)) and not _LIST_SEP.search(m.group(2))
+               for m in _SSN_SHAPE.finditer(run))
+
+
+def _tokens(view: str):
+    """The tokens (:data:`_TOKEN`) of a view that may hold six digits: a cheap scan for candidate
+    runs first, then a closer look (kept shapes, phone numbers, runs) around each candidate of six
+    characters or more; linear, each closer look reaching :data:`_REACH` characters around."""
+    search, done = 0, 0  # where the next candidate is looked for; the end of the last token
+    while True:
+        candidate = _CANDIDATE.search(view, search)
+        if candidate is None:
+            return
+        start, end = candidate.span()
+        search = end
+        if end - start < 6:
+            continue
+        for token in _TOKEN.finditer(view, max(done, start - _REACH), end + _REACH):
+            if token.start() >= end:
+                break
+            done = token.end()
+            yield token
+        search = max(end, done)
+
+
 def find_sensitive(text: str, known: dict[str, str] | None = None) -> list[tuple[int, int, str, str]]:
     """(start, end, kind, digits) of every card, SSN and named bank or routing number in a text,
     by shape and context (see the module's doc), and of every run holding one of the ``known``
-    numbers (digits -> kind: those the same document gives under a field that names them);
-    linear in the text."""
+    numbers (ASCII digits -> kind: those the same document gives under a field that names them);
+    positions are the text's, digits ASCII; linear in the text."""
+    view, index = normalised(text, positions=True)
     found = []
-    for match in _RUN.finditer(text):
+    for match in _tokens(view):
+        if match.lastgroup == "kept":
+            continue  # a date, a time or a UUID
         run = match.group()
-        digits = _NOT_DIGIT.sub("", run)
+        digits = _NOT_ASCII_DIGIT.sub("", run)
         if len(digits) < 6:
             continue
         kind = None
@@ -142,21 +411,23 @@ def find_sensitive(text: str, known: dict[str, str] | None = None) -> list[tuple
             kind = next((k for secret, k in known.items() if secret in digits), None)
         if kind is not None:
             pass
-        elif len(digits) >= 13 and _has_card(digits):
+        elif match.lastgroup == "run" and len(digits) >= 13 and _has_card(digits):
             kind = "card"
-        elif _SSN_SHAPE.search(run):
+        elif match.lastgroup == "run" and _is_ssn(run):
             kind = "ssn"
         else:
-            context = _CONTEXT.search(text, max(0, match.start() - _CONTEXT_SPAN), match.start())
-            if context is not None:
-                kind = "ssn" if context.group(1) else "bank_account" if context.group(2) else "routing"
+            start = match.start()
+            kind = kind_of_words(_WORD.findall(view[max(0, start - _CONTEXT_SPAN):start].lower()))
         if kind is not None:
-            found.append((match.start(), match.end(), kind, digits))
+            start, end = match.span()
+            if index is not None:
+                start, end = index[start], index[end - 1] + 1
+            found.append((start, end, kind, digits))
     return found
 
 
 def secrets_of(value: Any, kind: str | None = None, out: dict | None = None) -> dict[str, str]:
-    """The digits (6 or more) of every value a document gives under a field that names a
+    """The digits (6 or more, ASCII) of every value a document gives under a field that names a
     sensitive number (:func:`kind_of_key`), with its kind: the same number is then reduced
     wherever else it appears in that document (by value, not only by shape)."""
     out = {} if out is None else out
@@ -169,7 +440,7 @@ def secrets_of(value: Any, kind: str | None = None, out: dict | None = None) -> 
     elif kind is not None and isinstance(value, (str, int, float)) and not isinstance(value, bool):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
-        digits = _NOT_DIGIT.sub("", str(value))
+        digits = digits_of(str(value))
         if len(digits) >= 6:
             out[digits] = kind
     return out
@@ -203,6 +474,8 @@ class Redactor:
         """The structured reduction of one sensitive scalar."""
         if isinstance(value, dict) and "redacted" in value:
             return value  # already reduced
+        if isinstance(value, str) and REDUCED_TEXT.fullmatch(value):
+            return value  # reduced in line (the events stream's form): no number left in it
         if isinstance(value, (dict, list)):
             return self._walk(value, kind)
         if value is None or isinstance(value, bool):
@@ -210,7 +483,7 @@ class Redactor:
         if isinstance(value, float) and value.is_integer():
             value = int(value)  # 4111111111111111.0 is the card number 4111111111111111
         text = str(value)
-        digits = _NOT_DIGIT.sub("", text)
+        digits = digits_of(text)
         out: dict[str, Any] = {"redacted": kind}
         if len(digits) >= 8:
             out["last4"] = digits[-4:]
@@ -223,7 +496,7 @@ class Redactor:
     def scrub_text(self, text: str, known: dict[str, str] | None = None) -> str:
         """Replace card, SSN and named bank numbers inside free text (:func:`find_sensitive`);
         a whole RFC 3339 time is kept."""
-        if len(text) < 6 or _SIX_DIGITS.search(text) is None or _DATE_TIME.fullmatch(text):
+        if len(text) < 6 or not has_six_digits(text) or _DATE_TIME.fullmatch(text):
             return text
         found = find_sensitive(text, known)
         if not found:
@@ -279,7 +552,7 @@ class Redactor:
                 continue
             kind = kind_of_key(k) if isinstance(k, str) else None
             name = k
-            if isinstance(k, str) and _SIX_DIGITS.search(k):
+            if isinstance(k, str) and has_six_digits(k):
                 # a name is not a place for a number: six digits or more, and it is not kept
                 name = f"[redacted name hmac:{self.mac('name', k)[:16]}]"
             out[name] = self.reduce(kind, v) if kind else self._walk(v, None, known)
@@ -291,8 +564,9 @@ class Redactor:
                 for k, v in decision.items()}
 
 
-__all__ = ["Redactor", "find_sensitive", "kind_of_key", "luhn_ok", "mask_numbers", "mask_strings",
-           "quote", "secrets_of"]
+__all__ = ["GENERIC_WORDS", "NUMBER_WORDS", "QUALIFIERS", "Redactor", "TEXT_WORDS", "VOCABULARY",
+           "digits_of", "find_sensitive", "kind_of_key", "kind_of_words", "luhn_ok", "mask_numbers",
+           "mask_strings", "normalised", "quote", "secrets_of"]
 
 
 #: The longest input string a message quotes (and then only one with few digits).
@@ -307,7 +581,7 @@ def quote(value) -> str:
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     if isinstance(value, str):
-        if len(value) <= QUOTE_MAX and len(_DIGIT_RE.findall(value)) <= 4 and value.isprintable():
+        if len(value) <= QUOTE_MAX and count_digits(value) <= 4 and value.isprintable():
             return json.dumps(value, ensure_ascii=False)
         return f"a string of {len(value)} characters"
     if isinstance(value, (int, float)):
@@ -356,3 +630,39 @@ def mask_numbers(text: str) -> str:
     for error messages, which quote the values they refuse."""
     return _MASK.scrub_text(text)
 
+
+# --- URLs in messages -----------------------------------------------------------------------
+
+#: A URL's scheme and ``://``.
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+#: A query parameter whose value is a secret (libpq's ``password`` and ``sslpassword``, a
+#: token, a key): its value is shown as ``***``.
+_URL_SECRET = re.compile(r"(?i)([?&;][^=&;#]*(?:pass|secret|token|key|auth|cred)[^=&;#]*=)[^&;#]*")
+#: Schemes whose user name alone is no secret (for NATS, a user name alone is a token).
+_URL_NAMED_USERS = ("postgres", "mysql")
+#: Longest URL a message shows.
+URL_MAX = 200
+
+
+def shown_url(url) -> str:
+    """A database or NATS URL as every message, log line and suggestion shows it: no password
+    (``user:***@``; a NATS user or token, ``***@``; the user information of every server of a
+    comma-separated list, as far as the last ``@``, is never shown), the values of query
+    parameters named for a secret (``password``, ``sslpassword``, ``token``, ...) ``***``,
+    characters that do not print escaped (``\\u001b``), cut after :data:`URL_MAX` characters."""
+    if not isinstance(url, str):
+        return "(no URL)"
+    text = url.strip()
+    head = _URL_SCHEME.match(text)
+    prefix = head.group() if head else ""
+    rest = text[len(prefix):]
+    at = -1 if prefix.lower().startswith("sqlite") else rest.rfind("@")  # a file's path
+    if at >= 0:
+        # a password may hold '/', '?' or '@' unescaped: everything up to the last '@' is the
+        # user information, so nothing of a password is shown whatever the URL's form
+        user, colon, _ = rest[:at].partition(":")
+        keep = prefix.lower().startswith(_URL_NAMED_USERS) and "/" not in user
+        rest = ((f"{user}:***" if colon else user) if keep else "***") + rest[at:]
+    shown = _URL_SECRET.sub(r"\1***", prefix + rest)
+    shown = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in shown)
+    return shown if len(shown) <= URL_MAX else shown[:URL_MAX] + "..."

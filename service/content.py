@@ -10,7 +10,9 @@
   events, each decided on its own and in order.
 
 Bodies are UTF-8 (a ``charset`` parameter may say ``utf-8``, nothing else), at most the
-configured size, and are parsed by the same strict parser as a log line.
+configured size, and are parsed by the same strict parser as a log line; each event is at most
+``MAX_EVENT_BYTES`` as written, alone or in a batch (an element over it answers 413 with its
+index).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from urllib.parse import unquote
 
 from fastapi import Request
 
-from ..events.parsing import MAX_DEPTH, MAX_EVENT_BYTES, parse_event
+from ..events.parsing import parse_event, parse_events_array
+from ..redact import quote
 from .problems import ProblemError
 
 STRUCTURED = "application/cloudevents+json"
@@ -76,12 +79,13 @@ def _check_charset(params: dict[str, str]) -> None:
 _PARSE_STATUS = {"event.too_large": 413}
 
 
-def _parse(body: bytes, max_bytes: int = MAX_EVENT_BYTES, max_depth: int = MAX_DEPTH) -> Any:
-    value, problems = parse_event(body, max_bytes=max_bytes, max_depth=max_depth)
+def _parse(body: bytes, parser=parse_event) -> Any:
+    value, problems = parser(body)
     if problems:
         first = problems[0]
         status = _PARSE_STATUS.get(first.code, 400)
-        raise ProblemError(status, f"the body is not an event's JSON: {first.message}",
+        raise ProblemError(status, first.message if status == 413 else
+                           f"the body is not an event's JSON: {first.message}",
                            code=first.code,
                            errors=[{"pointer": p.path, "detail": p.message, "code": p.code}
                                    for p in problems])
@@ -94,16 +98,17 @@ def _binary(request: Request, body: bytes, content_type: str) -> dict:
         if not name.startswith("ce-"):
             continue
         attribute = name[3:]
+        shown = quote(name)  # a header's name is the client's: quoted only when short and safe
         if attribute in event:
-            raise ProblemError(400, f"the header ce-{attribute} appears twice",
+            raise ProblemError(400, f"the header {shown} appears twice",
                                code="request.invalid_header")
         if not value.isascii():
-            raise ProblemError(400, f"the header ce-{attribute} is not ASCII: CloudEvents header "
+            raise ProblemError(400, f"the header {shown} is not ASCII: CloudEvents header "
                                "values are percent-encoded UTF-8", code="request.invalid_header")
         try:
             event[attribute] = unquote(value, errors="strict")
         except UnicodeDecodeError:
-            raise ProblemError(400, f"the header ce-{attribute} does not decode to UTF-8",
+            raise ProblemError(400, f"the header {shown} does not decode to UTF-8",
                                code="request.invalid_header") from None
     event["datacontenttype"] = content_type
     if body.strip():
@@ -121,7 +126,8 @@ def read_events(request: Request, body: bytes, *, batch: bool = True, max_batch:
             raise ProblemError(415, "this endpoint takes one event (structured or binary mode), "
                                "not a batch")
         _check_charset(params)
-        value = _parse(body, max_bytes=len(body) + 1, max_depth=MAX_DEPTH + 1)
+        # each event of the batch is held to the size limit of one event sent alone
+        value = _parse(body, parse_events_array)
         if not isinstance(value, list):
             raise ProblemError(400, "a batch is a JSON array of events", code="request.invalid_batch")
         if len(value) > max_batch:
@@ -141,7 +147,7 @@ def read_events(request: Request, body: bytes, *, batch: bool = True, max_batch:
     if kind == "application/json":
         _check_charset(params)
         return Incoming("structured", [_parse(body)])
-    shown = kind[:60] if kind else "none"
+    shown = quote(kind) if kind else "none"
     raise ProblemError(415, f"unsupported Content-Type ({shown}): send application/cloudevents+json "
                        "(one event), application/cloudevents-batch+json (an array), or ce-* "
                        "headers with a JSON body (binary mode)")

@@ -7,6 +7,9 @@ not yet decided. ``clauseline consume`` decides it; its decision goes to the dec
 and the partition stores. An invalid event still answers 422 and is not published. The body of
 a 202 is ``{"status": "queued", "event_id", "event_source", "stream", "seq", "duplicate"}``
 (``duplicate``: JetStream already held the same source and id, within its two-minute window).
+What is published is the event reduced as the store reduces it (no card, bank or social
+security number in full: :mod:`clauseline.stream.reduction`), and a stream made here keeps
+messages for ``--enqueue-max-age`` (default 7 days).
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ from ..decision import Decision, rejected
 from ..stream.jetstream import StreamError, connect, events_stream, guarded, shown_nats
 from ..stream.partitioning import Router
 from ..stream.publish import message_for
+from ..stream.reduction import stream_redactor
 
 
 class Enqueuer:
     """One NATS connection per worker process, opened on first use in the server's loop."""
 
-    def __init__(self, url: str, stream: str, policy):
-        self.url, self.stream, self.policy = url, stream, policy
+    def __init__(self, url: str, stream: str, policy, max_age: float | None = None):
+        self.url, self.stream, self.policy, self.max_age = url, stream, policy, max_age
+        self.redactor = stream_redactor()
         self.shown = shown_nats(url)
         self._lock = asyncio.Lock()
         self._nc = self._js = self._router = None
@@ -35,7 +40,8 @@ class Enqueuer:
                 nc = await connect(self.url)
                 js = nc.jetstream(timeout=5.0)
                 try:
-                    n = await events_stream(js, self.stream, None, create=True, shown=self.shown)
+                    n = await events_stream(js, self.stream, None, create=True, shown=self.shown,
+                                            max_age=self.max_age)
                 except StreamError:
                     await nc.close()
                     raise
@@ -53,9 +59,9 @@ class Enqueuer:
                 out.append(rejected(event, problems))
                 continue
             body = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
-            subject, headers, _ = message_for(router, self.stream, body)
+            subject, headers, _, data = message_for(router, self.stream, body, self.redactor)
             try:
-                futures.append((len(out), await js.publish_async(subject, body, headers=headers,
+                futures.append((len(out), await js.publish_async(subject, data, headers=headers,
                                                                   wait_stall=10.0)))
             except Exception as error:  # noqa: BLE001
                 raise guarded(self.shown)(error) from None

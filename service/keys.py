@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
+from ..redact import quote
 from ..store import SqlStore
 from ..store.tables import api_keys
 
@@ -66,7 +67,7 @@ def check_scopes(scopes) -> tuple[str, ...]:
         raise ValueError(f"a key needs at least one scope: {', '.join(SCOPES)}")
     for scope in out:
         if scope not in SCOPES:
-            raise ValueError(f"unknown scope {scope[:40]!r}: the scopes are {', '.join(SCOPES)}")
+            raise ValueError(f"unknown scope {quote(scope)}: the scopes are {', '.join(SCOPES)}")
     return tuple(out)
 
 

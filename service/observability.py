@@ -5,7 +5,9 @@ Every request gets an id: the caller's ``X-Request-ID`` when it is a short token
 in every problem details body, and in the access log line. The access log is one JSON object
 per request on the ``clauseline.access`` logger: the route *template*
 (``/v1/subjects/{subject_id}``, never the subject id itself), method, status, duration and
-sizes; never a header (keys), a query string or a body (personal data).
+sizes; never a header (keys), a query string or a body (personal data). A client that hangs up
+before its body was read whole is logged as status 499 with ``client_disconnected`` (no stack,
+no 500); a request whose framing broke is answered by service/protocol.py and logged as 400.
 
 Metrics (``GET /metrics``, Prometheus text format through prometheus-client):
 ``clauseline_events_total{type,status}``, ``clauseline_outcomes_total{kind,clause}`` and
@@ -26,10 +28,17 @@ from datetime import datetime, timezone
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client import generate_latest, multiprocess
+from starlette.requests import ClientDisconnect
 
 from ..decision import Decision
 
 REQUEST_ID = "x-request-id"
+#: The status logged and counted for a request whose client hung up before it was read whole
+#: (nginx's "client closed request"): nothing was answered, and it is no fault of the service.
+CLIENT_CLOSED = 499
+#: Set in a request's ``scope["state"]`` by service/protocol.py when the request's body framing
+#: broke while the app read it: the client was answered 400 ``request.malformed``.
+MALFORMED_STATE = "clauseline.malformed"
 _GOOD_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 
 access_log = logging.getLogger("clauseline.access")
@@ -70,9 +79,21 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def _log(logger: logging.Logger, level: int, fields: dict) -> None:
+def log_line(logger: logging.Logger, level: int, fields: dict) -> None:
+    """One JSON object on one line, with the time first: the service's log format."""
     fields = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **fields}
     logger.log(level, json.dumps(fields, ensure_ascii=True, sort_keys=True))
+
+
+def request_id_of(scope) -> str:
+    """The request's id, kept in ``scope["state"]``: the one given to it already, else the
+    caller's ``X-Request-ID`` when it is a short token, else a new one."""
+    state = scope.setdefault("state", {})
+    if not state.get("request_id"):
+        given = dict(scope.get("headers") or ()).get(REQUEST_ID.encode())
+        state["request_id"] = (given.decode() if given and _GOOD_ID.fullmatch(given)
+                               else uuid.uuid4().hex)
+    return state["request_id"]
 
 
 class AccessLog:
@@ -88,9 +109,7 @@ class AccessLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope.get("headers") or ()).get(REQUEST_ID.encode())
-        rid = given.decode() if given and _GOOD_ID.fullmatch(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = rid
+        rid = request_id_of(scope)
         started = time.perf_counter()
         sent = {"status": 500, "bytes": 0, "started": False}
 
@@ -106,8 +125,16 @@ class AccessLog:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # the client closed the connection while its body was read: no one to answer, no
+            # stack to log; the access line says so (status 499, client_disconnected). Or the
+            # body's framing broke, and the protocol answered 400 (status 400, malformed)
+            if not scope["state"].get(MALFORMED_STATE):
+                if not sent["started"]:
+                    sent["status"] = CLIENT_CLOSED
+                sent["disconnected"] = True
         except Exception as error:  # noqa: BLE001 - answered as a 500 problem, logged by frames
-            _log(error_log, logging.ERROR, {
+            log_line(error_log, logging.ERROR, {
                 "request_id": rid, "error": type(error).__name__,
                 "frames": "".join(traceback.format_tb(error.__traceback__))[-4000:]})
             if not sent["started"]:
@@ -122,11 +149,17 @@ class AccessLog:
                 await send_with_id({"type": "http.response.body", "body": body})
         finally:
             elapsed = time.perf_counter() - started
+            if scope["state"].get(MALFORMED_STATE):  # what the client was answered
+                sent["status"], sent["malformed"] = 400, True
             route = scope.get("route")
             template = getattr(route, "path", None) or "(unmatched)"
             status = str(sent["status"])
             self.metrics.latency.labels(scope["method"], template, status).observe(elapsed)
-            _log(access_log, logging.INFO, {
-                "request_id": rid, "method": scope["method"], "route": template,
-                "status": sent["status"], "duration_ms": round(elapsed * 1000, 3),
-                "response_bytes": sent["bytes"]})
+            fields = {"request_id": rid, "method": scope["method"], "route": template,
+                      "status": sent["status"], "duration_ms": round(elapsed * 1000, 3),
+                      "response_bytes": sent["bytes"]}
+            if sent.get("disconnected"):
+                fields["client_disconnected"] = True
+            if sent.get("malformed"):
+                fields["malformed"] = True
+            log_line(access_log, logging.INFO, fields)

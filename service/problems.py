@@ -19,7 +19,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import ClauselineError
+from ..errors import ClauselineError, printable
+from ..events.parsing import pointer, shown_name
 from ..redact import mask_numbers
 from ..store import StoreError
 
@@ -82,11 +83,19 @@ def event_errors(errors) -> list[dict]:
             for e in errors]
 
 
+def shown_path(path: str) -> str:
+    """A requested path as a 404 shows it: a segment with six digits or more, or a long one,
+    masked (:func:`clauseline.events.parsing.shown_name`), numbers masked across segments,
+    controls escaped, at most 200 characters."""
+    shown = "/".join(shown_name(segment) for segment in path.split("/"))
+    shown = printable(mask_numbers(shown), lines=False)
+    return shown if len(shown) <= 200 else shown[:200] + "..."
+
+
 def _validation_detail(error: dict) -> dict:
     # FastAPI's own validation of query and path parameters: the location as a pointer, the
     # message without the input value (which may be personal data)
-    where = [str(part) for part in error.get("loc", ())]
-    return {"pointer": "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in where),
+    return {"pointer": pointer(error.get("loc", ())) or "/",
             "detail": str(error.get("msg", "invalid")), "code": "request.invalid_parameter"}
 
 
@@ -106,8 +115,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException):
-        detail = {404: f"no such resource: {request.method} {mask_numbers(request.url.path[:80])}",
-                  405: f"{request.method} is not allowed here"}.get(error.status_code)
+        method = shown_name(request.method)  # a method is any token a client sends
+        detail = {404: f"no such resource: {method} {shown_path(request.url.path)}",
+                  405: f"{method} is not allowed here"}.get(error.status_code)
         if detail is None:
             detail = TITLES.get(error.status_code, "error")
         return problem(request, error.status_code, detail, headers=getattr(error, "headers", None))

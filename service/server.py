@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 import tempfile
@@ -33,6 +34,16 @@ class ServeError(Exception):
     """A configuration ``serve`` refuses before starting (exit code 2)."""
 
 
+class StoppedStarting(BaseException):
+    """SIGTERM arrived while ``serve`` was starting (opening the store, loading the rules),
+    before uvicorn took the signal over: the start-up stops there (a BaseException, as
+    ``KeyboardInterrupt`` is, so that no ``except Exception`` on the way swallows it)."""
+
+
+def _stop_starting(signum, frame) -> None:
+    raise StoppedStarting(signum)
+
+
 def check(settings: Settings, workers: int) -> str:
     """Refuse what would corrupt or expose anything; return the store's dialect."""
     target = engine_url(settings.db)
@@ -48,13 +59,15 @@ def check(settings: Settings, workers: int) -> str:
 
 def serve(settings: Settings, *, host: str, port: int, workers: int, log_level: str = "info") -> int:
     """Check the settings, open (and migrate) the store once, then run uvicorn until stopped."""
+    # SIGTERM stops the start-up at once, wherever it is (uvicorn answers it once it runs)
+    signal.signal(signal.SIGTERM, _stop_starting)
     import uvicorn
 
     check(settings, workers)
     store = open_store(settings.db)  # a StoreError here is reported by the CLI, before binding
     try:
         keys_exist = has_keys(store)
-        shown = store.engine.url.render_as_string(hide_password=True)
+        shown = store.shown  # the one URL formatter: no password (clauseline.redact.shown_url)
     finally:
         store.close()
     if not settings.auth:
@@ -65,23 +78,46 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, log_level: 
                          "*  test network; create keys with clauseline keys create.",
                          "*" * 78, ""]), file=sys.stderr)
     elif not keys_exist:
+        hidden = " (the --db URL given to serve; its password is not printed)" if "***" in shown \
+            else ""
         print(f"clauseline serve: the store {shown} has no API key yet: every request to /v1 "
               "will answer 401 until one is created with\n"
-              f"  clauseline keys create --db {settings.db!r} --name NAME --scope events:write",
-              file=sys.stderr)
+              f"  clauseline keys create --db {shlex.quote(shown)} --name NAME --scope "
+              f"events:write{hidden}", file=sys.stderr)
     print(f"clauseline serve: store {shown}, {workers} worker(s), http://{host}:{port}/v1 "
           f"(OpenAPI at /docs)", file=sys.stderr)
-    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again once the previous
-    # handler is back: with the default handler that kills the process (-15) after a clean stop.
-    # A no-op handler makes a SIGTERM stop exit 0, as a Ctrl-C stop does.
-    signal.signal(signal.SIGTERM, lambda *_: None)
-    common = dict(host=host, port=port, loop="uvloop", http="httptools", log_config=LOG_CONFIG,
+    if workers == 1:
+        from .app import create_app
+        app = create_app(settings)  # the rules load here, SIGTERM still stopping the start-up
+    # uvicorn's httptools protocol, but a request that is not well-formed HTTP is answered as
+    # problem details like every other error (service/protocol.py), not as text/plain
+    from .protocol import ProblemHttpToolsProtocol
+    common = dict(host=host, port=port, loop="uvloop", http=ProblemHttpToolsProtocol,
+                  log_config=LOG_CONFIG,
                   log_level=log_level, access_log=False, proxy_headers=False,
                   server_header=False)
     if workers == 1:
-        from .app import create_app
-        uvicorn.run(create_app(settings), **common)
+        server = uvicorn.Server(uvicorn.Config(app, **common))
+
+        def stopping(signum, frame) -> None:
+            # uvicorn shuts down gracefully on SIGTERM, then raises the signal again once this
+            # handler is back: nothing more to do then (a SIGTERM stop exits 0, as a Ctrl-C stop
+            # does). One that arrives before uvicorn took the signal over stops the start-up.
+            if not server.should_exit:
+                raise StoppedStarting(signum)
+
+        signal.signal(signal.SIGTERM, stopping)
+        try:
+            server.run()
+        except KeyboardInterrupt:  # as uvicorn.run does
+            pass
+        if not server.started:  # it could not start (the port taken): as uvicorn.run exits
+            from uvicorn.config import STARTUP_FAILURE
+            sys.exit(STARTUP_FAILURE)
         return 0
+    # several workers: uvicorn's supervisor answers SIGTERM, then raises it again once stopped;
+    # a no-op handler makes that stop exit 0, as a Ctrl-C stop does
+    signal.signal(signal.SIGTERM, lambda *_: None)
     os.environ.update(settings.to_env())
     metrics_dir = tempfile.mkdtemp(prefix="clauseline-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir

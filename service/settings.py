@@ -40,6 +40,14 @@ class Settings:
     enqueue_nats: str | None = None
     enqueue_stream: str | None = None
 
+    def __post_init__(self) -> None:
+        # a limit of 0 or below would refuse every request (or, for a batch, accept none): a
+        # mistake to stop at start, not a service to run (``serve`` refuses it as wrong usage)
+        for name in ("max_body_bytes", "max_batch"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}")
+
     def to_env(self) -> dict[str, str]:
         """The environment variables that :meth:`from_env` reads back (for worker processes)."""
         env = {ENV_DB: self.db, ENV_MAX_BODY: str(self.max_body_bytes),

@@ -36,6 +36,7 @@ import pytest
 
 import clauseline.cli.common
 from clauseline.cli import build_parser, main
+from clauseline.cli.common import at_least_one, not_negative, port_number
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENT = (ROOT / "examples" / "disclosure-request.json").read_bytes()
@@ -65,6 +66,10 @@ LEAKED = re.compile(r"Traceback|(?<![(\w])[A-Z]\w*(Error|Exception)\b|KeyboardIn
                     r"SystemExit|StopIteration|'Namespace' object")
 #: the most stderr lines an answer may take ("one or a few")
 MOST_LINES = 6
+#: values planted in options and URLs that no answer may repeat (docs/errors.md: a message
+#: quotes a value only when it is short and safe; no URL is printed with its password)
+CARD = "4111111111111111"
+PLANTED = (CARD, CARD[:8], "secret")
 
 
 def subcommands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> set[tuple]:
@@ -77,12 +82,23 @@ def subcommands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> 
     return found or {path}
 
 
-def options_of(command: tuple[str, ...]) -> set[str]:
+def actions_of(command: tuple[str, ...]) -> list[argparse.Action]:
     parser = build_parser()
     for name in command:
         parser = next(a for a in parser._actions
                       if isinstance(a, argparse._SubParsersAction)).choices[name]
-    return {s for a in parser._actions for s in a.option_strings}
+    return list(parser._actions)
+
+
+def options_of(command: tuple[str, ...]) -> set[str]:
+    return {s for a in actions_of(command) for s in a.option_strings}
+
+
+#: the values each checked numeric type of the CLI must refuse (exit 2, naming the option): a
+#: limit or count of 0 or below, a negative index, a port outside 0 to 65535, and a number too
+#: long to be one
+REFUSED_NUMBERS = {at_least_one: ("0", "-1", "9" * 30, "-" + CARD, CARD + "x"),
+                   not_negative: ("-1", "-" + CARD), port_number: ("-1", "65536", CARD)}
 
 
 @dataclass
@@ -320,7 +336,6 @@ def _cases() -> list[Case]:
     add(("explain",), "--db with --state", ["explain", "EVENT", "--db", ("sqlite", "s.db"),
                                             "--state", ("hostile", "empty", ".json")],
         exits=(2,), absent=("s.db",))
-    add(("replay",), "--batch 0", ["replay", "LOG", "--batch", "0"], exits=(2,))
     add(("replay",), "--policy unknown", ["replay", "LOG", "--policy", "no-such"],
         says="policy.unknown_version")
     add(("diff",), "--against unknown", ["diff", "LOG", "--policy", SHIPPED, "--against", "x"],
@@ -331,6 +346,20 @@ def _cases() -> list[Case]:
         exits=(2,), absent=("r.html",))
     add(("due",), "--at not a time", ["due", "--db", ("sqlite", "s.db"), "--at", "tomorrow"],
         exits=(2,), absent=("s.db",))
+    for at in (CARD, f"2019-07-01T09:00:00.{CARD}Z"):  # not a time; finer than a microsecond
+        add(("due",), f"--at {at[:24]}", ["due", "--db", ("sqlite", "s.db"), "--at", at],
+            exits=(2,), absent=("s.db",), says="--at")
+    for command in (("evaluate",), ("replay",), ("explain",)):
+        add(command, "--policy a card number", BASE[command] + ["--policy", f"v{CARD}"],
+            says="policy.unknown_version")
+    add(("db", "init"), "--db a card number", ["db", "init", "--db", CARD],
+        says="store.unavailable")
+    add(("keys", "revoke"), "a whole key holding a card number",
+        ["keys", "revoke", f"clk_{CARD}_x", "--db", ("sqlite", "store.db")], store=True,
+        says="no key")
+    add(("publish",), "--nats with passwords",
+        ["publish", "LOG", "--nats", "nats://a:secret@127.0.0.1:9?token=secret", "--stream", "S"],
+        says="nats://***@127.0.0.1:9?token=***")
     add(("verify",), "--head not a hash", ["verify", ("hostile", "empty", ".jsonl"), "--head",
                                            "\u202enot-a-hash"])
     add(("keys", "create"), "--scope unknown", ["keys", "create", "--name", "n", "--scope",
@@ -343,12 +372,23 @@ def _cases() -> list[Case]:
                                                                             NO_NATS], exits=(2,))
     add(("publish",), "--nats not a URL",
         ["publish", "LOG", "--nats", "not a url::x", "--stream", "S"], says="nats.unavailable")
+    for command in (("publish",), ("consume",)):  # a stream's retention: a positive duration
+        for value in ("0", "0s", "-7d", "7", "seven days", "1d-2h", "\u202e7d", "99999999d"):
+            add(command, f"--max-age {value!r}", BASE[command] + ["--max-age", value],
+                exits=(2,), says="--max-age")
     add(("publish",), "--stream not a name", ["publish", "LOG", "--nats", NO_NATS, "--stream",
                                               "a b.c"], says="stream.")
-    add(("publish",), "--partitions 0", BASE[("publish",)] + ["--partitions", "0"], exits=(2,))
-    add(("consume",), "--partitions 0", BASE[("consume",)] + ["--partitions", "0"], exits=(2,))
     add(("consume",), "--nats nothing there", BASE[("consume",)], says="nats.unavailable",
         absent=("store.db",))
+
+    # every numeric option, found in the parser (a new one is picked up by its type; an
+    # unchecked int is refused by test_every_numeric_option_is_checked)
+    for command in sorted(BASE):
+        for action in actions_of(command):
+            for value in REFUSED_NUMBERS.get(action.type, ()):
+                option = action.option_strings[-1]
+                add(command, f"{option} {value[:12]}", BASE[command] + [option, value],
+                    exits=(2,), says=f"argument {option}")
     return cases
 
 
@@ -449,6 +489,9 @@ def problems_of(case: Case, place: Place, code: int, out: str, err: str) -> list
         wrong.append("refused without saying why (nothing on stderr, no rejected decision)")
     if case.says and case.says not in err + out:
         wrong.append(f"does not say {case.says!r}")
+    for planted in PLANTED:
+        if planted in err + out:
+            wrong.append(f"repeats the planted value {planted!r}")
     for name in case.absent:
         if (place.folder / name).exists():
             wrong.append(f"{name} was written")
@@ -460,6 +503,19 @@ def problems_of(case: Case, place: Place, code: int, out: str, err: str) -> list
 def _report(case: Case, code: int, out: str, err: str, wrong: list[str]) -> str:
     return (f"{case.id}: {'; '.join(wrong)}\n  argv: {case.argv}\n  exit {code}\n"
             f"  stderr: {err[-1500:]!r}\n  stdout: {out[:300]!r}")
+
+
+def test_every_numeric_option_is_checked():
+    """A numeric option takes one of the CLI's checked types, never a bare ``int`` (which lets
+    ``--max-batch 0`` or ``--port -1`` through to fail later, or never)."""
+    unchecked = [(" ".join(command), a.option_strings[-1]) for command in sorted(BASE)
+                 for a in actions_of(command) if a.type in (int, float)]
+    assert not unchecked
+    assert {" ".join(c.command) + ": " + c.name.split()[0] for c in CASES if c.name.startswith(
+        "--") and c.name.split()[-1] in ("0", "-1", "65536")} >= {
+        "serve: --max-body-bytes", "serve: --max-batch", "serve: --workers", "serve: --port",
+        "consume: --batch", "consume: --partition", "consume: --metrics-port",
+        "publish: --partitions", "replay: --batch", "diff: --examples"}
 
 
 def test_every_subcommand_has_hostile_cases():

@@ -32,6 +32,7 @@ file as a whole (a BOM, CRLF, blank lines, no final newline) run alone; those th
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -41,6 +42,7 @@ import sys
 import tempfile
 import threading
 import time
+import unicodedata
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -428,7 +430,8 @@ class Store:
         if self.backend == "sqlite":
             for path in sorted(self.folder.iterdir()):
                 if path.name.startswith(self.path.name):
-                    parts.append(path.read_bytes().decode("latin-1"))
+                    data = path.read_bytes()  # as Latin-1 and as UTF-8 (digits of other scripts)
+                    parts += [data.decode("latin-1"), data.decode("utf-8", "replace")]
         return "\n".join(parts)
 
     def keys(self) -> set[tuple[str, str]]:
@@ -713,12 +716,37 @@ POINTER = re.compile(r"^(/([^/~]|~[01])*)*$")
 UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 
 
+#: A JSON escape (a surrogate pair whole), or a Python ``repr`` escape.
+_ESCAPE = re.compile(r"\\u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})"
+                     r"|\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})|\\U(0010[0-9a-fA-F]{4}|000[0-9a-fA-F]{5})")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _unescape(match) -> str:
+    if match.group(1):
+        high, low = int(match.group(1), 16), int(match.group(2), 16)
+        return chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+    return chr(int(next(g for g in match.groups()[2:] if g), 16))
+
+
+@functools.lru_cache(maxsize=None)
+def _as_read(ch: str) -> str:
+    """A non-ASCII character as a reader sees it: nothing for a format character or a combining
+    mark, else its NFKC form with every character that has a digit value as that digit."""
+    if unicodedata.category(ch) in ("Cf", "Mn", "Me"):
+        return ""
+    return "".join(str(unicodedata.digit(c)) if unicodedata.digit(c, None) is not None else c
+                   for c in unicodedata.normalize("NFKC", ch))
+
+
 def digits_view(text: str) -> str:
-    """``text`` with JSON \\u escapes decoded and what separates two digits (up to 3 characters
-    that are not ASCII letters or digits: spaces, dots, dashes, NBSP, quotes) removed, so that
-    a number is found however it was spelled."""
-    text = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text)
-    return re.sub(r"(?<=[0-9])[^0-9A-Za-z]{1,3}(?=[0-9])", "", text)
+    """``text`` with JSON (and ``repr``) escapes decoded, format characters and combining marks
+    dropped, NFKC applied, digits of every script read as ASCII digits, and what separates two
+    digits (up to 4 characters that are not ASCII letters or digits: spaces, dots, dashes, NBSP,
+    quotes) removed, so that a number is found however it was spelled."""
+    text = _ESCAPE.sub(_unescape, text)
+    text = _NON_ASCII.sub(lambda m: _as_read(m.group()), text)
+    return re.sub(r"(?<=[0-9])[^0-9A-Za-z]{1,4}(?=[0-9])", "", text)
 
 
 def leaked(secret: str, view: str) -> bool:

@@ -45,6 +45,7 @@ from ruamel.yaml import YAML
 from clauseline import PolicyLoadError, evaluate, load_policy
 from clauseline.events.validation import SchemaSet
 from clauseline.eventtime import parse_time
+from clauseline.policy.compiler import MAX_OPERATORS_PER_RULE
 from clauseline.policy.loader import _normal, parse_clauses
 from clauseline.policy.reading import MAX_LINE_CHARS, MAX_NODES, MAX_TEXT_BYTES, MAX_YAML_BYTES
 from clauseline.policy.templates import FILTER_LIMITS
@@ -629,6 +630,35 @@ def _condition(rng: random.Random) -> tuple[str, object]:
                   rng.randrange(1000)][shape]
 
 
+def _operators(when: dict) -> int:
+    """The ``$and``/``$or`` nodes a generated ``when`` compiles to (clauseline.policy.compiler):
+    the rule's own, a list of event types, an ``in`` list of two values or more, a ``not_in``,
+    an ``is_not``, ``match_any`` of two groups or more, each group of two conditions or more."""
+    def made(test) -> int:
+        if not isinstance(test, dict):
+            return 0
+        return (("in" in test and len(test["in"]) > 1) + ("not_in" in test) + ("is_not" in test))
+
+    def conditions(group: dict) -> int:
+        return sum(len(t) if isinstance(t, dict) else 1 for t in group.values())
+
+    groups = when.get("match_any") or []
+    return (1 + isinstance(when["event"], list) + sum(map(made, (when.get("match") or {}).values()))
+            + (len(groups) > 1) + sum((conditions(g) > 1) + sum(map(made, g.values())) for g in groups))
+
+
+def _within_operator_limit(when: dict) -> None:
+    """Drop the last alternatives, then conditions, of a generated rule until durable_rules can
+    hold it (MAX_OPERATORS_PER_RULE; the loader refuses a rule past it, with its line)."""
+    while _operators(when) > MAX_OPERATORS_PER_RULE:
+        if len(when.get("match_any") or []) > 1:
+            when["match_any"].pop()
+        elif len(when.get("match") or {}) > 1:
+            when["match"].popitem()
+        else:
+            when.pop("match_any", None) if when.get("match") else when.pop("match", None)
+
+
 def generate_rules(root: Path, count: int, one_type: str | None, seed: int) -> None:
     """Replace the copied version's rules by ``count`` generated ones spread over its operative
     clauses: varied conditions (equality, lists, ranges, presence, alternatives), each quoting six
@@ -658,6 +688,7 @@ def generate_rules(root: Path, count: int, one_type: str | None, seed: int) -> N
         if rng.random() < 0.4 or "match" not in when:
             when["match_any"] = [dict(_condition(rng) for _ in range(rng.randint(1, 3)))
                                  for _ in range(rng.randint(2, 4))]
+        _within_operator_limit(when)
         files[letter].append({"id": f"{letter}.generated-{n:05d}", "title": f"Generated rule {n}",
                               "quote": " ".join(words[start:start + 6]), "when": when,
                               "emit": [{"kind": "violation", "violation": f"generated.{n}",
@@ -667,8 +698,9 @@ def generate_rules(root: Path, count: int, one_type: str | None, seed: int) -> N
         files["C"].append({"id": rule_id, "title": rule_id, "quote": quote,
                            "when": {"event": "payment.made",
                                     "match": {"data.transaction_id": "planted-txn", "data.amount": amount}},
-                           "emit": [{"kind": "violation", "violation": rule_id, "ref": "{subject}",
-                                     "detail": "planted"}]})
+                           "emit": [{"kind": "violation", "ref": "{subject}", "detail": "planted",
+                                     # a code the outcome schema allows (checked at load)
+                                     "violation": rule_id.lower().replace("-", "_")}]})
     dumper = YAML(typ="safe")
     dumper.default_flow_style = False
     dumper.width = 4096
@@ -732,3 +764,48 @@ def test_two_thousand_varied_rules_over_the_event_types_load_and_decide(tmp_path
     assert result["status"] == "accepted"
     assert "C.planted-fires" in result["trace"] and "C.planted-not" not in result["trace"]
     assert result["decide"] < 1.0
+
+
+# --- long in lists over several rules -----------------------------------------------------------
+
+def _list_rules(root: Path, counts: list[int]) -> list[str]:
+    """Rules of payments, each with an ``in`` list of ``counts[r]`` values on one path (the
+    last value of the last rule is the planted payment's id); their ids."""
+    version = root / VERSION
+    quote = " ".join(_normal(parse_clauses((version / "source.md").read_text(encoding="utf-8"))
+                             ["C"][1]).split(" ")[:6])
+    rules = []
+    for r, n in enumerate(counts):
+        values = [f"txn-{r}-{i}" for i in range(n)]
+        if r == len(counts) - 1:
+            values[-1] = "planted-txn"
+        rules.append({"id": f"C.long-list-{r}", "title": f"A long list {r}", "quote": quote,
+                      "when": {"event": "payment.made", "match": {"data.transaction_id": {"in": values}}},
+                      "emit": [{"kind": "violation", "violation": f"long.{r}", "ref": "{subject}",
+                                "detail": "listed"}]})
+    dumper = YAML(typ="safe")
+    dumper.width = 4096
+    with (version / "clauses" / "C_lists.yaml").open("w", encoding="utf-8") as out:
+        dumper.dump({"clause": "C", "rules": rules}, out)
+    return [rule["id"] for rule in rules]
+
+
+@pytest.mark.parametrize("counts, shipped", [([255, 255], True), ([100] * 6, False),
+                                             ([256, 256, 256, 256], False)],
+                         ids=["two-rules-of-255-beside-the-shipped-rules", "six-rules-of-100",
+                              "four-rules-of-256"])
+def test_long_in_lists_on_one_path_over_several_rules_load_and_decide(tmp_path, counts, shipped):
+    """The issue's folders: rules of one event type whose ``in`` lists on one path are each
+    within the per-list limit, but together put more than 511 tests below one node of one
+    durable_rules ruleset: ``create_ruleset`` spun for ever (``rules check``, ``evaluate
+    --rules`` and ``serve --rules`` hung). Cut into rulesets that each stay within
+    ``MAX_TESTS_PER_RULESET``, they load in a moment and decide: exactly the rule whose list
+    holds the payment's id fires. (Two lists of 255 spun beside the shipped rules of payments,
+    whose tests follow the same node.)"""
+    root = shipped_copy(tmp_path, rules=shipped)
+    ids = _list_rules(root, counts)
+    result = decide_one(root, 30)
+    assert result["rules"] == len(counts) + (len(load_policy().latest.rules) if shipped else 0)
+    assert result["status"] == "accepted"
+    assert [r for r in result["trace"] if r.startswith("C.long-list-")] == [ids[-1]]
+    assert result["load"] < 10 and result["decide"] < 1.0

@@ -16,10 +16,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..decision import Decision
-from ..errors import ClauselineError, Problem
+from ..errors import ClauselineError, Problem, printable
 from ..events import MAX_EVENT_BYTES, Oversized, read_lines
+from ..events.parsing import loads_bounded
 from ..explain import describe
 from ..policy import load_policy
+from ..redact import quote
 
 RULES_HELP = "policy rules folder (default: the shipped securus-2019-05-04)"
 
@@ -83,19 +85,48 @@ class Parents:
         return p
 
 
-def at_least_one(text: str) -> int:
-    """An argparse type: a whole number, 1 or more."""
+def _whole_number(text: str) -> int:
+    # at most 18 digits: int() of a longer text is slow, and past 4,300 digits its error
+    # suggests sys.set_int_max_str_digits()
+    if len(text.strip().lstrip("+-")) > 18:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at most 18 digits, not "
+                                         f"one of {len(text)} characters")
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text[:20]!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {quote(text)}") from None
+
+
+def at_least_one(text: str) -> int:
+    """An argparse type: a whole number, 1 or more (a limit, a count)."""
+    value = _whole_number(text)
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {quote(value)}")
+    return value
+
+
+def not_negative(text: str) -> int:
+    """An argparse type: a whole number, 0 or more (an index)."""
+    value = _whole_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {quote(value)}")
+    return value
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0 to 65535 (0: one the system picks)."""
+    value = _whole_number(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, not {quote(value)}")
     return value
 
 
 def echo(text: str, stream=None) -> None:
-    """One line (or a few) on stdout, or on ``stream``."""
+    """One line (or a few) on stdout, or on ``stream``. A message on stderr has its control and
+    bidirectional characters escaped (:func:`clauseline.errors.printable`): it may name a file,
+    a key or a rule that holds one (text on stdout is escaped where it is made)."""
+    if stream is not None and stream is sys.stderr:
+        text = printable(text)
     print(text, file=stream or sys.stdout)
 
 
@@ -115,7 +146,7 @@ def forced(policy, version: str, option: str):
         return policy.forced(version)
     except KeyError:
         known = ", ".join(v.version for v in policy.versions)
-        raise ClauselineError([Problem("policy.unknown_version", f"{option} {version[:80]!r}: no "
+        raise ClauselineError([Problem("policy.unknown_version", f"{option} {quote(version)}: no "
                                        f"such policy version (the rules have {known})")]) from None
 
 
@@ -126,8 +157,8 @@ def read_state(path: str, policy) -> dict:
     """A state file written by --state-out, checked against ``schemas/state.schema.json``:
     anything else is ``state.invalid``, each problem located by a JSON Pointer."""
     raw = Path(path).read_bytes()
-    try:
-        state = json.loads(raw)
+    try:  # nesting bounded: validating and evaluating the state recurse into it
+        state = loads_bounded(raw)
     except ValueError as error:  # not JSON, or not UTF-8
         where = f" at line {error.lineno} column {error.colno}" if isinstance(
             error, json.JSONDecodeError) else ""

@@ -14,6 +14,7 @@ from ..decision import Decision, rejected
 from ..errors import ClauselineError, Problem
 from ..evaluation import empty_state
 from ..events import Oversized, parse_event, read_lines
+from ..events.parsing import loads_bounded
 from ..explain import describe
 from ..records import plain_state
 from ..session import MemoryStore, Session
@@ -76,13 +77,15 @@ class Recorded:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
-                try:
-                    value = json.loads(line)
+                try:  # nesting bounded: comparing and hashing the value recurse into it
+                    value = loads_bounded(line)
                 except (ValueError, RecursionError):
                     value = None
                 if isinstance(value, dict) and "decision" in value and "hash" in value:
                     self.export, value = True, value["decision"]
-                if not isinstance(value, dict) or "status" not in value:
+                if not isinstance(value, dict) or "status" not in value or not (
+                        isinstance(value.get("outcomes", []), list)
+                        and all(isinstance(o, dict) for o in value.get("outcomes", []))):
                     raise ClauselineError([Problem(
                         "compare.invalid", f"{path}:{number}: neither a decision nor a log "
                         "record: --compare takes a replay's output or a log export")])
@@ -330,7 +333,7 @@ def cmd_explain(args) -> int:
 
 def register(subparsers, parents) -> None:
     """``evaluate``, ``replay``, ``diff`` and ``explain``."""
-    from .common import at_least_one
+    from .common import at_least_one, not_negative
 
     p = subparsers.add_parser(
         "evaluate", parents=[parents.rules, parents.policy("decide every event"), parents.pretty,
@@ -408,7 +411,7 @@ def register(subparsers, parents) -> None:
     # not the shared --policy: here a version to compare from, required
     p.add_argument("--policy", metavar="A", required=True, help="the version to compare from")
     p.add_argument("--against", metavar="B", required=True, help="the version to compare with")
-    p.add_argument("--examples", type=int, default=3, metavar="N",
+    p.add_argument("--examples", type=not_negative, default=3, metavar="N",
                    help="examples per rule and side (default 3)")
     p.set_defaults(func=cmd_diff)
 

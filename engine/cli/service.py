@@ -6,11 +6,11 @@ import argparse
 import sys
 import textwrap
 
-from .common import echo
+from .common import at_least_one, echo, port_number
 
 
 def cmd_serve(args) -> int:
-    from ..service.server import ServeError, serve
+    from ..service.server import ServeError, StoppedStarting, serve
     from ..service.settings import Settings
     import os
     from ..service.settings import ENV_ENQUEUE_NATS, ENV_ENQUEUE_STREAM
@@ -28,10 +28,14 @@ def cmd_serve(args) -> int:
     except ServeError as error:
         echo(f"clauseline serve: {error}", sys.stderr)
         return 2
+    except StoppedStarting:  # SIGTERM before it served: stopped, as a running server stops
+        echo("clauseline serve: stopped (SIGTERM) while starting", sys.stderr)
+        return 0
 
 
 def register(subparsers, parents) -> None:
     """``serve``."""
+    from ..events.parsing import MAX_EVENT_BYTES
     from ..service.settings import DEFAULT_DB, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES
 
     p = subparsers.add_parser(
@@ -46,7 +50,8 @@ def register(subparsers, parents) -> None:
         "POST /v1/evaluate (dry run), /healthz, /readyz, /metrics; OpenAPI at /docs and "
         "/openapi.json. Requests need an API key (clauseline keys create) unless "
         "--insecure-no-auth. Access logs are JSON lines on stderr. Stop with Ctrl-C (SIGINT) "
-        "or SIGTERM: requests in flight finish first.", 78),
+        "or SIGTERM: requests in flight finish first; a SIGTERM while it starts stops it "
+        "there.", 78),
         epilog="examples:\n"
         "  clauseline keys create --db sqlite:///clauseline.db --name ingest --scope events:write\n"
         "  clauseline serve --db sqlite:///clauseline.db --port 8000\n"
@@ -54,14 +59,17 @@ def register(subparsers, parents) -> None:
         "exit codes: 0 stopped; 1 the store or the rules cannot be opened; 2 wrong usage "
         "(e.g. several workers on SQLite)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--port", type=port_number, default=8000,
+                   help="port, 0 to 65535 (default 8000)")
+    p.add_argument("--workers", type=at_least_one, default=1,
                    help="worker processes (default 1; more than 1 needs PostgreSQL)")
     p.add_argument("--insecure-no-auth", action="store_true",
                    help="accept requests without an API key (announced loudly; test networks only)")
-    p.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, metavar="N",
-                   help=f"largest request body, 413 past it (default {DEFAULT_MAX_BODY_BYTES})")
-    p.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH, metavar="N",
+    p.add_argument("--max-body-bytes", type=at_least_one, default=DEFAULT_MAX_BODY_BYTES,
+                   metavar="N", help="largest request body, 413 past it (default "
+                   f"{DEFAULT_MAX_BODY_BYTES}; one event, alone or in a batch, is at most "
+                   f"{MAX_EVENT_BYTES})")
+    p.add_argument("--max-batch", type=at_least_one, default=DEFAULT_MAX_BATCH, metavar="N",
                    help=f"most events in one batch request (default {DEFAULT_MAX_BATCH})")
     p.add_argument("--enqueue-nats", metavar="URL",
                    help="enqueue instead of evaluate: POST /v1/events publishes each valid event "

@@ -3,9 +3,12 @@ revoke`` (the HTTP service's API keys, kept hashed in the store)."""
 
 from __future__ import annotations
 
+import re
 import sys
 
 from .. import canonical
+from ..errors import printable
+from ..redact import quote
 from .common import echo
 
 
@@ -14,7 +17,7 @@ def cmd_db_init(args) -> int:
     store = open_store(args.db)
     try:
         revision = schema_version(store.engine)
-        shown = store.engine.url.render_as_string(hide_password=True)
+        shown = store.shown  # no password (clauseline.redact.shown_url)
     finally:
         store.close()
     echo(f"clauseline db init: the store {shown} is ready (schema revision {revision})",
@@ -34,7 +37,7 @@ def cmd_keys_create(args) -> int:
     finally:
         store.close()
     echo(token)
-    echo(f"clauseline keys create: key {key.key_id} ({key.name}) with scope(s) "
+    echo(f"clauseline keys create: key {key.key_id} ({printable(key.name, lines=False)}) with scope(s) "
          f"{', '.join(key.scopes)}. The key above is shown only now: the store keeps only its "
          "hash. Send it as 'Authorization: Bearer <key>'.", sys.stderr)
     return 0
@@ -53,7 +56,8 @@ def cmd_keys_list(args) -> int:
             echo(canonical.dumps(key.as_dict()))
         else:
             state = f"revoked {key.revoked_at}" if key.revoked_at else "active"
-            echo(f"{key.key_id}  {key.name:<24} {' '.join(key.scopes):<36} "
+            # a name is the operator's text: a control or bidirectional character is escaped
+            echo(f"{key.key_id}  {printable(key.name, lines=False):<24} {' '.join(key.scopes):<36} "
                  f"created {key.created_at}  {state}")
     return 0
 
@@ -67,11 +71,12 @@ def cmd_keys_revoke(args) -> int:
     finally:
         store.close()
     if key is None:
-        echo(f"clauseline keys revoke: no key with id {args.key_id[:16]!r} in this store",
-             sys.stderr)
+        # a key id is 12 hex digits; anything else (a whole key, a secret) is not repeated
+        shown = args.key_id if re.fullmatch(r"[0-9a-f]{12}", args.key_id) else quote(args.key_id)
+        echo(f"clauseline keys revoke: no key with id {shown} in this store", sys.stderr)
         return 1
-    echo(f"clauseline keys revoke: key {key.key_id} ({key.name}) revoked at {key.revoked_at}",
-         sys.stderr)
+    echo(f"clauseline keys revoke: key {key.key_id} ({printable(key.name, lines=False)}) revoked "
+         f"at {key.revoked_at}", sys.stderr)
     return 0
 
 

@@ -7,12 +7,31 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from .common import at_least_one, load
+from .common import at_least_one, load, not_negative, port_number
+
+
+def max_age(text: str) -> float:
+    """An argparse type: a stream's retention, a duration such as 7d, 36h or 90m (seconds)."""
+    from ..stream.jetstream import parse_duration
+    try:
+        return parse_duration(text, "")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).lstrip(": ")) from None
+
+
+def max_age_option(p, what: str) -> None:
+    from ..stream.jetstream import DEFAULT_MAX_AGE
+    p.add_argument("--max-age", metavar="DURATION", type=max_age,
+                   help=f"how long {what} keeps a message before JetStream deletes it: a number "
+                   f"and a unit (s, m, h, d, w), e.g. 36h or 30d; default {DEFAULT_MAX_AGE} for "
+                   "a new stream. An existing stream is updated to it when given (and said "
+                   "so); 0, negative or unitless values are refused")
 
 
 def cmd_publish(args) -> int:
     from ..stream.publish import run_publish
-    run_publish(args.log, args.nats, args.stream, args.partitions, load(args.rules), args.quiet)
+    run_publish(args.log, args.nats, args.stream, args.partitions, load(args.rules), args.quiet,
+                args.max_age)
     return 0
 
 
@@ -32,6 +51,9 @@ def register(subparsers, parents) -> None:
         "the event's CloudEvents subject (a stable hash), or NAME.all for an event without "
         "subject (clock.tick, policy.changed), which every partition decides. A repeat of an "
         "event (same source and id) within two minutes is dropped by JetStream (Nats-Msg-Id). "
+        "Each event is published reduced, as a store keeps it: no card, bank or social "
+        "security number reaches the stream in full (the HMAC under CLAUSELINE_REDACTION_KEY "
+        "when set). The stream keeps messages for --max-age. "
         "A summary goes to stderr. Layout and guarantees: docs/scale.md.", 78),
         epilog="example:\n  clauseline publish examples/demo-log.jsonl --nats nats://127.0.0.1:4222 "
         "--stream EVENTS --partitions 6\nexit codes: 0 published; 1 NATS or the stream cannot be "
@@ -43,6 +65,7 @@ def register(subparsers, parents) -> None:
     p.add_argument("--partitions", metavar="N", type=at_least_one,
                    help="partitions of a new stream (default 6); for an existing one it must be "
                    "its own count, which is used when omitted")
+    max_age_option(p, "the events stream")
     p.set_defaults(func=cmd_publish)
 
     p = subparsers.add_parser(
@@ -62,7 +85,9 @@ def register(subparsers, parents) -> None:
         "the --decisions stream, one message per event and partition. Run one process per set "
         "of partitions, e.g. three processes over six partitions with --partition 0 "
         "--partition 1, and so on. Stop with Ctrl-C or SIGTERM: the batch in hand is finished "
-        "first. docs/scale.md.", 78),
+        "first. A lost NATS connection is reconnected (for about 30 s) and the consumer "
+        "re-created at the last committed batch, so none is lost or applied twice. "
+        "docs/scale.md.", 78),
         epilog="example:\n  clauseline consume --nats nats://127.0.0.1:4222 --stream EVENTS "
         "--db postgresql://app@db/clauseline --partition 0 --partition 1\nexit codes: 0 drained, or "
         "stopped by SIGTERM or Ctrl-C (after finishing the batch in hand); 1 NATS, the stream or "
@@ -72,7 +97,7 @@ def register(subparsers, parents) -> None:
     p.add_argument("--partitions", metavar="N", type=at_least_one,
                    help="the stream's partition count (default: read from the stream; a "
                    "different one is refused)")
-    p.add_argument("--partition", metavar="K", type=int, action="append",
+    p.add_argument("--partition", metavar="K", type=not_negative, action="append",
                    help="a partition this process owns (repeatable; default: all of them)")
     p.add_argument("--drain", action="store_true",
                    help="exit once every message of the stream is decided and acknowledged "
@@ -83,7 +108,8 @@ def register(subparsers, parents) -> None:
     p.add_argument("--decisions", metavar="NAME",
                    help="the stream decisions are published to (created when absent; subjects "
                    "NAME.p.K). Default: STREAM_DECISIONS; '-' publishes none")
-    p.add_argument("--metrics-port", metavar="PORT", type=int,
+    max_age_option(p, "the decisions stream")
+    p.add_argument("--metrics-port", metavar="PORT", type=port_number,
                    help="serve Prometheus metrics (lag, rate, counts) on this port at /metrics")
     p.add_argument("--metrics-host", metavar="HOST", default="127.0.0.1",
                    help="address of the metrics endpoint (default 127.0.0.1)")

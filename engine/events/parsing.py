@@ -60,10 +60,39 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _printable_step(key: Any) -> str:
-    """One JSON Pointer step, its lone surrogates written ``\\uXXXX`` (a path is printed)."""
-    step = str(key).replace("~", "~0").replace("/", "~1")
+#: Six digits in a member name, in any spelling (``4111 1111``, fullwidth digits): such a name
+#: is not written into a pointer, since an event's own keys may be card, bank or SSN numbers.
+_NAME_DIGITS = re.compile(r"(?:\d\D*?){6}")
+#: Longest member name written into a pointer as it is.
+MAX_POINTER_STEP = 64
+
+
+def pointer_step(key: Any) -> str:
+    """One JSON Pointer step as errors show it (RFC 6901 escapes, lone surrogates written
+    ``\\uXXXX``): an array index as it is; a member name with six digits or more, or longer
+    than :data:`MAX_POINTER_STEP` characters, masked as ``[redacted name of N characters]``,
+    so that no pointer built from an event's keys quotes a number (docs/errors.md)."""
+    if isinstance(key, int) and not isinstance(key, bool):
+        return str(key)
+    step = shown_name(str(key))
+    if step.startswith("[redacted name"):
+        return step
+    step = step.replace("~", "~0").replace("/", "~1")
     return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", step)
+
+
+def shown_name(name: str) -> str:
+    """A name chosen by input (a member name, a segment of a requested path) as an error may
+    show it: as it is, or ``[redacted name of N characters]`` when it holds six digits or more
+    or is longer than :data:`MAX_POINTER_STEP` characters."""
+    if len(name) > MAX_POINTER_STEP or _NAME_DIGITS.search(name):
+        return f"[redacted name of {len(name)} characters]"
+    return name
+
+
+def pointer(steps) -> str:
+    """The JSON Pointer of a sequence of member names and array indexes (:func:`pointer_step`)."""
+    return "".join("/" + pointer_step(step) for step in steps)
 
 
 def lone_surrogate(value: Any) -> str | None:
@@ -78,7 +107,7 @@ def lone_surrogate(value: Any) -> str | None:
         elif isinstance(node, (dict, list)):
             items = node.items() if isinstance(node, dict) else enumerate(node)
             for key, child in items:
-                step = f"{path}/{_printable_step(key)}"
+                step = f"{path}/{pointer_step(key)}"
                 if isinstance(key, str) and _SURROGATE.search(key):
                     return step
                 stack.append((child, step))
@@ -112,12 +141,42 @@ class _OutOfRange(ValueError):
     pass
 
 
+#: "a number past a double's range": one whose conversion to a 64-bit float overflows (its
+#: magnitude rounds past 1.7976931348623157e308), whether written with a fraction or exponent
+#: (``1e400``) or as an integer (``1`` and 400 zeros). Such an integer has at least 309 digits.
+_DOUBLE_DIGITS = 309
+_OUT_OF_RANGE = ("a number is past the range of a 64-bit floating-point value (about 1.8e308): "
+                 "JSON has no infinity, and clauseline refuses numbers no double can hold")
+
+
 def _finite(text: str) -> float:
     """A JSON number with a fraction or exponent; one past a double's range (``1e400``, which
     Python would read as infinity) is refused: JSON has no infinity."""
     value = float(text)
     if value in (float("inf"), float("-inf")):
-        raise _OutOfRange()
+        raise _OutOfRange(_OUT_OF_RANGE)
+    return value
+
+
+def _integer(text: str) -> int:
+    """A JSON integer; one past a double's range is refused as ``1e400`` is. Its digits are
+    counted before any conversion: Python's ``int()`` of over 4,300 digits raises an error that
+    quotes the size and suggests ``sys.set_int_max_str_digits()``, and a long one is slow."""
+    if len(text) < _DOUBLE_DIGITS:  # nearly every integer: fewer digits than any past range
+        return int(text)
+    digits = len(text) - text.startswith("-")
+    if digits > _DOUBLE_DIGITS:
+        raise _OutOfRange(f"an integer of {digits:,} digits is past the range of a 64-bit "
+                          "floating-point value (about 1.8e308, 309 digits): clauseline "
+                          "refuses numbers no double can hold")
+    value = int(text)
+    if digits == _DOUBLE_DIGITS:
+        try:
+            float(value)
+        except OverflowError:
+            raise _OutOfRange(f"an integer of {digits} digits is past the range of a 64-bit "
+                              "floating-point value (about 1.8e308): clauseline refuses "
+                              "numbers no double can hold") from None
     return value
 
 
@@ -131,7 +190,7 @@ def _too_deep(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
                 return path
             items = node.items() if isinstance(node, dict) else enumerate(node)
             for key, child in items:
-                stack.append((child, f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}", depth + 1))
+                stack.append((child, f"{path}/{pointer_step(key)}", depth + 1))
     return None
 
 
@@ -165,7 +224,7 @@ def _deep_pointer(text: str, max_depth: int) -> str:
             continue
         if c in "[{":
             if len(stack) >= max_depth:
-                return "".join("/" + _printable_step(entry[1]) for entry in stack)
+                return pointer(entry[1] for entry in stack)
             stack.append([c, 0 if c == "[" else "", c == "{"])
         elif c in "]}":
             if stack:
@@ -177,6 +236,40 @@ def _deep_pointer(text: str, max_depth: int) -> str:
                 stack[-1][2] = True
         i += 1
     return ""
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+def parse_events_array(data: bytes, max_bytes: int = MAX_EVENT_BYTES,
+                       max_depth: int = MAX_DEPTH) -> tuple[Any, list[Problem]]:
+    """Parse a JSON document that should be an array of events (a batch of the HTTP service):
+    strict as :func:`parse_event`, one level deeper, with no size limit on the whole (the
+    caller bounds the body) but each element held to ``max_bytes`` as written (escapes
+    counted, as one event sent alone is): an element over it is ``event.too_large`` at
+    ``/INDEX``, never quoted. A document that parses to something else than an array is
+    returned as it is, for the caller to refuse."""
+    value, problems = parse_event(data, max_bytes=len(data) + 1, max_depth=max_depth + 1)
+    if problems or not isinstance(value, list) or len(data) <= max_bytes:
+        return value, problems
+    # the text of each element, found by the same strict scanner (the document parsed, so
+    # every element does): one more pass, only over bodies larger than one event may be
+    text = data.decode("utf-8")
+    scan = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_constant,
+                            parse_float=_finite, parse_int=_integer).scan_once
+    at = _WHITESPACE.match(text).end() + 1  # past "["
+    for index in range(len(value)):
+        at = _WHITESPACE.match(text, at).end()
+        _, end = scan(text, at)
+        size = end - at
+        if size * 4 > max_bytes:  # fewer characters than that cannot be over in UTF-8
+            size = len(text[at:end].encode("utf-8"))
+            if size > max_bytes:
+                return None, [Problem("event.too_large", f"event {index} of the batch is {size} "
+                                      f"bytes; the limit for one event is {max_bytes}",
+                                      f"/{index}")]
+        at = _WHITESPACE.match(text, end).end() + 1  # past "," or "]"
+    return value, []
 
 
 def parse_event(text: str | bytes, max_bytes: int = MAX_EVENT_BYTES,
@@ -209,10 +302,9 @@ def parse_event(text: str | bytes, max_bytes: int = MAX_EVENT_BYTES,
             return None, [Problem("event.invalid_json", f"not UTF-8: {error.reason} at byte {error.start}", "")]
     try:
         value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant,
-                           parse_float=_finite)
-    except _OutOfRange:
-        return None, [Problem("event.invalid_json", "a number is too large for a 64-bit "
-                              "floating-point value (JSON has no infinity)", "")]
+                           parse_float=_finite, parse_int=_integer)
+    except _OutOfRange as error:
+        return None, [Problem("event.invalid_json", str(error), "")]
     except _Duplicate as error:
         return None, [Problem("event.duplicate_key",
                               f"key {quote(error.args[0])} appears twice in one object", "")]
@@ -233,3 +325,33 @@ def parse_event(text: str | bytes, max_bytes: int = MAX_EVENT_BYTES,
         if where is not None:
             return None, [lone_surrogate_problem(where)]
     return value, []
+
+
+#: Deepest nesting accepted in a document clauseline wrote that a command reads back: a log
+#: export's record (an event of at most :data:`MAX_DEPTH` levels, two levels down, beside its
+#: decision), a replay's decision (``replay --compare``), a state file (``--state``: remembered
+#: values of events, a few levels down). Twice the events' limit leaves room for what they add.
+MAX_DOCUMENT_DEPTH = 2 * MAX_DEPTH
+
+
+class TooDeep(RecursionError):
+    """JSON text nested deeper than its reader takes (:func:`loads_bounded`): a
+    ``RecursionError``, as the parser's own is, so that a reader answers both alike."""
+
+
+def loads_bounded(text: str | bytes, max_depth: int = MAX_DOCUMENT_DEPTH) -> Any:
+    """``json.loads`` with the nesting bounded the way :func:`parse_event` bounds an event's:
+    the parser's own ``RecursionError`` (text nested past what it recurses), then, for text that
+    parsed, the iterative walk of :func:`_too_deep`; so that nothing done with the value after
+    (hashing it, comparing it, validating it) recurses past ``max_depth``, whatever the text.
+    Raises :class:`TooDeep` (a ``RecursionError``), or the parser's ``ValueError`` (not JSON,
+    not UTF-8)."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise TooDeep(f"nested deeper than {max_depth} levels") from None
+    brackets = (text.count(b"{") + text.count(b"[")) if isinstance(text, (bytes, bytearray)) \
+        else (text.count("{") + text.count("["))
+    if brackets > max_depth and _too_deep(value, max_depth) is not None:
+        raise TooDeep(f"nested deeper than {max_depth} levels")
+    return value

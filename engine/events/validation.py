@@ -32,7 +32,7 @@ from jsonschema.exceptions import FormatError, ValidationError
 from referencing import Registry, Resource
 
 from ..errors import Problem
-from .parsing import lone_surrogate, lone_surrogate_problem
+from .parsing import lone_surrogate, lone_surrogate_problem, pointer
 from ..eventtime import TimePrecisionError, parse_time
 from ..redact import mask_numbers, quote
 from ..resources import schemas_dir
@@ -60,7 +60,7 @@ class _ClauselineFormats(FormatChecker):
                 # finer than a microsecond: say so in words (docs/errors.md, schema.format)
                 raise FormatError(str(error), cause=error) from None
             except ValueError as error:
-                raise FormatError(f"{instance!r} is not a 'date-time'", cause=error) from None
+                raise FormatError("not a 'date-time'", cause=error) from None
 
 
 #: The format checker of every validator a :class:`SchemaSet` builds.
@@ -79,10 +79,6 @@ try:  # the fast path for valid events; without it, python-jsonschema does all t
 except ImportError:  # pragma: no cover - a dependency, but validation stays correct without it
     _rs = None
 _UNSET = object()
-
-
-def _pointer(parts) -> str:
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
 def _names(names) -> str:
@@ -212,7 +208,7 @@ class SchemaSet:
         # later stage can encode: refuse it here as the parser would
         where = lone_surrogate(instance)
         if where is not None:
-            return [lone_surrogate_problem(_pointer(prefix) + where)]
+            return [lone_surrogate_problem(pointer(prefix) + where)]
         out = []
         for error in self.validator(schema_id).iter_errors(instance):
             path = prefix + tuple(error.absolute_path)
@@ -220,13 +216,13 @@ class SchemaSet:
                 # point at the missing member itself, as RFC 9457 problem details usually do
                 name = _REQUIRED.match(error.message)
                 out.append(Problem("schema.required", f"required property {name.group(1)} is missing",
-                                   _pointer(path + (name.group(1).strip("'\""),))))
+                                   pointer(path + (name.group(1).strip("'\""),))))
                 continue
             message = mask_numbers(_message(error))
             if isinstance(error.schema, dict) and error.schema.get("writeOnly"):
                 # a raw card, bank or SSN number must not be echoed into decisions and logs
                 message = f"the value is not valid here ({error.validator}); it is not repeated"
-            out.append(Problem(f"schema.{error.validator}", message, _pointer(path)))
+            out.append(Problem(f"schema.{error.validator}", message, pointer(path)))
         # a value that fails its format usually fails the format's pattern too: say it once
         formats = {p.path for p in out if p.code == "schema.format"}
         out = [p for p in out if not (p.code == "schema.pattern" and p.path in formats)]

@@ -8,6 +8,8 @@ the evaluator asserts each fact, collects every rule that fired, and retracts th
 
 from __future__ import annotations
 
+import json
+
 from .model import COMPUTED_OPS, Condition, Rule
 
 #: The ``_each`` marker of the fact that is the event itself (not an element of one of its lists).
@@ -95,6 +97,57 @@ def project(fact: dict, paths: tuple[tuple[str, tuple[str, ...]], ...]) -> dict:
 def split_paths(paths) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """Dotted paths as :func:`project` takes them, sorted."""
     return tuple((p, tuple(p.split("."))) for p in sorted(paths))
+
+
+#: The most distinct tests the rules of one durable_rules ruleset may make. Below one node of
+#: its network, durable_rules keeps the nodes that follow in a hash table of 512 slots, probed
+#: until an empty slot, with no stop when there is none: the 512th test below one node fills the
+#: table and the next fact asserted never returns, the 513th makes ``create_ruleset`` spin. The
+#: tests below one node are at most the distinct tests of the ruleset, whatever their paths
+#: (every value of an ``in`` or ``not_in`` list, every alternative of ``match_any``, each
+#: condition, the event type): a ruleset that makes at most this many cannot fill one. Measured
+#: by bench/in_list_threshold.py (docs/rule-format.md, "Limits"): 511 return, 512 hang at the
+#: first fact, 513 in ``create_ruleset``; this leaves a margin of 64.
+MAX_TESTS_PER_RULESET = 448
+
+
+#: The most ``$and``/``$or`` nodes one rule's expression may hold. durable_rules keeps a rule's
+#: boolean structure in a sequence of at most 32 entries, two per ``$and``/``$or`` node (the
+#: operator and its end), and refuses the ruleset at the 32nd (error 113,
+#: ``ERR_EXPRESSION_LIMIT_EXCEEDED``; rete.h ``MAX_SEQUENCE_EXPRESSIONS``). Measured with
+#: durable_rules 2.0.28: an ``$and`` of 14 ``$or`` nodes (15 in all) loads, of 15 is refused,
+#: and so for an ``$or`` of ``$and`` nodes.
+MAX_OPERATORS_PER_RULE = 15
+
+
+def operators_of(expression: dict) -> int:
+    """How many ``$and``/``$or`` nodes a compiled expression holds (the top one included): an
+    ``in`` list of two values or more, a ``not_in`` list, an ``is_not``, each ``match_any``
+    group of two conditions or more, the ``match_any`` itself, a list of event types."""
+    count = 0
+    stack = [expression]
+    while stack:
+        node = stack.pop()
+        (key, body), = node.items()
+        if key in ("$and", "$or"):
+            count += 1
+            stack.extend(body)
+    return count
+
+
+def tests_of(expression: dict) -> set[str]:
+    """The distinct tests a compiled expression makes, each as canonical JSON (``{path: value}``
+    or ``{operator: {path: value}}``): what durable_rules turns into nodes of its network."""
+    out: set[str] = set()
+    stack = [expression]
+    while stack:
+        node = stack.pop()
+        (key, body), = node.items()
+        if key in ("$and", "$or"):
+            stack.extend(body)
+        else:
+            out.add(json.dumps(node, sort_keys=True))
+    return out
 
 
 def fnv1a_32(name: str) -> int:

@@ -7,10 +7,11 @@ can crash the process, so it is never called; the host's background threads are 
 and one lock makes each assert/collect/retract cycle atomic.
 
 Rules are grouped into one durable_rules ruleset per event type (the rules of that type and the
-rules of every type, ``*``), cut into rulesets of at most :data:`MAX_RULES_PER_RULESET` rules:
-``create_ruleset`` can spin without end on a few hundred rules in one ruleset (the threshold
-depends on the rules' content; 520 generated rules loaded in 0.01 s, 540 spun past 20 s), and a
-fact only meets the rules of its own type. A fact shows durable_rules only the paths the rules
+rules of every type, ``*``), cut into rulesets of at most :data:`MAX_RULES_PER_RULESET` rules
+that make at most :data:`~clauseline.policy.compiler.MAX_TESTS_PER_RULESET` distinct tests:
+``create_ruleset`` spins without end once 513 tests follow one node of its network (a few
+hundred rules, or two rules with 255-value ``in`` lists), and a fact only meets the rules of
+its own type. A fact shows durable_rules only the paths the rules
 of its type test (:func:`clauseline.policy.compiler.project`): never a name chosen by event
 data (durable_rules matches names by a 32-bit hash, so such a name could be read as a rule's
 path, or as ``$forward`` and turn every ``$or`` off), never more than the 254 properties a fact
@@ -31,7 +32,7 @@ from decimal import Decimal
 import durable_rules_engine
 from durable import engine as durable_engine
 
-from .compiler import CompiledRules, hash_collisions, project
+from .compiler import MAX_TESTS_PER_RULESET, CompiledRules, hash_collisions, project, tests_of
 
 _SID = "0"
 _names = itertools.count(1)
@@ -126,10 +127,9 @@ class Matcher(CompiledRules):
                                  f"durable_rules reads at most {MAX_PATHS} (with id and sid) "
                                  "of one fact")
             names = []
-            for start in range(0, len(ids), MAX_RULES_PER_RULESET):
-                name = f"{prefix}/{kind}/{start // MAX_RULES_PER_RULESET}"
-                bodies[name] = {i: copy.deepcopy(self.definition[i])
-                                for i in ids[start:start + MAX_RULES_PER_RULESET]}
+            for part, chunk in enumerate(self._chunks(ids)):
+                name = f"{prefix}/{kind}/{part}"
+                bodies[name] = {i: copy.deepcopy(self.definition[i]) for i in chunk}
                 names.append(name)
             self.rulesets[kind] = tuple(names)
         clashes = hash_collisions(set().union(*self.tested.values()))
@@ -139,9 +139,33 @@ class Matcher(CompiledRules):
         self._lock = threading.Lock()
         self._host = _Host()
         if bodies:
-            self._host.set_rulesets(bodies)
+            try:
+                self._host.set_rulesets(bodies)
+            except durable_rules_engine.error as error:  # e.g. 113: too many expressions
+                raise ValueError(f"durable_rules refused the compiled rules ({error})") from None
         #: ruleset name -> the C core's handle
         self._handles = {name: self._host.get_ruleset(name)._handle for name in bodies}
+
+    def _chunks(self, ids: list[str]) -> list[list[str]]:
+        """The rules of one group cut, in order, into rulesets of at most
+        :data:`MAX_RULES_PER_RULESET` rules that make at most :data:`MAX_TESTS_PER_RULESET`
+        distinct tests between them (long ``in`` lists on a few rules fill durable_rules' table
+        of next nodes as many rules do). A rule that alone makes more is refused (the loader
+        refuses it first, with its file and line)."""
+        chunks: list[list[str]] = []
+        made: set[str] = set()
+        for rule_id in ids:
+            tests = tests_of(self.definition[rule_id]["all"][0]["m"])
+            if len(tests) > MAX_TESTS_PER_RULESET:
+                raise ValueError(f"rule {rule_id} makes {len(tests)} distinct tests; "
+                                 f"durable_rules hangs past 511, at most {MAX_TESTS_PER_RULESET}")
+            if not chunks or len(chunks[-1]) >= MAX_RULES_PER_RULESET \
+                    or len(made | tests) > MAX_TESTS_PER_RULESET:
+                chunks.append([])
+                made = set()
+            chunks[-1].append(rule_id)
+            made |= tests
+        return chunks
 
     def match(self, facts: list[dict]) -> list[tuple[str, int]]:
         """(rule id, index of the fact) for every rule that fires on each fact."""

@@ -20,6 +20,14 @@ de-duplication) and the batch acknowledged (AckAll on its last message). A crash
 acknowledgement means the batch is delivered again: the stores answer ``duplicate``, and the
 decisions published again carry the same ``Nats-Msg-Id``. On start the consumer resumes at the
 acknowledged floor (it is recreated there, so that a redelivery never overtakes newer messages).
+
+A lost connection (the NATS server restarted, say) is reconnected in the background; the
+consumer then re-creates its JetStream consumer at the stores' applied position (a restarted
+server may hold it with messages awaiting an acknowledgement that will never come, which would
+stall delivery for the ack wait), publishes the decisions of a batch committed while the
+connection was down, and goes on. A connection that does not come back within the reconnect
+attempts (:data:`clauseline.stream.jetstream.RECONNECT_ATTEMPTS`, about 30 s) ends the run with
+``nats.unavailable``; every step is said on stderr.
 """
 
 from __future__ import annotations
@@ -36,8 +44,8 @@ from ..decision import rejected
 from ..records import instant_key
 from ..events import parse_event
 from ..session import Session
-from .jetstream import (StreamError, check_name, connect, decisions_stream, events_stream,
-                        guarded, shown_nats)
+from .jetstream import (RECONNECT_ATTEMPTS, RECONNECT_WAIT, StreamError, check_name, connect,
+                        decisions_stream, events_stream, guarded, shown_nats)
 from .merge import partial
 from .partitioning import Router, peek
 from .stores import applied_seq, open_partition, record_position
@@ -45,6 +53,9 @@ from .stores import applied_seq, open_partition, record_position
 DEFAULT_BATCH = 500
 #: Seconds the server waits for an acknowledgement before it delivers a message again.
 ACK_WAIT = 120.0
+#: Seconds a consumer waits for a lost connection to come back, and then for JetStream to
+#: answer again, before it gives up with ``nats.unavailable``.
+RECOVER_WITHIN = RECONNECT_ATTEMPTS * RECONNECT_WAIT + 15.0
 
 
 @dataclass
@@ -57,6 +68,7 @@ class Counters:
     skipped: int = 0
     rejected: int = 0
     duplicates: int = 0
+    reconnects: int = 0
     lag: int = 0
     last_seq: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -214,9 +226,11 @@ class Partitions:
 
 async def consume(policy, *, url: str, stream: str, db: str, partitions: int | None,
                   mine: list[int] | None, drain: bool, batch: int, decisions: str | None,
-                  durable: str | None = None, on_batch=None, stop: asyncio.Event | None = None
-                  ) -> Counters:
-    """Run a consumer until stopped (or, with ``drain``, until the stream is consumed)."""
+                  durable: str | None = None, on_batch=None, stop: asyncio.Event | None = None,
+                  max_age: float | None = None, notify=None) -> Counters:
+    """Run a consumer until stopped (or, with ``drain``, until the stream is consumed).
+    ``max_age``: the retention of a decisions stream made here (or given to an existing one);
+    ``notify(text)``: told of a lost and a regained connection."""
     from nats.errors import TimeoutError as NatsTimeout
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
     from nats.js.errors import NotFoundError
@@ -226,7 +240,21 @@ async def consume(policy, *, url: str, stream: str, db: str, partitions: int | N
         check_name(decisions, "--decisions")
     shown = shown_nats(url)
     convert = guarded(shown)
-    nc = await connect(url)
+    say = notify or (lambda text: None)
+    link = {"lost": 0, "handled": 0, "up": True, "closing": False}
+
+    async def on_disconnect():
+        if link["up"] and not link["closing"]:
+            link["up"] = False
+            link["lost"] += 1
+            say(f"lost the NATS server at {shown}; reconnecting (for up to "
+                f"{RECONNECT_ATTEMPTS * RECONNECT_WAIT:.0f} s)")
+
+    async def on_reconnect():
+        link["up"] = True
+        say(f"reconnected to the NATS server at {shown}")
+
+    nc = await connect(url, on_disconnect=on_disconnect, on_reconnect=on_reconnect)
     counters = Counters()
     loop = asyncio.get_running_loop()
     owned = None
@@ -250,11 +278,11 @@ async def consume(policy, *, url: str, stream: str, db: str, partitions: int | N
                               "new stream new stores (another schema prefix in --db)")
         name = durable or f"clauseline-{stream}-p" + "-".join(str(k) for k in chosen)
         name = name[:200]
-        try:
-            if decisions:
-                await decisions_stream(js, decisions)
-            # resume at the acknowledged floor (or the stores' applied position, if later),
-            # recreating the consumer there: redeliveries then come first, in stream order
+
+        async def subscribe():
+            """(Re-)create the durable consumer at the acknowledged floor (or the stores'
+            applied position, if later) and bind to it: redeliveries then come first, in
+            stream order, and a consumer a restarted server holds stale is replaced."""
             floor = 0
             try:
                 info = await js.consumer_info(stream, name)
@@ -270,59 +298,121 @@ async def consume(policy, *, url: str, stream: str, db: str, partitions: int | N
                 opt_start_seq=start if start > 1 else None,
                 description=f"clauseline consume: partitions {chosen} of {n}")
             await js.add_consumer(stream, config)
-            sub = await js.pull_subscribe_bind(durable=name, stream=stream)
+            return await js.pull_subscribe_bind(durable=name, stream=stream)
+
+        try:
+            if decisions:
+                await decisions_stream(js, decisions, max_age, say)
+            sub = await subscribe()
         except StreamError:
             raise
         except Exception as error:  # noqa: BLE001
             raise convert(error) from None
 
+        async def publish(out) -> None:
+            if decisions and out:
+                futures = [await js.publish_async(f"{decisions}.p.{suffix}", body,
+                                                  headers=headers, wait_stall=30.0)
+                           for suffix, body, headers in out]
+                await asyncio.gather(*futures)
+
+        async def recover(old, unsent):
+            """After a lost connection: wait for it (bounded), publish the decisions of a
+            committed batch not yet published (same Nats-Msg-Id: never twice), and re-create
+            the consumer past the committed batches."""
+            deadline = time.monotonic() + RECOVER_WITHIN
+            while not nc.is_connected:
+                if nc.is_closed or time.monotonic() > deadline:
+                    raise StreamError("nats.unavailable", f"lost the NATS server at {shown} and "
+                                      f"it did not come back within {RECOVER_WITHIN:.0f} s; "
+                                      "what was committed is kept: run consume again") from None
+                if stop is not None and stop.is_set():
+                    return old
+                await asyncio.sleep(0.1)
+            while True:  # JetStream may not answer for a moment after a restart
+                try:
+                    await publish(unsent)
+                    try:
+                        await old.unsubscribe()
+                    except Exception:  # noqa: BLE001 - a subscription of the lost connection
+                        pass
+                    fresh = await subscribe()
+                    link["handled"] = link["lost"]
+                    counters.reconnects += 1
+                    say(f"resuming after stream sequence {owned.applied}")
+                    return fresh
+                except Exception as error:  # noqa: BLE001
+                    if time.monotonic() > deadline or nc.is_closed:
+                        raise convert(error) from None
+                    await asyncio.sleep(0.5)
+
+        def transient() -> bool:
+            """Whether a failure may be the lost connection's (then it is recovered from)."""
+            return not nc.is_connected or link["lost"] != link["handled"]
+
         async def drained() -> bool:
             """Whether every message of the stream is delivered and acknowledged."""
-            try:
-                info = await js.consumer_info(stream, name)
-            except Exception as error:  # noqa: BLE001
-                raise convert(error) from None
+            info = await js.consumer_info(stream, name)
             return info.num_pending == 0 and info.num_ack_pending == 0
 
         while stop is None or not stop.is_set():
+            unsent = None  # decisions of a committed batch, until published
             try:
-                msgs = await sub.fetch(batch, timeout=1.0)
-            except (NatsTimeout, asyncio.TimeoutError):  # nats-py raises either for "none yet"
-                msgs = []
-            except Exception as error:  # noqa: BLE001
-                raise convert(error) from None
-            if not msgs:
-                if drain and await drained():
-                    break
-                counters.lag = 0
+                if link["lost"] != link["handled"] and nc.is_connected:
+                    sub = await recover(sub, None)  # reconnected: the consumer may be stale
+                try:
+                    msgs = await sub.fetch(batch, timeout=1.0)
+                except (NatsTimeout, asyncio.TimeoutError):  # "none yet", either kind
+                    msgs = []
+                if not msgs:
+                    if drain and await drained():
+                        break
+                    counters.lag = 0
+                    if on_batch:
+                        on_batch(counters)
+                    continue
+                items = [(m.metadata.sequence.stream, m.data,
+                          (m.headers or {}).get("Clauseline-Partitions")) for m in msgs]
+                counters.lag = msgs[-1].metadata.num_pending
+                decided = loop.run_in_executor(None, owned.process, items, counters)
+                unsent = await _not_nats(decided)
+                await publish(unsent)
+                unsent = None
+                await msgs[-1].ack_sync(timeout=10.0)
                 if on_batch:
                     on_batch(counters)
-                continue
-            items = [(m.metadata.sequence.stream, m.data,
-                      (m.headers or {}).get("Clauseline-Partitions")) for m in msgs]
-            counters.lag = msgs[-1].metadata.num_pending
-            out = await loop.run_in_executor(None, owned.process, items, counters)
-            try:
-                if decisions and out:
-                    futures = [await js.publish_async(f"{decisions}.p.{suffix}", body,
-                                                      headers=headers, wait_stall=30.0)
-                               for suffix, body, headers in out]
-                    await asyncio.gather(*futures)
-                await msgs[-1].ack_sync(timeout=10.0)
+                if drain and counters.lag == 0 and await drained():
+                    break
+            except StreamError:
+                raise
+            except _StoreFailure as failure:
+                raise failure.args[0]  # the stores' own error, as it was
             except Exception as error:  # noqa: BLE001
-                raise convert(error) from None
-            if on_batch:
-                on_batch(counters)
-            if drain and counters.lag == 0 and await drained():
-                break
+                if not transient():
+                    raise convert(error) from None
+                sub = await recover(sub, unsent)
         return counters
     finally:
         if owned is not None:
             owned.close()
+        link["closing"] = True
         try:
             await asyncio.wait_for(nc.close(), 5)
         except Exception:  # noqa: BLE001
             pass
+
+
+class _StoreFailure(Exception):
+    """Carries a failure of the stores' side (deciding, committing) past the handling of a lost
+    NATS connection; :func:`consume` raises the error it carries."""
+
+
+async def _not_nats(work):
+    """Await the stores' work of a batch; its failure is never taken for NATS's."""
+    try:
+        return await work
+    except Exception as error:  # noqa: BLE001 - re-raised as it was by consume
+        raise _StoreFailure(error) from None
 
 
 def run_consume(policy, args) -> int:
@@ -357,7 +447,12 @@ def run_consume(policy, args) -> int:
         return await consume(policy, url=args.nats, stream=args.stream, db=args.db,
                              partitions=args.partitions, mine=args.partition, drain=args.drain,
                              batch=args.batch, decisions=decisions, on_batch=on_batch,
-                             stop=stop)
+                             stop=stop, max_age=args.max_age, notify=notify)
+
+    def notify(text: str) -> None:
+        if tty:
+            print("\r" + " " * 100 + "\r", end="", file=sys.stderr)
+        print(f"clauseline consume: {text}", file=sys.stderr, flush=True)
 
     decisions = None if args.decisions == "-" else (args.decisions or f"{args.stream}_DECISIONS")
     c = asyncio.run(main())
@@ -367,7 +462,9 @@ def run_consume(policy, args) -> int:
     print(f"clauseline consume: {c.messages} message(s) read in {elapsed:.1f} s "
           f"({c.rate():,.0f}/s): {c.evaluated} decided, {c.ticks} as clock ticks for this "
           f"process's deadlines, {c.duplicates} already stored, {c.rejected} rejected; "
-          f"stream sequence {c.last_seq}, lag {c.lag}", file=sys.stderr)
+          f"stream sequence {c.last_seq}, lag {c.lag}"
+          + (f"; resumed after {c.reconnects} lost connection(s)" if c.reconnects else ""),
+          file=sys.stderr)
     return 0
 
 

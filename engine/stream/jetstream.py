@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ..errors import ClauselineError, Problem
+from ..redact import shown_url
 from .partitioning import ALL_TOKEN, MAX_PARTITIONS, PARTITION_TOKEN
 
 #: The stream's description records its partition count: publishers and consumers read it.
@@ -20,6 +21,20 @@ _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 DEFAULT_PARTITIONS = 6
 #: Seconds to wait for a server to answer a connection.
 CONNECT_TIMEOUT = 3.0
+#: Attempts to reconnect a lost connection, and the seconds between two of them (a connection
+#: lost for longer is closed, and the command ends with ``nats.unavailable``).
+RECONNECT_ATTEMPTS = 60
+RECONNECT_WAIT = 0.5
+#: How long a stream made by clauseline keeps a message (``--max-age``): JetStream deletes older
+#: ones (the stream is a queue between producers and consumers, not the record: the stores are).
+DEFAULT_MAX_AGE = "7d"
+#: JetStream's window for dropping a repeat (``Nats-Msg-Id``): two minutes, or the stream's
+#: max age when that is shorter (JetStream refuses a window longer than the max age).
+DUPLICATE_WINDOW = 120.0
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+#: Longest max age accepted (JetStream holds it in nanoseconds, a 64-bit integer).
+MAX_MAX_AGE = 100 * 365 * 86400.0
 
 
 class StreamError(ClauselineError):
@@ -34,16 +49,44 @@ class StreamError(ClauselineError):
 
 
 def shown_nats(url: str) -> str:
-    """A NATS URL as messages show it (password or token masked, one printable line)."""
-    try:
-        parts = urlsplit(url.strip())
-        netloc = parts.netloc
-        if "@" in netloc:
-            netloc = "***@" + netloc.rsplit("@", 1)[1]
-        text = urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        return "(a malformed NATS URL)"
-    return "".join(c if c.isprintable() else "?" for c in text)[:200]
+    """A NATS URL as messages show it: the one URL formatter of clauseline
+    (:func:`clauseline.redact.shown_url`: user, password or token masked, one printable line)."""
+    return shown_url(url)
+
+
+def parse_duration(text: str, what: str = "--max-age") -> float:
+    """Seconds of a duration written as numbers with units, ``7d``, ``36h``, ``1d12h``, ``90m``,
+    ``30s`` (``ms``, ``s``, ``m``, ``h``, ``d``, ``w``). Refused (ValueError, a message naming
+    ``what``): no unit, zero, a negative or unparseable one, or more than 100 years."""
+    shown = text if isinstance(text, str) and len(text) <= 24 and text.isprintable() \
+        else "the value"
+    plain = text.strip() if isinstance(text, str) else ""
+    pieces = list(_DURATION.finditer(plain))
+    if plain.startswith("-"):
+        raise ValueError(f"{what}: {shown!r} is negative; a stream keeps messages for a positive "
+                         f"duration, e.g. {DEFAULT_MAX_AGE}")
+    zero = ValueError(f"{what}: {shown!r} is no time at all; a stream keeps messages for a "
+                      "positive duration (JetStream's 0, keeping them for ever, is what "
+                      "--max-age exists to avoid)")
+    if re.fullmatch(r"0+(?:\.0*)?", plain):
+        raise zero  # a bare 0, whatever the unit would have been
+    if not plain or "".join(m.group(0) for m in pieces).replace(" ", "") != plain.replace(" ", ""):
+        raise ValueError(f"{what}: {shown!r} is not a duration; write a number and a unit, e.g. "
+                         f"7d, 36h, 90m, 30s (default {DEFAULT_MAX_AGE})")
+    seconds = sum(float(m.group(1)) * _UNITS[m.group(2).lower()] for m in pieces)
+    if seconds <= 0:
+        raise zero
+    if seconds > MAX_MAX_AGE:
+        raise ValueError(f"{what}: {shown!r} is more than 100 years")
+    return seconds
+
+
+def shown_duration(seconds: float) -> str:
+    """A duration as the messages show it: ``7d``, ``36h``, ``90m``, ``30s``."""
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
+        if seconds >= size and float(seconds / size).is_integer():
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 def check_name(stream: str, what: str = "--stream") -> str:
@@ -57,10 +100,12 @@ async def _quiet(_error) -> None:
     """nats-py reports connection errors through this callback (by default: a traceback)."""
 
 
-async def connect(url: str, *, reconnect: bool = True):
+async def connect(url: str, *, reconnect: bool = True, on_disconnect=None, on_reconnect=None):
     """A connection to the NATS server at ``url``, or ``nats.unavailable`` when none answers
     within :data:`CONNECT_TIMEOUT` seconds. Once connected, a lost connection is reconnected
-    in the background (``reconnect``) while the caller's requests wait or time out."""
+    in the background (``reconnect``: :data:`RECONNECT_ATTEMPTS` attempts,
+    :data:`RECONNECT_WAIT` seconds apart) while the caller's requests wait or time out;
+    ``on_disconnect`` and ``on_reconnect`` (coroutine functions of no argument) are told."""
     import nats
     from nats.errors import NoServersError
 
@@ -71,9 +116,11 @@ async def connect(url: str, *, reconnect: bool = True):
     try:
         return await nats.connect(url.strip(), connect_timeout=CONNECT_TIMEOUT,
                                   allow_reconnect=False if not reconnect else True,
-                                  max_reconnect_attempts=1 if not reconnect else 60,
-                                  reconnect_time_wait=0.5, error_cb=_quiet,
-                                  disconnected_cb=None, closed_cb=None)
+                                  max_reconnect_attempts=1 if not reconnect
+                                  else RECONNECT_ATTEMPTS,
+                                  reconnect_time_wait=RECONNECT_WAIT, error_cb=_quiet,
+                                  disconnected_cb=on_disconnect, reconnected_cb=on_reconnect,
+                                  closed_cb=None)
     except (NoServersError, OSError, asyncio.TimeoutError) as error:
         raise StreamError("nats.unavailable", f"no NATS server answers at {shown} "
                           f"({type(error).__name__}); start one, or check --nats") from None
@@ -111,14 +158,15 @@ def _partitions_of(info) -> int | None:
 
 
 async def events_stream(js, stream: str, partitions: int | None, *, create: bool,
-                        shown: str) -> int:
+                        shown: str, max_age: float | None = None, notify=None) -> int:
     """The partition count of the events stream ``stream`` (created with ``partitions``, or
     :data:`DEFAULT_PARTITIONS`, when absent and ``create``). Refuses a stream with another
     count than ``partitions`` (``stream.partitions_mismatch``), one that is not clauseline's
     (``stream.not_clauseline``) and, without ``create``, a missing one (``stream.not_found``);
-    nats-py's own errors on the way are :func:`guarded` ones."""
+    nats-py's own errors on the way are :func:`guarded` ones. With ``create`` the stream keeps
+    messages for ``max_age`` seconds (:func:`retention`)."""
     try:
-        return await _events_stream(js, stream, partitions, create, shown)
+        return await _events_stream(js, stream, partitions, create, shown, max_age, notify)
     except StreamError:
         raise
     except Exception as error:  # noqa: BLE001
@@ -126,7 +174,7 @@ async def events_stream(js, stream: str, partitions: int | None, *, create: bool
 
 
 async def _events_stream(js, stream: str, partitions: int | None, create: bool,
-                         shown: str) -> int:
+                         shown: str, max_age: float | None, notify) -> int:
     from nats.js.api import StorageType, StreamConfig
     from nats.js.errors import NotFoundError
 
@@ -140,10 +188,11 @@ async def _events_stream(js, stream: str, partitions: int | None, create: bool,
             raise StreamError("stream.not_found", f"no stream {stream!r} on {shown}: publish to "
                               "it first (clauseline publish creates it)") from None
         n = partitions or DEFAULT_PARTITIONS
+        age = max_age or parse_duration(DEFAULT_MAX_AGE)
         await js.add_stream(StreamConfig(
             name=stream, subjects=[f"{stream}.{PARTITION_TOKEN}.*", f"{stream}.{ALL_TOKEN}"],
             description=_DESCRIPTION.format(n=n), storage=StorageType.FILE,
-            duplicate_window=120.0))
+            duplicate_window=min(DUPLICATE_WINDOW, age), max_age=age))
         return n
     found = _partitions_of(info)
     if found is None:
@@ -153,24 +202,55 @@ async def _events_stream(js, stream: str, partitions: int | None, create: bool,
         raise StreamError("stream.partitions_mismatch", f"stream {stream!r} has {found} "
                           f"partitions, not {partitions}: re-partitioning needs a new stream "
                           "(docs/scale.md, 'Re-partitioning')")
+    if create:
+        await retention(js, info, max_age, notify)
     return found
 
 
-async def decisions_stream(js, stream: str) -> None:
-    """Create the decisions stream (subjects ``STREAM.p.K``) when absent."""
+async def retention(js, info, max_age: float | None, notify=None) -> None:
+    """Keep an existing stream's retention in line with ``--max-age``: given and different, the
+    stream is updated to it (``notify`` is told); not given, a stream that keeps messages for
+    ever (made before ``--max-age`` existed, or by hand) is left so, and ``notify`` is told how
+    to set one."""
+    config = info.config
+    held = float(getattr(config, "max_age", None) or 0)
+    name = config.name
+    if max_age is None:
+        if held <= 0 and notify:
+            notify(f"stream {name!r} keeps its messages for ever (no max age): give --max-age "
+                   f"(e.g. {DEFAULT_MAX_AGE}) to let JetStream delete old ones")
+        return
+    if abs(held - max_age) < 0.001:
+        return
+    from dataclasses import replace
+    window = float(getattr(config, "duplicate_window", None) or DUPLICATE_WINDOW)
+    await js.update_stream(replace(config, max_age=max_age,
+                                   duplicate_window=min(window, max_age)))
+    if notify:
+        before = shown_duration(held) if held > 0 else "for ever"
+        notify(f"stream {name!r}: max age changed from {before} to {shown_duration(max_age)}")
+
+
+async def decisions_stream(js, stream: str, max_age: float | None = None, notify=None) -> None:
+    """Create the decisions stream (subjects ``STREAM.p.K``) when absent, keeping messages for
+    ``max_age`` seconds (default :data:`DEFAULT_MAX_AGE`); an existing one: :func:`retention`."""
     from nats.js.api import StorageType, StreamConfig
     from nats.js.errors import NotFoundError
 
     try:
-        await js.stream_info(stream)
+        info = await js.stream_info(stream)
     except NotFoundError:
+        age = max_age or parse_duration(DEFAULT_MAX_AGE)
         try:
             await js.add_stream(StreamConfig(
                 name=stream, subjects=[f"{stream}.{PARTITION_TOKEN}.*"],
                 description="clauseline decisions: one message per event and partition",
-                storage=StorageType.FILE, duplicate_window=120.0))
+                storage=StorageType.FILE, duplicate_window=min(DUPLICATE_WINDOW, age),
+                max_age=age))
         except Exception:  # noqa: BLE001 - another consumer created it at the same moment
             await js.stream_info(stream)
+        return
+    await retention(js, info, max_age, notify)
 
 
 def guarded(shown: str):
@@ -190,5 +270,7 @@ def guarded(shown: str):
     return convert
 
 
-__all__ = ["CONNECT_TIMEOUT", "DEFAULT_PARTITIONS", "StreamError", "check_name", "connect",
-           "decisions_stream", "events_stream", "guarded", "shown_nats"]
+__all__ = ["CONNECT_TIMEOUT", "DEFAULT_MAX_AGE", "DEFAULT_PARTITIONS", "RECONNECT_ATTEMPTS",
+           "RECONNECT_WAIT", "StreamError", "check_name", "connect", "decisions_stream",
+           "events_stream", "guarded", "parse_duration", "retention", "shown_duration",
+           "shown_nats"]

@@ -8,6 +8,10 @@ headers
   the stream's duplicate window (two minutes), as the store would answer it ``duplicate``;
 - ``Clauseline-Partitions``: the partitions that evaluate it (``*``, or the owner first).
 
+The body is the event reduced as the store reduces it (:mod:`clauseline.stream.reduction`): no
+card, bank or social security number reaches the stream in full. The stream keeps messages for
+``--max-age`` (default :data:`clauseline.stream.jetstream.DEFAULT_MAX_AGE`).
+
 What an integrator's producer does is the same: :func:`message_for` gives the subject, headers
 and body of one event.
 """
@@ -23,7 +27,8 @@ from typing import Any, Iterable
 
 from ..events import Oversized
 from .jetstream import StreamError, check_name, connect, events_stream, guarded, shown_nats
-from .partitioning import Router, peek
+from .partitioning import Router
+from .reduction import StreamRedactor, reduced, stream_redactor
 
 #: Messages published before their acknowledgements are awaited (bounded memory).
 WINDOW = 512
@@ -52,20 +57,24 @@ def dedup_id(event: Any) -> str | None:
     return None
 
 
-def message_for(router: Router, stream: str, body: bytes) -> tuple[str, dict, Any]:
-    """(NATS subject, headers, route) of one event's JSON bytes."""
-    event = peek(body)
+def message_for(router: Router, stream: str, body: bytes,
+                redactor: StreamRedactor) -> tuple[str, dict, Any, bytes]:
+    """(NATS subject, headers, route, reduced body) of one event's JSON bytes: routed by the
+    raw event, published reduced (:func:`clauseline.stream.reduction.reduced`)."""
+    event, data = reduced(redactor, body)
     route = router.route(event, exact=True)
     headers = {"Clauseline-Partitions": route.header()}
     key = dedup_id(event)
     if key is not None:
         headers["Nats-Msg-Id"] = key
-    return router.nats_subject(stream, route), headers, route
+    return router.nats_subject(stream, route), headers, route, data
 
 
 async def publish_lines(lines: Iterable[bytes], url: str, stream: str, partitions: int | None,
-                        policy, progress=None) -> Published:
-    """Publish each non-blank line, in order (see the module's doc)."""
+                        policy, progress=None, max_age: float | None = None,
+                        notify=None) -> Published:
+    """Publish each non-blank line, in order, reduced (see the module's doc); a new stream
+    keeps messages for ``max_age`` seconds, an existing one is updated to it when given."""
     check_name(stream)
     shown = shown_nats(url)
     convert = guarded(shown)
@@ -73,9 +82,11 @@ async def publish_lines(lines: Iterable[bytes], url: str, stream: str, partition
     done = Published()
     try:
         js = nc.jetstream(timeout=10.0)
-        n = await events_stream(js, stream, partitions, create=True, shown=shown)
+        n = await events_stream(js, stream, partitions, create=True, shown=shown,
+                                max_age=max_age, notify=notify)
         done.partitions = n
         router = Router(policy, n)
+        redactor = stream_redactor()
         pending: list = []
 
         async def settle():
@@ -94,8 +105,8 @@ async def publish_lines(lines: Iterable[bytes], url: str, stream: str, partition
                 body = line.rstrip(b"\r\n")
                 if not body.strip():
                     continue
-                subject, headers, route = message_for(router, stream, body)
-                pending.append(await js.publish_async(subject, body, headers=headers,
+                subject, headers, route, data = message_for(router, stream, body, redactor)
+                pending.append(await js.publish_async(subject, data, headers=headers,
                                                       wait_stall=30.0))
                 done.sent += 1
                 owner = "all" if route.owner is None else route.owner
@@ -118,13 +129,16 @@ async def publish_lines(lines: Iterable[bytes], url: str, stream: str, partition
 
 
 def run_publish(path: str, url: str, stream: str, partitions: int | None, policy,
-                quiet: bool = False) -> Published:
+                quiet: bool = False, max_age: float | None = None) -> Published:
     """``clauseline publish``: a log file (or ``-``) into the stream; a summary on stderr."""
     from ..events import read_lines
 
     started = time.monotonic()
     handle = sys.stdin.buffer if path == "-" else open(path, "rb")
     tty = sys.stderr.isatty() and not quiet
+
+    def notify(text: str) -> None:
+        print(f"clauseline publish: {text}", file=sys.stderr, flush=True)
 
     def progress(done: Published) -> None:
         if tty:
@@ -134,7 +148,7 @@ def run_publish(path: str, url: str, stream: str, partitions: int | None, policy
 
     try:
         done = asyncio.run(publish_lines(read_lines(handle), url, stream, partitions, policy,
-                                         progress))
+                                         progress, max_age, notify))
     finally:
         if handle is not sys.stdin.buffer:
             handle.close()

@@ -6,8 +6,10 @@ number, an SSN) is written into a schema-valid event in one of its spellings (ba
 separated by a space, two spaces, a dot, a dash, a no-break space, ``_`` or ``/``, inside a
 longer run of digits, as a JSON integer or float) and placed somewhere: each placement is its
 own test case, so that each reports its own smallest example. The event is then evaluated
-(``clauseline.evaluate``), replayed as a log line (``Session.replay``), and submitted to a
-fresh SQLite store; the number must not appear, in any spelling, as its bare digits or inside a
+(``clauseline.evaluate``), replayed as a log line (``Session.replay``), submitted to a
+fresh SQLite store, and made into the message ``clauseline publish`` and ``serve
+--enqueue-nats`` put in the NATS events stream (and decided from it, as a consumer does); the
+number must not appear, in any spelling, as its bare digits or inside a
 longer run of digits, in
 
 - the decision's canonical JSON, error messages included, of each of the three;
@@ -224,6 +226,18 @@ def outputs(template: Path, event) -> dict[str, str]:
     (_, replayed), = list(Session(policy).replay([json.dumps(event, ensure_ascii=False)]))
     out["replay: decision"] = replayed.to_json()
     out["replay: explain.describe"] = describe(replayed, policy)
+    # the NATS events stream (clauseline publish, serve --enqueue-nats): the message as it is
+    # published, and the decision a consumer makes from it (what the decisions stream carries)
+    from clauseline.stream.partitioning import Router
+    from clauseline.stream.publish import message_for
+    from clauseline.stream.reduction import StreamRedactor
+    subject, headers, _, body = message_for(Router(policy, 6), "EVENTS",
+                                            json.dumps(event, ensure_ascii=False).encode(),
+                                            StreamRedactor(b"a key"))
+    out["nats: events stream message"] = " ".join([subject, json.dumps(headers),
+                                                   body.decode("utf-8", "replace")])
+    (_, consumed), = list(Session(policy).replay([body.decode("utf-8", "surrogateescape")]))
+    out["nats: decision of a consumer"] = consumed.to_json()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "clauseline.db"
         shutil.copyfile(template, path)
