@@ -1,10 +1,13 @@
 """The hash chain of the decision log: what makes a stored or exported log tamper-evident.
 
 Every accepted event the store keeps is one **record**: ``{"seq", "event", "decision",
-"policy_hash", "prev", "hash"}``, where ``event`` and ``decision`` are the stored (reduced)
-documents, ``policy_hash`` the content hash of the policy version that decided it
-(``PolicyVersion.content_hash``), ``prev`` the ``hash`` of the record before it (``GENESIS`` for
-the first) and ``hash`` the SHA-256 of the canonical JSON of the record without its ``hash``.
+"policy_hash", "engine_version", "prev", "hash"}``, where ``event`` and ``decision`` are the
+stored (reduced) documents, ``policy_hash`` the content hash of the policy version that decided
+it (``PolicyVersion.content_hash``: its rules, derivations, facility profiles and schemas),
+``engine_version`` the version of the clauseline package that decided it (records stored before
+the store recorded it, revision 0006, have no such key, and verify as they were written),
+``prev`` the ``hash`` of the record before it (``GENESIS`` for the first) and ``hash`` the
+SHA-256 of the canonical JSON of the record without its ``hash``.
 Changing a record breaks its own hash; deleting, inserting or reordering one breaks the ``prev``
 of the record after it. Truncating the end leaves a valid shorter chain, so an auditor keeps the
 head hash (``clauseline log export`` prints it) and checks it with ``verify --head``.
@@ -15,13 +18,31 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from . import canonical
 
 #: The ``prev`` of the first record.
 GENESIS = "0" * 64
 FIELDS = ("seq", "event", "decision", "policy_hash", "prev", "hash")
+#: The key a record names the engine version under (absent from records stored before it was).
+ENGINE_VERSION = "engine_version"
+
+
+def engine_version() -> str:
+    """The version of the installed clauseline package (its metadata), which every chained
+    record names; ``0+unknown`` for a source tree never installed."""
+    global _ENGINE
+    if _ENGINE is None:
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            _ENGINE = version("clauseline")
+        except PackageNotFoundError:
+            _ENGINE = "0+unknown"
+    return _ENGINE
+
+
+_ENGINE: str | None = None
 
 
 def record_hash(record: dict) -> str:
@@ -30,10 +51,14 @@ def record_hash(record: dict) -> str:
     return hashlib.sha256(canonical.dumps(body).encode("utf-8")).hexdigest()
 
 
-def link(seq: int, event: Any, decision: Any, policy_hash: str | None, prev: str) -> dict:
-    """A new record after ``prev``, with its hash."""
+def link(seq: int, event: Any, decision: Any, policy_hash: str | None, prev: str,
+         engine: str | None = None) -> dict:
+    """A new record after ``prev``, with its hash; ``engine`` is the engine version that
+    decided it (None only for a record stored before versions were recorded: no key)."""
     record = {"seq": seq, "event": event, "decision": decision, "policy_hash": policy_hash,
               "prev": prev}
+    if engine is not None:
+        record[ENGINE_VERSION] = engine
     record["hash"] = record_hash(record)
     return record
 
@@ -49,34 +74,44 @@ class Verdict:
     line: int | None = None
     seq: int | None = None
     reason: str = ""
+    #: (engine version, records) of the records checked, by version; ``not recorded`` for
+    #: records stored before the engine version was
+    engines: tuple[tuple[str, int], ...] = ()
 
     def __str__(self) -> str:
         if self.ok:
-            return f"chain intact: {self.records} record(s), head {self.head}"
+            engines = ", ".join(f"{v} ({n})" for v, n in self.engines)
+            return (f"chain intact: {self.records} record(s), head {self.head}"
+                    + (f"; decided by engine version {engines}" if engines else ""))
         where = f"line {self.line}" + (f" (seq {self.seq})" if self.seq is not None else "")
         return f"chain broken at {where}: {self.reason}"
 
 
-def verify(lines: Iterable[str | bytes], head: str | None = None) -> Verdict:
+def verify(lines: Iterable[str | bytes], head: str | None = None,
+           loads: Callable[[str | bytes], Any] = json.loads) -> Verdict:
     """Check a log export line by line (text or bytes; anything else, such as the marker
     ``clauseline.events.read_lines`` gives for an over-long line, is a broken record); the
-    first broken record stops the check."""
+    first broken record stops the check. ``loads`` parses a line: ``clauseline verify`` passes
+    ``clauseline.events.parsing.loads_bounded``, whose ``RecursionError`` for a line nested
+    deeper than a record can be makes it a broken record before anything recurses into it."""
     prev, count, number = GENESIS, 0, 0
+    engines: dict[str, int] = {}
     for number, line in enumerate(lines, start=1):
         if not isinstance(line, (str, bytes)):
             return Verdict(False, count, prev, number, None, "the line is longer than the limit")
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except ValueError:  # not JSON, or not UTF-8
-            return Verdict(False, count, prev, number, None, "the line is not JSON")
-        except RecursionError:  # nested deeper than the parser recurses
+            record = loads(line)
+        except RecursionError:  # nested deeper than the parser recurses, or than ``loads`` takes
             return Verdict(False, count, prev, number, None,
                            "the line is nested too deep to be a log record")
-        if not isinstance(record, dict) or set(record) != set(FIELDS):
+        except ValueError:  # not JSON, or not UTF-8
+            return Verdict(False, count, prev, number, None, "the line is not JSON")
+        if not isinstance(record, dict) or not _record_shaped(record):
             return Verdict(False, count, prev, number, None,
-                           f"not a log record (a record has exactly {', '.join(FIELDS)})")
+                           f"not a log record (a record has exactly {', '.join(FIELDS)}, and "
+                           f"optionally {ENGINE_VERSION})")
         seq = record["seq"] if isinstance(record["seq"], int) else None
         if record["prev"] != prev:
             return Verdict(False, count, prev, number, seq,
@@ -90,8 +125,21 @@ def verify(lines: Iterable[str | bytes], head: str | None = None) -> Verdict:
             return Verdict(False, count, prev, number, seq,
                            "its hash does not match its content: the record was changed")
         prev, count = record["hash"], count + 1
+        engine = record.get(ENGINE_VERSION, "not recorded")
+        engines[engine] = engines.get(engine, 0) + 1
     if head is not None and head != prev:
         return Verdict(False, count, prev, number + 1, None,
                        f"the chain ends at {prev}, not at the expected head {head}: records "
                        "were removed from the end, or added after it")
-    return Verdict(True, count, prev)
+    return Verdict(True, count, prev, engines=tuple(sorted(engines.items())))
+
+
+def _record_shaped(record: dict) -> bool:
+    """Whether a record has exactly the chain's fields (and a string engine version, or none:
+    records stored before the version was recorded have none)."""
+    keys = set(record)
+    if ENGINE_VERSION in keys:
+        keys.discard(ENGINE_VERSION)
+        if not isinstance(record[ENGINE_VERSION], str):
+            return False
+    return keys == set(FIELDS)

@@ -474,6 +474,23 @@ def _more(shown: int, total: int, what: str, where: str = "") -> str:
     return f'<p class="note">{total - shown} more {what} not shown{where}.</p>'
 
 
+def _decided_by(records: list[dict]) -> list[tuple[str, str]]:
+    """The summary's rows naming what decided the records: the engine versions (a record of a
+    store written before versions were recorded has none) and the policy content hashes (rules,
+    derivations, facility profiles, schemas), each with how many records."""
+    engines = Counter(r.get("engine_version") or "not recorded" for r in records
+                      if "engine_version" in r)
+    hashes = Counter(r["policy_hash"] for r in records if r.get("policy_hash"))
+    rows = []
+    if engines:
+        rows.append(("engine versions", '<span data-stat="engine_versions">' + ", ".join(
+            f"{esc(v)} ({n})" for v, n in sorted(engines.items())) + "</span>"))
+    if hashes:
+        rows.append(("policy hashes", ", ".join(
+            f"<code>{esc(h)}</code> ({n})" for h, n in sorted(hashes.items()))))
+    return rows
+
+
 def _summary(records: list[dict], first: datetime | None, last: datetime | None) -> str:
     statuses = Counter(_decision(r).get("status") or "unknown" for r in records)
     kinds: Counter = Counter()
@@ -515,6 +532,7 @@ def _summary(records: list[dict], first: datetime | None, last: datetime | None)
         ("subjects", f'<span data-stat="subjects">{len(subjects)}</span>'),
         ("out of order", f'<span data-stat="out_of_order">{out_of_order}</span>'),
         ("policy versions", ", ".join(f"{esc(v)} ({n})" for v, n in sorted(versions.items())) or "-"),
+        *_decided_by(records),
     ]
     parts = ['<section id="summary"><h2>Summary</h2><div class="cards">',
              "<div><h3>Events by status</h3>", _table(("status", "events"), status_rows, ("", "n")),
@@ -788,7 +806,8 @@ def render_html(records: list[dict], *, policy: Policy, obligations: list[dict],
     """The audit report of a decision log as one self-contained HTML page (see the module).
 
     ``records``: ``{"event": dict | None, "decision": Decision.as_dict()}`` per log line, in log
-    order; ``policy``: the loaded policy that explains rules and clauses; ``obligations``: those
+    order, optionally with the ``engine_version`` and ``policy_hash`` that decided it (the
+    summary names them); ``policy``: the loaded policy that explains rules and clauses; ``obligations``: those
     still owed (``SqlStore.owed()``); ``chain``: the one-line result of the hash-chain check, or
     None when the records have no chain (a replay in memory)."""
     moments = [m for m in (_instant(_decision(r).get("time")) for r in records) if m is not None]

@@ -98,13 +98,21 @@ OBLIGATIONS = {
 
 POLICY = {
     "type": "object",
-    "required": ["versions"],
-    "properties": {"versions": {"type": "array", "items": {
+    "required": ["engine_version", "versions"],
+    "properties": {"engine_version": {"type": "string", "description": "The clauseline version "
+                                      "serving (every chained record names the one that decided it)"},
+                   "versions": {"type": "array", "items": {
         "type": "object",
-        "required": ["version", "title", "effective_from", "clauses", "rules", "interpretations"],
+        "required": ["version", "title", "effective_from", "policy_hash", "clauses", "rules",
+                     "interpretations"],
         "properties": {
             "version": {"type": "string"}, "title": {"type": "string"},
             "effective_from": {"type": "string"},
+            "policy_hash": {"type": "string", "description": "SHA-256 of the version's files, "
+                            "facility profiles and schemas: what the decision log records"},
+            "derived": {"type": "array", "items": {"type": "object"}},
+            "profile_changes": {"type": "object"},
+            "default_exempt_user_types": {"type": "array", "items": {"type": "string"}},
             "clauses": {"type": "array", "items": {"type": "object"}},
             "rules": {"type": "array", "items": {"type": "object"}},
             "overrides": {"type": "array", "items": {"type": "object"}},

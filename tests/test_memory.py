@@ -133,7 +133,7 @@ rules:
         memory.opt_outs.email: {exists: true}
     emit:
       - kind: violation
-        violation: opted-out
+        violation: opted_out
         ref: "{data.message_id}"
         detail: "since {memory.opt_outs.email}"
 
@@ -247,7 +247,7 @@ def test_remember_set_append_delete_and_the_global_record(tiny):
     assert state["*"]["log"] == ["email"]
     sent = s.submit(ev("message.send.requested", {"message_id": "m-1", "channel": "email",
                                                   "category": "marketing"}, "2019-03-02T00:00:00Z"))
-    assert kinds(sent) == [("violation", "opted-out")]
+    assert kinds(sent) == [("violation", "opted_out")]
     s.submit(ev("cookie.preference.changed", {"purpose": "x", "enabled": True}, "2019-03-03T00:00:00Z"))
     assert "opt_outs" not in s.store.state["subjects"]["s-1"]
     again = s.submit(ev("message.send.requested", {"message_id": "m-2", "channel": "email",

@@ -34,6 +34,10 @@ sets:
   every_data_category: {schema: "defs.schema.json#/$defs/data_category"}
 memory:
   hold.since: when the subject asked us to hold their data
+profile_changes:
+  "*": {merge: data.profile}
+derived:
+  age: {years_since: profile.birth_date}
 """
 
 RULES_A = """\

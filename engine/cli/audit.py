@@ -53,9 +53,14 @@ def cmd_report(args) -> int:
         finally:
             store.close()
         chain = str(verify(canonical.dumps(r) for r in records))
-        records = [{"event": r["event"], "decision": r["decision"]} for r in records]
+        # what decided each record, as its chained record names it (no engine version: stored
+        # before the store recorded one)
+        records = [{"event": r["event"], "decision": r["decision"],
+                    "engine_version": r.get("engine_version"), "policy_hash": r["policy_hash"]}
+                   for r in records]
         source = args.db
     else:
+        from ..chain import engine_version
         session = Session(policy)
         records = []
         try:
@@ -68,7 +73,9 @@ def cmd_report(args) -> int:
             for number, decision in session.replay(lines):
                 advance()
                 event, problems = parse_event(lines[number - 1])
-                records.append({"event": None if problems else event, "decision": decision.as_dict()})
+                records.append({"event": None if problems else event, "decision": decision.as_dict(),
+                                "engine_version": engine_version(),
+                                "policy_hash": session.policy_hashes.get(decision.policy_version)})
         obligations = owed_in_memory(session.store.state)
         chain = None
         source = args.log
@@ -90,13 +97,14 @@ def cmd_report(args) -> int:
 def cmd_due(args) -> int:
     from ..store import open_store
     from ..eventtime import TimePrecisionError, parse_time
+    from ..redact import quote
     try:
         parse_time(args.at)
     except TimePrecisionError as error:
-        echo(f"clauseline due: --at {error}", sys.stderr)
+        echo(f"clauseline due: --at: {error}", sys.stderr)
         return 2
-    except ValueError:
-        echo(f"clauseline due: --at {args.at!r} is not an RFC 3339 time with offset, "
+    except ValueError:  # the value is quoted only when short and safe (docs/errors.md)
+        echo(f"clauseline due: --at {quote(args.at)} is not an RFC 3339 time with offset, "
              "e.g. 2019-08-15T00:00:00Z", sys.stderr)
         return 2
     store = open_store(args.db, create=False)
@@ -134,13 +142,15 @@ def cmd_log_export(args) -> int:
 
 def cmd_verify(args) -> int:
     from ..chain import verify
+    from ..events.parsing import loads_bounded
     try:
         source = open_log(args.log)
     except OSError as error:
         echo(f"clauseline verify: cannot read {args.log}: {error.strerror}", sys.stderr)
         return 2
     with source:
-        verdict = verify(read_lines(source, max_bytes=VERIFY_MAX_LINE), head=args.head)
+        verdict = verify(read_lines(source, max_bytes=VERIFY_MAX_LINE), head=args.head,
+                         loads=loads_bounded)
     echo(f"clauseline verify: {verdict}", sys.stdout if verdict.ok else sys.stderr)
     return 0 if verdict.ok else 1
 
@@ -186,14 +196,17 @@ def register(subparsers, parents) -> None:
         "log", help="the store's tamper-evident decision log",
         description="Every accepted event and its decision is a record of a "
         "hash chain (SHA-256 over canonical JSON): each record carries the hash "
-        "of the one before it and the content hash of the policy version that "
-        "decided it.")
+        "of the one before it, the content hash of the policy version that "
+        "decided it (its rules, derivations, facility profiles and schemas) and "
+        "the engine version that decided it.")
     actions = log.add_subparsers(dest="log_command", required=True, metavar="ACTION")
     p = actions.add_parser(
         "export", parents=[parents.db("an existing store", required=True), parents.quiet],
         help="write the decision log as JSON Lines, one record per line",
         description="Write every record of the store's decision log, in order, "
-        "as canonical JSON lines {seq, event, decision, policy_hash, prev, hash}; "
+        "as canonical JSON lines {seq, event, decision, policy_hash, engine_version, prev, "
+        "hash} (engine_version: the clauseline version that decided the record, absent from "
+        "records stored before stores recorded it); "
         "the record count and the head hash go to stderr (keep the head: "
         "clauseline verify --head checks that nothing was cut from the end).")
     p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
@@ -203,7 +216,8 @@ def register(subparsers, parents) -> None:
         "verify", help="check the hash chain of an exported decision log",
         description="Recompute every record's hash and check that each record's "
         "prev is the hash of the record before it. Prints 'chain intact' with "
-        "the record count and head hash, or names the first broken record (line "
+        "the record count, the head hash and the engine versions that decided "
+        "the records (with how many each), or names the first broken record (line "
         "and seq) and why. Exit codes: 0 intact; 1 broken (a record changed, "
         "deleted, inserted or moved, a line that is not a record, or a head other "
         "than --head); 2 the file cannot be read or wrong usage.")

@@ -76,7 +76,7 @@ def _evaluate(policy: Policy, state: dict, event: dict, fold: bool) -> tuple[Dec
     changes = StateChanges(subjects, at, event["time"])
     if subject:
         changes.saw(subject)
-        for path, value in profile_changes(event):
+        for path, value in profile_changes(version, event):
             if memory.lookup_path(view, path) != value:
                 changes.write(subject, "set", path, value)
     fired: set[str] = set()  # fallback rules join the trace only where they decided something
@@ -99,7 +99,7 @@ def _evaluate(policy: Policy, state: dict, event: dict, fold: bool) -> tuple[Dec
     for outcome in sorted(others, key=outcome_sort_key):
         if outcome["kind"] == "obligation" and isinstance(outcome.get("ref"), str):
             changes.track(outcome)
-    votes, others, overridden = apply_overrides(version.overrides, changes, votes, others)
+    votes, others, overridden = apply_overrides(version.overrides, changes, votes, others, event)
     fired.update(overridden)
     combined = combine_disclosures(votes)
     fired.update(b["rule"] for o in combined for b in o["basis"])
@@ -133,11 +133,11 @@ def _base_fact(policy: Policy, version: PolicyVersion, state: dict, event: dict,
     at = instant_key(event["time"])
     subjects = state.get("subjects", {})
     record = subjects.get(subject) if subject else None
-    profile = profile_after(view.get("profile"), event) if subject else {}
-    facility = policy.facility(event["data"].get("facility_id"))
+    profile = profile_after(version, view.get("profile"), event) if subject else {}
+    facility = policy.facility(event["data"].get("facility_id"), version)
     return {"id": event["id"], "source": event["source"], "type": event["type"],
             "subject": subject, "time": event["time"], "data": event["data"],
-            "profile": profile_view(profile, moment),
+            "profile": profile_view(version, profile, moment),
             "memory": memory_view(view, event["data"], overdue,
                                   memory.first_seen(record, at) if subject else None,
                                   memory.view_at(subjects.get(GLOBAL), at)),

@@ -16,26 +16,46 @@ from .conditions import computed
 from .templates import lookup
 
 
-def profile_changes(event: dict) -> list[tuple[list[str], object]]:
-    """What the event says of the subject's profile, as (path, value) sets in order:
-    account.opened replaces it, an inline ``data.profile`` patches it, and child.identified sets
-    ``birth_date`` and ``parental_consent_verified`` (the report is the newest knowledge)."""
-    data = event["data"]
-    if event["type"] == "account.opened":
-        return [(["profile"], dict(data["profile"]))]
-    out = []
-    if isinstance(data.get("profile"), dict):
-        out += [(["profile", k], v) for k, v in data["profile"].items()]
-    if event["type"] == "child.identified":
-        # the report is the newest knowledge of two profile fields (clause T decides on them)
-        out += [(["profile", k], data[k]) for k in ("birth_date", "parental_consent_verified")]
+_ABSENT = object()
+
+
+def _at(node, path: str):
+    """The value at a dotted path of nested mappings, or ``_ABSENT``."""
+    for step in path.split("."):
+        if not isinstance(node, dict) or step not in node:
+            return _ABSENT
+        node = node[step]
+    return node
+
+
+def profile_changes(version: PolicyVersion, event: dict) -> list[tuple[list[str], object]]:
+    """What the event says of the subject's profile, as (path, value) sets in order: what the
+    policy version declares for the event's type (policy.yaml ``profile_changes``, see
+    docs/rule-format.md), ``replace`` first, then ``merge``, then ``set``; a path the event does
+    not have changes nothing."""
+    change = version.profile_change(event["type"])
+    if change is None:
+        return []
+    out: list[tuple[list[str], object]] = []
+    if change.replace is not None:
+        whole = _at(event, change.replace)
+        if isinstance(whole, dict):
+            out.append((["profile"], dict(whole)))
+    if change.merge is not None:
+        fields = _at(event, change.merge)
+        if isinstance(fields, dict):
+            out += [(["profile", k], v) for k, v in fields.items()]
+    for name, path in change.set:
+        value = _at(event, path)
+        if value is not _ABSENT:
+            out.append((["profile", name], value))
     return out
 
 
-def profile_after(stored: dict | None, event: dict) -> dict:
+def profile_after(version: PolicyVersion, stored: dict | None, event: dict) -> dict:
     """The subject's profile after this event (see :func:`profile_changes`)."""
     profile = dict(stored or {})
-    for path, value in profile_changes(event):
+    for path, value in profile_changes(version, event):
         if len(path) == 1:
             profile = dict(value)
         else:
@@ -43,16 +63,32 @@ def profile_after(stored: dict | None, event: dict) -> dict:
     return profile
 
 
-def profile_view(profile: dict, moment: datetime) -> dict:
-    """The profile as rules see it, with facts derived at event time (see docs/rule-format.md)."""
+def profile_view(version: PolicyVersion, profile: dict, moment: datetime) -> dict:
+    """The profile as rules see it, with the fields the version derives at event time
+    (policy.yaml ``derived``, see docs/rule-format.md): each is present when its ``given``
+    path is (by default the path it reads); an absent compared path is not equal to the
+    constant, and ``years_since`` of a value that is not a date derives nothing."""
     view = dict(profile)
-    if "birth_date" in profile:
-        view["age"] = age_on(parse_date(profile["birth_date"]), moment)
-    residence = profile.get("residence") or {}
-    if "country" in residence:
-        view["outside_us"] = residence["country"] != "US"
-        view["california_resident"] = residence.get("region") == "US-CA"
+    for d in version.derived:
+        if _at(profile, d.given or d.path) is _ABSENT:
+            continue
+        value = _at(profile, d.path)
+        if d.op == "years_since":
+            try:
+                view[d.name] = age_on(parse_date(value), moment)
+            except (TypeError, ValueError):  # not a date: nothing to derive
+                continue
+        elif d.op == "equal":
+            view[d.name] = _same(value, d.value)
+        else:  # not_equal
+            view[d.name] = not _same(value, d.value)
     return view
+
+
+def _same(value, constant) -> bool:
+    """JSON equality of a profile value and a constant (``true`` is not ``1``)."""
+    return (value is not _ABSENT and isinstance(value, bool) == isinstance(constant, bool)
+            and value == constant)
 
 
 def memory_view(view: dict, data: dict, overdue: list[dict], first_seen: str | None,

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import os
 import re
 import stat
 from pathlib import Path
 
+from jsonschema import Draft202012Validator
 from referencing.exceptions import Unresolvable
 
 from ..errors import PolicyLoadError, Problem
 from ..events.validation import BASE, SchemaSet
 from ..eventtime import parse_time
 from ..resources import rules_dir
-from .model import (COMPUTED_OPS, DEFAULT_EXEMPT_USER_TYPES, Clause, Condition, Facility, Interpretation,
-                    Override, Policy, PolicyVersion, Rule)
+from .model import (COMPUTED_OPS, DERIVED_OPS, Clause, Condition, Derivation, Facility, Interpretation,
+                    Override, Policy, PolicyVersion, ProfileChange, Rule)
 from .reading import (MAX_TEXT_BYTES, dotted_key, leaves, line_of, plain, read_bytes, read_checked,
                       read_text, real_folders)
 from .templates import parse_placeholder, placeholders, split_path
@@ -43,6 +45,16 @@ OBLIGATION_FIELDS = ("obligation", "ref", "status", "due_by", "opened_at", "exte
                      "missed_at")
 #: Record keys a ``remember`` may not write: the profile and the obligations are the engine's.
 ENGINE_WRITTEN = ("profile", "obligations")
+#: The parts of policy.yaml that give the profile and the facilities their meaning (derived
+#: fields, profile changes per event type, what a facility that lists nothing exempts): an
+#: amendment that does not restate one takes its base's.
+MEANING_KEYS = ("derived", "profile_changes", "facility_defaults")
+#: Where the outcome schema keeps the clause letter and rule id patterns every rule must meet.
+OUTCOME = BASE + "outcome.schema.json"
+DECISION = BASE + "decision.schema.json"
+#: Emit fields whose constants are checked against the outcome schema at load.
+EMIT_CONSTANTS = ("recipient", "purpose", "data_categories", "notice", "channel", "obligation",
+                  "violation", "target")
 _SET_REF = re.compile(r"\{sets\.([a-z_][a-z0-9_]*)\}")
 _OUTSIDE = "a symbolic link leading outside the rules folder: it is not followed"
 
@@ -117,12 +129,19 @@ MAX_LIST_VALUES = 256
 
 def _constant_problem(op: str, value) -> str | None:
     """Why durable_rules could not take a condition's constant (None when it can): a list of
-    more than :data:`MAX_LIST_VALUES` values, or a number JSON would write with an exponent
+    more than :data:`MAX_LIST_VALUES` values, a number that is not finite (``.inf``, ``.nan``,
+    ``1e400``), an integer past 64 bits, or a number JSON would write with an exponent
     (``1e-07``, ``1e+16``: its parser refuses the ruleset)."""
     if op in ("in", "not_in") and isinstance(value, list) and len(value) > MAX_LIST_VALUES:
         return (f"{len(value)} values; at most {MAX_LIST_VALUES} (durable_rules hangs on a "
                 "long list)")
     for one in value if isinstance(value, list) else [value]:
+        if isinstance(one, float) and not math.isfinite(one):
+            return (f"{one!r} is not a finite number (.inf, -.inf, .nan, or a number past a "
+                    "64-bit float such as 1e400): no event value can be compared with it")
+        if isinstance(one, int) and not isinstance(one, bool) and not -2**63 <= one < 2**63:
+            return ("an integer outside the 64-bit range, which durable_rules cannot hold (it "
+                    "reads integers as 64-bit)")
         if isinstance(one, float) and "e" in repr(one).lower():
             return (f"{one!r} is written with an exponent, which durable_rules refuses: keep "
                     "numbers between 0.0001 and 1e16, or whole")
@@ -234,7 +253,7 @@ class _VersionLoader:
         # where each part of the index comes from (document, file shown in errors, folder): an
         # amendment takes from its base what it does not restate
         parts = {key: (index, shown, self.folder) for key in ("source", "clauses", "contact",
-                                                              "sets", "memory")}
+                                                              "sets", "memory") + MEANING_KEYS}
         if "amends" in index:
             base = self._base(index, shown)
             if base is None:
@@ -265,6 +284,7 @@ class _VersionLoader:
                     "engine_owned_memory", f"memory path {name!r} is the engine's own (it "
                     f"provides {', '.join(ENGINE_MEMORY)} and writes {', '.join(ENGINE_WRITTEN)})",
                     file=where, line=line_of(doc, ["memory"], name), key=f"memory.{name}"))
+        meaning = self._meaning(parts)
         rules, overrides = self._rules(clauses, interpretations)
         known = {r.id for r in rules} | {o.id for o in overrides}
         for name in sorted(retired - known):
@@ -283,7 +303,60 @@ class _VersionLoader:
             interpretations=interpretations, folder=str(self.folder),
             folders=tuple(str(f) for f in self.folders), fixture=bool(index.get("fixture")),
             overrides=tuple(sorted(overrides, key=lambda o: o.sort_key)), sets=self.sets,
-            memory=self.memory)
+            memory=self.memory, **meaning)
+
+    def _meaning(self, parts: dict) -> dict:
+        """The version's ``derived`` fields, ``profile_changes`` and ``facility_defaults``
+        (their shapes are the index schema's; here what the schema cannot see: event types of
+        the catalogue, profile fields the profile schema has, a derived field that would hide a
+        stored one or be written by an event)."""
+        profile_fields = self._profile_fields()
+        doc, where, _ = parts["derived"]
+        derived = []
+        for name, spec in (doc.get("derived") or {}).items():
+            def problem(message, *key, name=name):
+                self.problems.append(Problem("bad_derivation", message, file=where,
+                                             line=line_of(doc, ["derived", name], *key[:1]),
+                                             key=dotted_key(["derived", name, *key])))
+            op = next(o for o in DERIVED_OPS if o in spec)
+            operand = plain(spec[op])
+            path, value = (operand, None) if op == "years_since" else tuple(operand)
+            if name in profile_fields:
+                problem(f"derived field {name!r} would hide the profile's own field of that name")
+            for key, read in ((op, path), ("given", spec.get("given"))):
+                if read is not None and profile_fields and read.split(".")[1] not in profile_fields:
+                    problem(f"{read!r}: the profile has no field {read.split('.')[1]!r} (it has "
+                            f"{', '.join(sorted(profile_fields))})", key)
+            derived.append(Derivation(str(name), op, path[len("profile."):], value,
+                                      str(spec.get("given", ""))[len("profile."):]))
+        names = {d.name for d in derived}
+        doc, where, _ = parts["profile_changes"]
+        changes = {}
+        for event_type, spec in (doc.get("profile_changes") or {}).items():
+            at = dict(file=where, line=line_of(doc, ["profile_changes"], event_type),
+                      key=f"profile_changes.{event_type}")
+            if event_type != "*" and event_type not in self.schemas.event_types:
+                self.problems.append(Problem("unknown_event_type", f"no event type "
+                                             f"{event_type!r} in the catalogue", **at))
+            for field_name in sorted(set(spec.get("set") or {}) & names):
+                self.problems.append(Problem("bad_derivation", f"set {field_name!r}: that "
+                                             "profile field is derived (policy.yaml `derived`)", **at))
+            changes[str(event_type)] = ProfileChange(
+                spec.get("replace"), spec.get("merge"),
+                tuple((str(k), str(v)) for k, v in (spec.get("set") or {}).items()))
+        doc, _, _ = parts["facility_defaults"]
+        exempt = tuple(str(t) for t in (doc.get("facility_defaults") or {}).get("exempt_user_types") or ())
+        self.derived_names = names | profile_fields
+        return dict(derived=tuple(derived), profile_changes=changes,
+                    default_exempt_user_types=exempt)
+
+    def _profile_fields(self) -> set[str]:
+        """The fields a profile may hold: those of the shipped ``profile_patch`` definition."""
+        try:
+            found = self.schemas.registry.contents(BASE + "defs.schema.json")["$defs"]["profile_patch"]
+            return set(found["properties"])
+        except (Unresolvable, KeyError, LookupError, TypeError):
+            return set()
 
     def _links_leaving(self, folder: Path) -> None:
         """A problem for every symbolic link in a folder of the version that leads outside the
@@ -461,7 +534,7 @@ class _VersionLoader:
                                         ("overrides", self._override, overrides)):
                 for i, raw in enumerate(doc.get(section) or []):
                     made = build(raw, letter, clauses[letter], interpretations, doc, i, shown)
-                    if made is None:
+                    if made is None or (section == "rules" and self._too_many_tests(made, doc, i, shown)):
                         continue
                     if made.id in seen and depth and made.id in base_ids:
                         base_ids.discard(made.id)
@@ -475,6 +548,31 @@ class _VersionLoader:
                     seen[made.id] = shown
                     out.append(made)
         return rules, overrides
+
+    def _too_many_tests(self, rule: Rule, doc, i: int, shown: str) -> bool:
+        """Whether a rule alone makes more distinct tests than one durable_rules ruleset may
+        hold (:data:`~clauseline.policy.compiler.MAX_TESTS_PER_RULESET`); a problem at its
+        ``when`` if so. Rules that make fewer are cut into rulesets that hold them (the matcher),
+        so that no ruleset reaches durable_rules' hang, however many such rules one type has."""
+        from .compiler import (MAX_OPERATORS_PER_RULE, MAX_TESTS_PER_RULESET, operators_of,
+                               rule_expression, tests_of)
+        expression = rule_expression(rule)
+        nodes = operators_of(expression)
+        if nodes > MAX_OPERATORS_PER_RULE:
+            self._problem_at(doc, shown, "rules", i)(
+                "bad_condition", f"the rule's test holds {nodes} and/or groups (one for the rule, "
+                "one per list of event types, in list of two values or more, not_in list, is_not, "
+                "match_any and match_any group of two conditions or more); durable_rules refuses "
+                f"a rule past {MAX_OPERATORS_PER_RULE}: split it into rules of fewer", "when")
+            return True
+        made = len(tests_of(expression))
+        if made <= MAX_TESTS_PER_RULESET:
+            return False
+        self._problem_at(doc, shown, "rules", i)(
+            "bad_condition", f"the rule makes {made} distinct tests (the event type, each "
+            "condition, each value of an in or not_in list); durable_rules hangs once 512 "
+            f"follow one node of its network: at most {MAX_TESTS_PER_RULESET} per rule", "when")
+        return True
 
     def _yaml_files(self, folder: Path) -> list[Path]:
         """The ``*.yaml`` entries of a folder of the version, sorted (none when it is absent, or
@@ -501,6 +599,73 @@ class _VersionLoader:
                 problem("unknown_interpretation", f"no interpretation {name!r} in "
                         "interpretations.yaml", "interpretations")
 
+    def _against_schemas(self, raw: dict, letter: str, problem, doc, at: list, shown: str) -> None:
+        """What a decision carries from a rule, checked against the decision and outcome
+        schemas now rather than when a decision fails them: the clause letter and rule id (the
+        schemas' patterns), and every constant an ``emit`` gives a field of
+        :data:`EMIT_CONSTANTS` (an unknown data category, recipient kind, purpose, notice id,
+        ...), each located at its line. A rule's ``profile.<field>`` conditions must name a
+        field the profile schema has or one policy.yaml derives."""
+        for value, ref, key in ((letter, OUTCOME + "#/properties/clause", "id"),
+                                (raw["id"], OUTCOME + "#/properties/rule", "id"),
+                                (raw["id"], DECISION + "#/properties/trace/items", "id")):
+            why = self._schema_says(value, ref)
+            if why:
+                problem("bad_rule_id", f"{value!r} is not allowed by {ref[len(BASE):]} ({why})",
+                        key)
+        for j, outcome in enumerate(raw.get("emit") or []):
+            for name in EMIT_CONSTANTS:
+                value = outcome.get(name)
+                items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
+                for k, item in items:
+                    if not isinstance(item, str) or placeholders(item):
+                        continue  # a template: rendered per fact, checked on the decision
+                    why = self._schema_says([item] if k is not None else item,
+                                            OUTCOME + "#/properties/" + name)
+                    if not why:
+                        continue
+                    path = [*at, "emit", j, name]
+                    written = line_of(doc, path + [k]) if k is not None else None
+                    listed = _node(doc, path)
+                    if not (isinstance(listed, list) and k < len(listed) and listed[k] == item):
+                        written = None  # the value came from a named set: the field's line
+                    self.problems.append(Problem(
+                        "unknown_constant", f"emit {name}: {item!r} is not allowed by the outcome "
+                        f"schema ({why})", file=shown,
+                        line=written or line_of(doc, path[:-1], name),
+                        key=dotted_key(path + ([k] if k is not None else []))))
+        known = getattr(self, "derived_names", set())
+        when = raw.get("when") or {}
+        paths = [(("for_each",), when.get("for_each") or "")]
+        paths += [(("match", p), p) for p in when.get("match") or {}]
+        paths += [(("match_any", j, p), p) for j, g in enumerate(when.get("match_any") or [])
+                  for p in g]
+        for key, path in paths:
+            parts = path.split(".")
+            if parts[0] == "profile" and len(parts) > 1 and known and parts[1] not in known:
+                problem("bad_condition", f"{path!r}: the profile has no field {parts[1]!r}, and "
+                        "policy.yaml `derived` derives none of that name", "when", *key)
+
+    def _schema_says(self, value, ref: str) -> str | None:
+        """Why ``value`` fails the schema at ``ref`` (None when it passes)."""
+        cache = self.__dict__.setdefault("_refs", {})
+        if ref not in cache:
+            try:
+                cache[ref] = Draft202012Validator({"$ref": ref}, registry=self.schemas.registry)
+                cache[ref].is_valid(None)
+            except (Unresolvable, LookupError):
+                cache[ref] = None  # a schema set without it checks nothing
+        if cache[ref] is None:
+            return None
+        error = next(iter(cache[ref].iter_errors(value)), None)
+        if error is None:
+            return None
+        if error.validator == "enum":
+            return f"not one of its {len(error.validator_value)} values"
+        if error.validator == "pattern":
+            return f"it does not match {error.validator_value}"
+        return error.message[:200]
+
     def _problem_at(self, doc, shown: str, section: str, i: int):
         def problem(code: str, message: str, *path) -> None:
             key_path = [section, i, *path]
@@ -513,6 +678,7 @@ class _VersionLoader:
         before = len(self.problems)
         problem = self._problem_at(doc, shown, "overrides", i)
         self._checked_text(raw, letter, clause, interpretations, problem)
+        self._against_schemas(raw, letter, problem, doc, ["overrides", i], shown)
         holds = raw["while"]
         if not holds.startswith("memory."):
             problem("bad_condition", f"while {holds!r} must be a memory path (memory.<path>)", "while")
@@ -610,6 +776,7 @@ class _VersionLoader:
                         "remember", j, verb)
         if raw.get("fallback") and any(o["kind"] != "disclosure" for o in raw["emit"]):
             problem("bad_fallback", "only disclosure rules can be fallbacks", "fallback")
+        self._against_schemas(raw, letter, problem, doc, ["rules", i], shown)
         if len(self.problems) > before:
             return None
         return Rule(
@@ -621,6 +788,16 @@ class _VersionLoader:
             interpretations=tuple(raw.get("interpretations", [])),
             remember=tuple(raw.get("remember", [])), file=shown,
             line=line_of(doc, ["rules", i]) or 0)
+
+
+def _node(doc, path: list):
+    """The node of a YAML document at a key path, or None."""
+    for step in path:
+        try:
+            doc = doc[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return doc
 
 
 def _all_placeholders(template) -> list[str]:
@@ -643,7 +820,8 @@ def load_facilities(path: Path, schemas: SchemaSet, shown: str | None = None,
         if entry["id"] in out:
             problems.append(Problem("duplicate_id", f"facility {entry['id']!r} is listed twice",
                                     file=shown, line=line_of(doc, ["facilities", i]), key="id"))
-        exempt = tuple(entry.get("exempt_user_types") or DEFAULT_EXEMPT_USER_TYPES)
+        # none listed: the policy version in force says what is exempt (Policy.facility)
+        exempt = tuple(entry.get("exempt_user_types") or ())
         out[entry["id"]] = Facility(str(entry["id"]), str(entry.get("name", "")), exempt)
     return out, problems
 
@@ -671,11 +849,18 @@ def _hash_file(digest, name: bytes, path: Path) -> None:
         os.close(handle)
 
 
-def content_hash(folders: list[Path], facilities: bytes = b"") -> str:
+def content_hash(folders: list[Path], facilities: bytes = b"",
+                 schemas: SchemaSet | None = None) -> str:
     """SHA-256 (hex) of the files of a version's folders (an amendment's base, then the
-    amendment), by relative path and content, and of the facility profiles: equal for equal
-    rules wherever the folders lie."""
+    amendment), by relative path and content (policy.yaml holds the derivations and profile
+    changes), of the facility profiles and of the JSON Schemas the policy was checked and its
+    events are validated with: equal for equal rules and schemas wherever the folders lie."""
     digest = hashlib.sha256()
+    if schemas is not None:
+        paths = sorted(set(schemas.ids.values()))
+        digest.update(b"schemas:%d:" % len(paths))
+        for path in paths:
+            _hash_file(digest, path.relative_to(schemas.folder).as_posix().encode(), path)
     for depth, folder in enumerate(folders):
         digest.update(b"folder:%d:" % depth)
         for path in sorted(p for p in folder.rglob("*") if p.is_file()
@@ -755,7 +940,8 @@ def load_policy(root: str | Path | None = None, schemas: SchemaSet | None = None
     # the bytes just read and checked, read again for the content hash (never blocking)
     facility_bytes = (read_bytes(facility_path, str(facility_path))[0] or b"") if has_facilities else b""
     for version in versions:
-        version.content_hash = content_hash([Path(f) for f in version.folders], facility_bytes)
+        version.content_hash = content_hash([Path(f) for f in version.folders], facility_bytes,
+                                            schemas)
         try:
             version.matcher = Matcher(version)
         except ValueError as error:  # rule paths durable_rules cannot tell apart, or too many

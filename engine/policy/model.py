@@ -104,6 +104,40 @@ class Override:
         return (self.clause, self.id)
 
 
+#: The operators a derived profile field may use (policy.yaml ``derived``; docs/rule-format.md):
+#: ``years_since: PATH`` (whole years from the date at PATH to the event's UTC date),
+#: ``equal: [PATH, CONSTANT]`` and ``not_equal: [PATH, CONSTANT]`` (an absent PATH is not equal).
+DERIVED_OPS = ("years_since", "equal", "not_equal")
+#: What an event type's ``profile_changes`` entry may do, applied in this order: ``replace``
+#: (the profile becomes the object at a path), ``merge`` (each field of the object at a path is
+#: set), ``set`` (named fields from paths).
+PROFILE_CHANGE_OPS = ("replace", "merge", "set")
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A profile field derived at event time (policy.yaml ``derived``): ``op`` of
+    :data:`DERIVED_OPS` over the profile path ``path`` (``profile.``-less, dotted) and, for the
+    comparisons, ``value``. It is present only when the path ``given`` (by default ``path``) is
+    present in the profile."""
+
+    name: str
+    op: str
+    path: str
+    value: Any = None
+    given: str = ""
+
+
+@dataclass(frozen=True)
+class ProfileChange:
+    """What an event type does to its subject's profile (policy.yaml ``profile_changes``): each
+    path is an event path (``data.profile``); ``set`` pairs a profile field with one."""
+
+    replace: str | None = None
+    merge: str | None = None
+    set: tuple[tuple[str, str], ...] = ()
+
+
 @dataclass(frozen=True)
 class Interpretation:
     """A reading chosen for an ambiguous sentence, and why."""
@@ -137,10 +171,22 @@ class PolicyVersion:
     fixture: bool = False
     #: The folders whose files make the version: its own, after its base's for an amendment.
     folders: tuple[str, ...] = ()
-    #: SHA-256 (hex) of the version's files (its folder: index, source text, clauses,
-    #: interpretations) and of the facility profiles it was loaded with: what the decision log
-    #: records as the policy that decided an event.
+    #: SHA-256 (hex) of the version's files (its folder: index with its derivations, source
+    #: text, clauses, interpretations), of the facility profiles and of the JSON Schemas it was
+    #: loaded with: what the decision log records as the policy that decided an event.
     content_hash: str = ""
+    #: Profile fields derived at event time (policy.yaml ``derived``), in declared order.
+    derived: tuple[Derivation, ...] = ()
+    #: What each event type does to the subject's profile (policy.yaml ``profile_changes``);
+    #: ``*`` is every type without an entry of its own.
+    profile_changes: dict[str, ProfileChange] = field(default_factory=dict)
+    #: The user types a facility that declares none exempts from recording and monitoring
+    #: (policy.yaml ``facility_defaults.exempt_user_types``; clause R).
+    default_exempt_user_types: tuple[str, ...] = ()
+
+    def profile_change(self, event_type: str) -> ProfileChange | None:
+        """The profile change an event type makes: its own entry, else that of ``*``."""
+        return self.profile_changes.get(event_type) or self.profile_changes.get("*")
 
     def memory_readers(self, event_type: str) -> tuple[str, ...]:
         """The ids of the rules that an event of this type reaches and that read the subject's
@@ -165,15 +211,12 @@ class PolicyVersion:
 @dataclass(frozen=True)
 class Facility:
     """A correctional facility's configuration: the user types it exempts from recording and
-    monitoring (clause R: "as defined by the correctional facilities")."""
+    monitoring (clause R: "as defined by the correctional facilities"). A facility that lists
+    none exempts what the policy version in force says (``default_exempt_user_types``)."""
 
     id: str
     name: str = ""
-    exempt_user_types: tuple[str, ...] = ("attorney",)
-
-
-#: What a facility that declares nothing exempts.
-DEFAULT_EXEMPT_USER_TYPES = ("attorney",)
+    exempt_user_types: tuple[str, ...] = ()
 
 
 @dataclass
@@ -192,10 +235,13 @@ class Policy:
             from ..events.validation import SchemaSet
             self.schemas = SchemaSet()
 
-    def facility(self, facility_id: str | None) -> Facility:
-        """The configured facility, or one that exempts the default user types."""
-        found = self.facilities.get(facility_id or "")
-        return found or Facility(facility_id or "", "", DEFAULT_EXEMPT_USER_TYPES)
+    def facility(self, facility_id: str | None, version: PolicyVersion) -> Facility:
+        """The configured facility, with the user types it exempts: its own, or where it lists
+        none (or is not configured) those ``version`` exempts by default."""
+        found = self.facilities.get(facility_id or "") or Facility(facility_id or "")
+        if found.exempt_user_types:
+            return found
+        return replace(found, exempt_user_types=version.default_exempt_user_types)
 
     def version_at(self, moment: datetime) -> PolicyVersion | None:
         """The version in force at ``moment``: the latest whose ``effective_from`` is not later."""

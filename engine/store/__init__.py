@@ -24,7 +24,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
-from ..redact import Redactor
+from ..redact import Redactor, quote
 from .sql import (SqlStore, StoreError, classify, fault_error, guard, lock_key, retrying,
                   shown_url)
 from .tables import redaction_keys
@@ -69,10 +69,10 @@ def engine_url(url: str) -> str:
     if "://" in url:  # only the scheme: the rest may hold a password
         scheme = url.split("://", 1)[0]
         plain = scheme.isascii() and scheme.isprintable() and len(scheme) < 30
-        shown = f"{scheme}://..." if plain else "(a URL)"
-    else:
-        shown = url if len(url) <= 60 and url.isprintable() else f"({len(url)} characters)"
-    raise StoreError(f"unsupported store URL {shown!r}: use sqlite:///file.db, a path ending in "
+        shown = f"'{scheme}://...'" if plain else "(a URL)"
+    else:  # quoted only when short and safe (docs/errors.md): it may be anything
+        shown = quote(url)
+    raise StoreError(f"unsupported store URL {shown}: use sqlite:///file.db, a path ending in "
                      ".db, or postgresql://user@host/dbname")
 
 

@@ -57,11 +57,12 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 
 from .. import canonical
-from ..chain import GENESIS, link
+from ..chain import ENGINE_VERSION, GENESIS, engine_version, link
 from ..decision import GLOBAL, OWED, Decision
 from ..errors import ClauselineError, Problem
 from ..records import Records, changed_records, current, due_index, instant_key, named_subjects
 from ..redact import Redactor, secrets_of
+from ..redact import shown_url as redacted_url
 from .tables import decisions, events, obligations, stream_positions, subjects
 
 T = TypeVar("T")
@@ -240,19 +241,10 @@ def classify(error: BaseException, *, disconnect: bool = False, path: Path | Non
 
 
 def shown_url(url: str) -> str:
-    """The store URL as messages show it: the password masked, the scheme as the user wrote it."""
+    """The store URL as messages show it (:func:`clauseline.redact.shown_url`: the password and
+    secret query parameters masked, one printable line), a bare path as ``sqlite:///path``."""
     text = url.strip() if isinstance(url, str) else str(url)
-    try:
-        target = text if "://" in text else "sqlite:///" + text  # a bare path
-        if text.startswith(("postgresql://", "postgres://")):
-            target = "postgresql+psycopg://" + text.split("://", 1)[1]
-        shown = sa.make_url(target).render_as_string(hide_password=True)
-    except (sa.exc.ArgumentError, ValueError):
-        return "(a malformed store URL)"
-    if text.startswith(("postgres://", "postgresql://")):
-        shown = text.split("://", 1)[0] + "://" + shown.split("://", 1)[1]
-    # one line, no control or bidirectional character (a path may hold any)
-    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in shown)
+    return redacted_url(text if "://" in text else "sqlite:///" + text)
 
 
 def fault_error(fault: Fault, shown: str, tail: str = "") -> StoreError:
@@ -620,7 +612,8 @@ class SqlTransaction:
                             "time": event["time"], "event": canonical.dumps(stored_event)})
         kept.decisions.append({"status": decision.status,
                                "policy_version": decision.policy_version,
-                               "decision": decision_text, "policy_hash": policy_hash})
+                               "decision": decision_text, "policy_hash": policy_hash,
+                               "engine_version": engine_version()})
         kept.chained.append((stored_event, stored_decision))
         kept.decided[(event["source"], event["id"])] = decision_text
         place = len(kept.events) - 1
@@ -659,7 +652,8 @@ class SqlTransaction:
         head = conn.execute(_HEAD).scalar() or GENESIS
         for seq, event_row, decision_row, (stored_event, stored_decision) in zip(
                 seqs, kept.events, kept.decisions, kept.chained):
-            chained = link(seq, stored_event, stored_decision, decision_row["policy_hash"], head)
+            chained = link(seq, stored_event, stored_decision, decision_row["policy_hash"], head,
+                           decision_row["engine_version"])
             head = chained["hash"]
             event_row["seq"] = decision_row["seq"] = seq
             decision_row["prev_hash"], decision_row["hash"] = chained["prev"], chained["hash"]
@@ -970,15 +964,19 @@ class SqlStore:
     def log(self) -> Iterator[dict]:
         """The decision log, record by record in ``seq`` order (see :mod:`clauseline.chain`)."""
         query = (sa.select(events.c.seq, events.c.event, decisions.c.decision,
-                           decisions.c.policy_hash, decisions.c.prev_hash, decisions.c.hash)
+                           decisions.c.policy_hash, decisions.c.prev_hash, decisions.c.hash,
+                           decisions.c.engine_version)
                  .select_from(events.join(decisions, decisions.c.seq == events.c.seq))
                  .order_by(events.c.seq).execution_options(yield_per=1000))
         try:
             with self.engine.connect().execution_options(clauseline_read=True) as conn:
-                for seq, event, decision, policy_hash, prev, digest in conn.execute(query):
-                    yield {"seq": seq, "event": json.loads(event),
-                           "decision": json.loads(decision), "policy_hash": policy_hash,
-                           "prev": prev, "hash": digest}
+                for seq, event, decision, policy_hash, prev, digest, engine in conn.execute(query):
+                    record = {"seq": seq, "event": json.loads(event),
+                              "decision": json.loads(decision), "policy_hash": policy_hash,
+                              "prev": prev, "hash": digest}
+                    if engine is not None:  # none for records stored before revision 0006
+                        record[ENGINE_VERSION] = engine
+                    yield record
         except (OSError, sa.exc.TimeoutError) as error:  # a StoreError passes as it is
             raise fault_error(classify(error), self.shown) from None
 

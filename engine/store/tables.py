@@ -48,6 +48,8 @@ decisions = sa.Table(
     sa.Column("policy_hash", sa.Text, nullable=True),
     sa.Column("prev_hash", sa.Text, nullable=True),
     sa.Column("hash", sa.Text, nullable=True),
+    # the clauseline version that decided it (null for records stored before revision 0006)
+    sa.Column("engine_version", sa.Text, nullable=True),
 )
 
 #: One row per subject: its whole record (profile, obligations, remembered facts) as JSON, and

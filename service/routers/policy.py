@@ -1,4 +1,5 @@
-"""``GET /v1/policy``: the loaded policy versions, their clauses, rules and interpretations."""
+"""``GET /v1/policy``: the engine version, and the loaded policy versions with their content
+hashes, derived profile fields, profile changes, clauses, rules and interpretations."""
 
 from __future__ import annotations
 
@@ -19,6 +20,14 @@ def describe_version(version: PolicyVersion) -> dict:
         "version": version.version,
         "title": version.title,
         "effective_from": version.effective_from.isoformat().replace("+00:00", "Z"),
+        # the content hash the decision log records for the version (rules, derivations,
+        # facility profiles, schemas)
+        "policy_hash": version.content_hash,
+        "derived": [{"field": d.name, "op": d.op, "path": "profile." + d.path, "value": d.value,
+                     "given": "profile." + (d.given or d.path)} for d in version.derived],
+        "profile_changes": {t: {"replace": c.replace, "merge": c.merge, "set": dict(c.set)}
+                            for t, c in sorted(version.profile_changes.items())},
+        "default_exempt_user_types": list(version.default_exempt_user_types),
         "clauses": [{"clause": c.letter, "title": c.title, "operative": c.operative,
                      "reason": c.reason, "text": c.text}
                     for _, c in sorted(version.clauses.items())],
@@ -41,4 +50,6 @@ def describe_version(version: PolicyVersion) -> dict:
                        **problem_responses(401, 503)},
             dependencies=[Depends(require(None))])
 async def get_policy_document(policy: Policy = Depends(get_policy)):
-    return JSONResponse({"versions": [describe_version(v) for v in policy.versions]})
+    from ...chain import engine_version
+    return JSONResponse({"engine_version": engine_version(),
+                         "versions": [describe_version(v) for v in policy.versions]})

@@ -49,7 +49,6 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from clauseline import load_policy
-from clauseline.policy.model import DEFAULT_EXEMPT_USER_TYPES
 from clauseline.resources import schemas_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -315,7 +314,8 @@ class Generator:
         self.known: dict[str, tuple] = {
             "subject": SUBJECT_POOL,
             "facility_id": tuple(sorted(policy.facilities)),
-            "user_type": tuple(sorted(exempt | set(DEFAULT_EXEMPT_USER_TYPES))),
+            "user_type": tuple(sorted(exempt | {t for v in policy.versions
+                                                for t in v.default_exempt_user_types})),
             "version": tuple(v.version for v in policy.versions),
         }
         self._events: dict[str, Any] = {}

@@ -274,6 +274,19 @@ def test_the_policy_document_lists_versions_clauses_rules_and_interpretations(sq
     assert informative and all(c["reason"] for c in informative)
 
 
+def test_the_policy_document_names_the_engine_version_and_what_the_log_records(sqlite_api, policy):
+    import clauseline
+    body = sqlite_api.get("/v1/policy").json()
+    (version,) = policy.versions
+    (shown,) = body["versions"]
+    assert body["engine_version"] == clauseline.__version__
+    # the hash every chained record of this version carries, and the meaning it covers
+    assert shown["policy_hash"] == version.content_hash and len(shown["policy_hash"]) == 64
+    assert {d["field"] for d in shown["derived"]} == {"age", "outside_us", "california_resident"}
+    assert shown["profile_changes"]["account.opened"]["replace"] == "data.profile"
+    assert shown["default_exempt_user_types"] == ["attorney"]
+
+
 # --- POST /v1/evaluate: a dry run ---------------------------------------------------------------
 
 def test_a_dry_run_answers_the_decision_against_stored_state_and_stores_nothing(api, policy, event):

@@ -164,3 +164,56 @@ def test_records_stored_before_the_chain_are_chained_by_the_migration(policy, tm
 def canonical_lines(records):
     from clauseline import canonical
     return [canonical.dumps(r) for r in records]
+
+
+def test_records_name_the_engine_version_and_records_stored_before_still_verify(
+        policy, tmp_path, capsys):
+    """Each chained record names the clauseline version that decided it. A store written before
+    versions were recorded (its records hashed without the key) is migrated with a null version:
+    its old records export without the key and verify as written, the new ones name theirs."""
+    from alembic import command
+    from alembic.config import Config
+
+    import clauseline
+    from clauseline.chain import link
+    from clauseline.store import MIGRATIONS
+
+    lines = mixed_log(30, subjects=4)
+    url = f"sqlite:///{tmp_path / 'engines.db'}"
+    store = filled(policy, url, lines[:15])
+    try:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with store.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0005")
+            # the chain as a store of revision 0005 wrote it: records without an engine version
+            prev = GENESIS
+            rows = conn.execute(sa.text(
+                "select e.seq, e.event, d.decision, d.policy_hash from events e join decisions d "
+                "on d.seq = e.seq order by e.seq")).fetchall()
+            for seq, event, decision, policy_hash in rows:
+                old = link(seq, json.loads(event), json.loads(decision), policy_hash, prev)
+                conn.execute(sa.text("update decisions set prev_hash = :p, hash = :h where seq = :s"),
+                             {"p": prev, "h": old["hash"], "s": seq})
+                prev = old["hash"]
+        old_count = len(rows)
+        migrate(store.engine)
+        for _ in Session(policy, store).replay(lines):
+            pass
+    finally:
+        store.close()
+    exported, head = export(capsys, url, tmp_path)
+    records = [json.loads(line) for line in exported]
+    assert old_count and len(records) > old_count
+    assert all("engine_version" not in r for r in records[:old_count])
+    assert {r["engine_version"] for r in records[old_count:]} == {clauseline.__version__}
+    code, text = check(capsys, tmp_path, exported, "--head", head)
+    assert code == 0, text
+    assert (f"decided by engine version {clauseline.__version__} ({len(records) - old_count}), "
+            f"not recorded ({old_count})") in text
+    # the engine version is part of what the hash covers
+    changed = json.loads(exported[-1])
+    changed["engine_version"] = "9.9.9"
+    code, text = check(capsys, tmp_path, exported[:-1] + [json.dumps(changed)])
+    assert code == 1 and f"line {len(records)}" in text and "was changed" in text

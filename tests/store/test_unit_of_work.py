@@ -55,7 +55,7 @@ rules:
       event: disclosure.requested
     emit:
       - kind: notice
-        notice: partner-asked
+        notice: partner_asked
         to: "{subject}"
         channel: account
         due_by: "{time}"
