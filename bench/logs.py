@@ -174,6 +174,10 @@ class _Subjects:
         return pool[int(len(pool) * rng.random() ** 2)]
 
 
+def _unanswered(*_args) -> None:
+    """Schedules nothing: the answer of a request that is declined is never sent."""
+
+
 class _Generator:
     def __init__(self, events: int, subjects: int, seed: int, days: int | None):
         self.rng = random.Random(seed)
@@ -445,7 +449,10 @@ class _Generator:
 
     def _ccpa_request_filed(self, now):
         """A request, and its answer scheduled: on time, extended then answered, late (with or
-        without other faults), or never (overdue at the next tick after 45 days)."""
+        without other faults), or never (overdue at the next tick after 45 days). Some requests
+        are made by an agent, or verified after receipt (or fail verification, at receipt or
+        later): chosen from the request's number, so the random draws stay those of a log
+        without them."""
         rng, s = self.rng, self.subjects
         if s.filers and rng.random() < 0.3:  # a subject who filed before files again
             i = s.filers[rng.randrange(len(s.filers))]
@@ -461,6 +468,29 @@ class _Generator:
                 "kinds": sorted(rng.sample(kinds, 1 + rng.randrange(5)), key=kinds.index),
                 "delivery": delivery, "has_account": has_account,
                 "profile": {"residence": {"country": "US", "region": s.region[i]}}}
+        number, verification, schedule = self.counter, None, self.schedule
+        if number % 5 == 0:  # verified after receipt, before any answer
+            verification = {"status": "pending"}
+            self.schedule(now + (2 + number % 3) * DAY, "ccpa.request.verified", i,
+                          {"request_id": request, "verification": {"status": "verified"}})
+        elif number % 25 == 11:  # fails verification at receipt: never answered
+            verification = {"status": "failed", "reason": "identity_not_confirmed"}
+            schedule = _unanswered
+        elif number % 25 == 16:  # fails verification after receipt: never answered
+            verification = {"status": "pending"}
+            self.schedule(now + 3 * DAY, "ccpa.request.verified", i, {
+                "request_id": request,
+                "verification": {"status": "failed", "reason": "information_not_provided"}})
+            schedule = _unanswered
+        elif number % 50 == 23:  # held for want of an account
+            verification = {"status": "pending", "reason": "account_required"}
+        if verification is not None:
+            data["verification"] = verification
+        if number % 20 == 7:
+            data["agent"] = {"proof": "signed_permission"}
+        elif number % 50 == 33:  # an agent without proof: declined, never answered
+            data["agent"] = {"proof": "none"}
+            schedule = _unanswered
         if i not in s.ccpa_filed:
             s.filers.append(i)
         history = s.ccpa_filed.setdefault(i, [])
@@ -472,18 +502,16 @@ class _Generator:
                   "period": {"from": year_before, "to": receipt}}
         r = rng.random()
         if r < 0.6:  # on time
-            self.schedule(now + rng.randrange(5 * DAY, 44 * DAY), "ccpa.response.delivered", i,
-                          answer)
+            schedule(now + rng.randrange(5 * DAY, 44 * DAY), "ccpa.response.delivered", i, answer)
         elif r < 0.72:  # extended within 45 days, answered within 90
             extended_at = now + rng.randrange(20 * DAY, 44 * DAY)
             if r > 0.71:  # noticed late (after 45 days)
                 extended_at = now + rng.randrange(46 * DAY, 50 * DAY)
-            self.schedule(extended_at, "ccpa.request.extended", i, {"request_id": request})
+            schedule(extended_at, "ccpa.request.extended", i, {"request_id": request})
             if 0.70 < r < 0.705:  # extended twice
-                self.schedule(extended_at + DAY, "ccpa.request.extended", i,
-                              {"request_id": request})
-            self.schedule(extended_at + rng.randrange(DAY, 40 * DAY), "ccpa.response.delivered",
-                          i, answer)
+                schedule(extended_at + DAY, "ccpa.request.extended", i, {"request_id": request})
+            schedule(extended_at + rng.randrange(DAY, 40 * DAY), "ccpa.response.delivered", i,
+                     answer)
         elif r < 0.85:  # late, or faulty
             fault = rng.randrange(5)
             if fault == 1:
@@ -496,7 +524,7 @@ class _Generator:
                 answer["period"] = {"from": _stamp(now - 180 * DAY), "to": receipt}
             due = now + (rng.randrange(46 * DAY, 70 * DAY) if fault == 0
                          else rng.randrange(5 * DAY, 44 * DAY))
-            self.schedule(due, "ccpa.response.delivered", i, answer)
+            schedule(due, "ccpa.response.delivered", i, answer)
         # else: never answered: the obligation goes overdue
         return i, "/privacy/ccpa", data, "Z"
 

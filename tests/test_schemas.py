@@ -30,7 +30,7 @@ CATALOGUE = [
     "account.opened", "profile.updated", "website.visited", "cookie.preference.changed",
     "call.recorded", "svv.session.recorded", "payment.made", "disclosure.requested",
     "ccpa.request.filed", "ccpa.request.extended", "ccpa.response.delivered",
-    "communication.opted_out", "message.send.requested", "child.identified", "service.changed",
+    "ccpa.request.verified", "communication.opted_out", "message.send.requested", "child.identified", "service.changed",
     "policy.changed", "clock.tick",
 ]
 #: Event types whose envelope carries no subject (so their data carries no inline profile).
@@ -165,6 +165,7 @@ VALID_DATA = {
         "has_account": False,
     },
     "ccpa.request.extended": {"request_id": "ccpa-1"},
+    "ccpa.request.verified": {"request_id": "ccpa-1", "verification": {"status": "verified"}},
     "ccpa.response.delivered": {
         "request_id": "ccpa-1",
         "channel": "electronic",
@@ -324,6 +325,16 @@ VALID_EDGES = {
         "website.visited",
         with_changes("website.visited", {"cookies": [{"purpose": "ad_tracking", "set": True}]}),
     ),
+    "request by an authorised agent, still to be verified": (
+        "ccpa.request.filed",
+        with_changes("ccpa.request.filed", {"agent": {"proof": "power_of_attorney"},
+                                            "verification": {"status": "pending"}}),
+    ),
+    "request failing verification, with its reason": (
+        "ccpa.request.filed",
+        with_changes("ccpa.request.filed", {"verification": {"status": "failed",
+                                                             "reason": "identity_not_confirmed"}}),
+    ),
     "visit of unknown location, no cookies": (
         "website.visited",
         with_changes("website.visited", {"cookies": []}, drop=("location",)),
@@ -438,6 +449,18 @@ INVALID_DATA = {
     "unknown request kind": (
         "ccpa.request.filed", with_changes("ccpa.request.filed", {"kinds": ["everything"]}),
         {("/kinds/0", "enum")}),
+    "failed verification without a reason": (
+        "ccpa.request.filed",
+        with_changes("ccpa.request.filed", {"verification": {"status": "failed"}}),
+        {("/verification", "required")}),
+    "unknown verification status": (
+        "ccpa.request.verified", {"request_id": "r-1", "verification": {"status": "pending"}},
+        {("/verification/status", "enum")}),
+    "verification result without a verification": (
+        "ccpa.request.verified", {"request_id": "r-1"}, {("", "required")}),
+    "agent without proof named": (
+        "ccpa.request.filed", with_changes("ccpa.request.filed", {"agent": {"name": "Agent"}}),
+        {("/agent", "required"), ("/agent", "additionalProperties")}),
     "negative fee": (
         "ccpa.response.delivered", with_changes("ccpa.response.delivered", {"fee": -5}),
         {("/fee", "minimum")}),
@@ -573,7 +596,8 @@ INVALID_OUTCOMES = {
     "unknown field": (_outcome("notice", {"priority": "high"}), {("", "enum")}),
     "unknown kind": (_outcome("violation", {"kind": "warning"}), {("/kind", "enum")}),
     "disclosure of no category": (_outcome("disclosure", {"data_categories": []}), {("/data_categories", "minItems")}),
-    "clause outside A to W": (_outcome("violation", {"clause": "X"}), {("/clause", "pattern")}),
+    # any capital letter a policy.yaml indexes is a clause (rules check holds the policy to it)
+    "clause not a capital letter": (_outcome("violation", {"clause": "x"}), {("/clause", "pattern")}),
     "rule id not a slug": (_outcome("violation", {"rule": "U.Deadline"}), {("/rule", "pattern")}),
     "rule id without clause": (_outcome("violation", {"rule": "deadline"}), {("/rule", "pattern")}),
     "delete without due_by": (_outcome("retention", {"action": "delete"}, drop=("due_by",)), {("", "required")}),
@@ -643,7 +667,7 @@ INVALID_DECISIONS = {
         _decision(REJECTED, {"errors": [{"path": "/data/amount", "message": "m"}]}), {("/errors/0", "required")}),
     "trace entry not a rule id": (_decision(ACCEPTED, {"trace": ["respond"]}), {("/trace/0", "pattern")}),
     "invalid outcome inside": (
-        _decision(ACCEPTED, {"outcomes": [_outcome("violation", {"clause": "Z"})]}),
+        _decision(ACCEPTED, {"outcomes": [_outcome("violation", {"clause": "z"})]}),
         {("/outcomes/0/clause", "pattern")}),
     "unknown key": (_decision(ACCEPTED, {"notes": []}), {("", "unevaluatedProperties")}),
     "empty warnings": (_decision(ACCEPTED, {"warnings": [{"code": "state.empty"}]}),

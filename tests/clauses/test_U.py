@@ -337,3 +337,56 @@ def test_refiling_a_known_request_id_neither_reopens_nor_recounts_it(run):
     # r-1 counted once: a second request is still owed a response
     d = run("ccpa.request.filed", filed("r-2"), time="2019-07-12T09:00:00Z")
     assert [o["status"] for o in of_kind(d, "obligation")] == ["open"]
+
+
+# --- verifiable requests: the readings, as `clauseline interpretations` lists them -------------
+
+VERIFIABLE_READINGS = {
+    "u.verification-clock-from-receipt": "within 45 days of receiving a verifiable request",
+    "u.unverifiable-request-declined": "within 45 days of receiving a verifiable request",
+    "u.authorised-agent": "verifiable request from the consumer",
+    "u.verified-requests-count": "twice per 12-month period",
+    "u.no-account-required": "shall not require you to create an account",
+}
+
+
+def test_the_verification_readings_are_listed_with_their_sentence_and_rules(policy):
+    import json
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "clauseline", "interpretations", "--format",
+                           "json"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    listed = {e["id"]: e for e in map(json.loads, done.stdout.splitlines())}
+    clause_u = " ".join(policy.latest.clauses["U"].text.replace("\u2019", "'").split())
+    for reading, words in VERIFIABLE_READINGS.items():
+        entry = listed[reading]
+        sentence = " ".join(entry["sentence"].replace("\u2019", "'").split())
+        assert words in sentence and sentence in clause_u, reading
+        assert entry["clause"] == "U" and entry["reading"] and entry["why"]
+    rules = {r for e in listed.values() for r in e["rules"]}
+    assert {"U.ccpa-request-awaiting-verification-owed-from-receipt",
+            "U.ccpa-unverifiable-request-declined", "U.ccpa-agent-without-authorisation-declined",
+            "U.ccpa-no-account-required", "U.ccpa-verified-request-counted",
+            "U.ccpa-verified-request-over-limit", "U.ccpa-verification-failed-declined",
+            "U.ccpa-response-counts-request-awaiting-verification"} <= rules
+    assert "U.ccpa-no-account-required" in listed["u.no-account-required"]["rules"]
+
+
+def test_an_unverifiable_request_notice_says_why_and_how_to_file_again(run):
+    resident(run)
+    d = run("ccpa.request.filed", dict(filed(delivery="electronic"), verification={
+        "status": "failed", "reason": "information_not_provided"}))
+    [notice] = of_kind(d, "notice")
+    assert notice["notice"] == "ccpa.request_unverified" and notice["channel"] == "electronic"
+    for words in ("information_not_provided", "not disclosed", "costs you nothing",
+                  "does not count", "no account is needed", "1-800-844-6591"):
+        assert words in notice["detail"], words
+    # nothing is owed, so nothing can be missed
+    assert u(run("clock.tick", {}, subject=None, time="2019-12-01T00:00:00Z")) == ()
+
+
+def test_a_verification_result_for_a_request_never_filed_decides_nothing(run):
+    resident(run)
+    d = run("ccpa.request.verified", {"request_id": "r-9", "verification": {"status": "verified"}})
+    assert u(d) == () and not [r for r in d.trace if r.startswith("U.")]
