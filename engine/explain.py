@@ -25,12 +25,12 @@ escapes control characters and shortens long strings and lists.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
 from .decision import GLOBAL, Decision, outcome_summary
+from .errors import printable  # the one escaping of text output
 from .eventtime import format_time
 from .policy.model import COMPUTED_OPS, Override, Policy, PolicyVersion, Rule
 from .redact import mask_numbers
@@ -143,20 +143,16 @@ def reasons(policy: Policy, decision: Decision, outcome: dict) -> list[str]:
     out = []
     for rule_id in [b["rule"] for b in outcome.get("basis", [])] or [outcome["rule"]]:
         text = _rule_text(version, rule_id)
-        out.append(f"        {text.id} (clause {text.clause}): \"{text.quote}\"")
+        if text.fallback:
+            # a fallback decides only what no other rule decided: the reading that makes it a
+            # default is the reason, not the sentence it is filed under (E.no-other-transfer
+            # denies an SSN because nothing permits it, not because of "commercial purposes")
+            out.append(f"        {text.id} (clause {text.clause}, fallback): {text.title}: "
+                       "no other rule decided these categories")
+        else:
+            out.append(f"        {text.id} (clause {text.clause}): \"{text.quote}\"")
         out += reading_lines(text, "          ")
     return out
-
-
-#: Characters shown as escapes (``\\u202e``) in text output: controls (C0 but the line break, DEL, C1),
-#: line and paragraph separators, and bidirectional formatting characters, which would let a
-#: value reorder, hide or split the text a reviewer reads.
-_UNPRINTABLE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]")
-
-
-def printable(text: str) -> str:
-    """``text`` with controls and bidirectional formatting characters escaped (``\\u202e``)."""
-    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def describe(decision: Decision, policy: Policy | None = None) -> str:
@@ -414,11 +410,11 @@ def _override_lines(o: Mapping, version: PolicyVersion, outcomes: list) -> list[
         return lines
     if o["held_for"]:
         return [f"  {o['id']} not applied: {o['holds']} is present for "
-                f"{', '.join(o['held_for'])}, but no disclosure or retain of theirs "
-                "was there to replace"]
+                f"{', '.join(o['held_for'])}, but no disclosure or keeping of their data "
+                "was there to replace, and the event collects nothing"]
     if any(out.get("subject") not in (None, GLOBAL) for out in outcomes):
         return [f"  {o['id']} not applied: {o['holds']} is absent for every subject "
-                "of the outcomes"]
+                "the event names or its outcomes concern"]
     return [f"  {o['id']} not applied: no outcome concerns a subject"]
 
 

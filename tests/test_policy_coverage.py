@@ -56,7 +56,8 @@ def test_clauses_command_flags_an_operative_clause_without_rules(tmp_path):
 
 def test_every_interpretation_is_cited_by_a_rule(policy):
     version = policy.latest
-    cited = {name for rule in version.rules for name in rule.interpretations}
+    # a rule or an override (clause T's cites the readings it applies)
+    cited = {name for rule in version.enforcing for name in rule.interpretations}
     assert set(version.interpretations) - cited == set()
 
 
@@ -73,3 +74,20 @@ def test_interpretations_command_lists_each_with_its_rules():
     by_id = {e["id"]: e for e in entries}
     assert "G.law-enforcement-disclosure" in by_id["g.contact-information"]["rules"]
     assert all(e["rules"] and e["sentence"] and e["reading"] and e["why"] for e in entries)
+
+
+def test_the_readings_of_the_audits_questions_are_listed_with_their_sentences():
+    # the fidelity audit: a child named by an event but not its subject, every payment number of
+    # a payment, and whether an e-mail opt-out binds B's sharing with affiliates for marketing
+    source = " ".join((ROOT / "rules" / "securus-2019-05-04" / "source.md").read_text(
+        encoding="utf-8").split())
+    result = cli("interpretations", "--format", "json")
+    assert result.returncode == 0
+    by_id = {e["id"]: e for e in map(json.loads, result.stdout.splitlines())}
+    expected = {"t.every-subject-the-event-names": ("T", "T.deleted-child-information-stays-deleted"),
+                "c.every-payment-number-present": ("C", "C.purge-bank-numbers-after-transaction"),
+                "j.opt-out-binds-affiliate-marketing": ("J", "J.email-opt-out-stops-affiliate-marketing")}
+    for name, (clause, rule) in expected.items():
+        entry = by_id[name]
+        assert entry["clause"] == clause and rule in entry["rules"]
+        assert " ".join(entry["sentence"].split()) in source, name

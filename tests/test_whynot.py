@@ -198,7 +198,10 @@ def test_a_ccpa_request_of_a_california_resident_opens_the_obligation(policy):
     assert OPEN in {r.rule for r in x.fired}
     assert [(c.path, c.actual, c.held) for c in x.rule(OPEN).facts[0].conditions] == [
         ("profile.california_resident", True, True), ("memory.request.status", None, True),
-        ("memory.ccpa.requests", None, True)]
+        ("data.agent.proof", None, True), ("memory.ccpa.requests", None, True),
+        # match_any: no verification reported (alternative 1, held), or `verified`
+        ("data.verification.status", None, True), ("data.verification.status", None, False)]
+    assert x.rule(OPEN).facts[0].alternative == 0
     na = x.rule(NOT_APPLICABLE).failure
     assert na.kind == "match_any"
     assert [(c.path, c.op, c.actual) for c in na.conditions] == [

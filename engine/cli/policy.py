@@ -88,7 +88,7 @@ def cmd_clauses(args) -> int:
             else:
                 status = "UNACCOUNTED: operative but no rule"
                 unaccounted += 1
-            echo(f"  {letter}  {clause.title[:60]:<60} {status}")
+            echo(f"  {letter}  {clause.title:<60} {status}")  # the whole title, never cut
             if not clause.operative:
                 echo(f"       why no decision: {clause.reason}")
             for rule in rules:

@@ -380,7 +380,8 @@ class OverrideExplanation:
     #: The memory path whose presence makes it hold (``memory.`` + ``Override.holds``).
     holds: str
     applied: bool
-    #: The outcome subjects whose record holds the path after the event's own changes.
+    #: The subjects (named by the event, or of its outcomes) whose record holds the path after
+    #: the event's own changes.
     held_for: list[str] = field(default_factory=list)
     #: Each outcome it produced (its ``rule`` is the override), with what that outcome replaced
     #: (the ``overrides`` field: permits and retains of other rules).
@@ -479,10 +480,12 @@ def _note(r: RuleExplanation) -> str | None:
 
 def _override(override: Override, decision: Decision, after: dict,
               event: dict) -> OverrideExplanation:
-    """An override of the version: whether it applied (it is in the trace), for which outcome
-    subjects its memory path holds in the new state as of the event's time, its outcomes."""
+    """An override of the version: whether it applied (it is in the trace), for which subjects
+    (those the event names and those of its outcomes, as combining.apply_overrides reads them)
+    its memory path holds in the new state as of the event's time, its outcomes."""
     at = instant_key(event["time"])
-    subjects = sorted({o.get("subject") for o in decision.outcomes} - {None, GLOBAL})
+    subjects = sorted(({o.get("subject") for o in decision.outcomes}
+                       | memory.named_subjects(event)) - {None, GLOBAL})
     records = after.get("subjects", {})
     held = [s for s in subjects
             if _holds(memory.view_at(records.get(s), at), override.holds)]

@@ -135,7 +135,10 @@ def test_a_recorded_call_of_the_child_permits_nothing_and_is_deleted(run):
     assert all(o["rule"] == "T.deleted-child-information-stays-deleted"
                for o in d.outcomes if o["kind"] == "disclosure")
     assert not [o for o in d.outcomes if o["kind"] == "retention" and o["action"] == "retain"]
-    [later] = [o for o in t(d) if o["rule"] == "T.delete-information-collected-after-the-order"]
+    # what the call collected from the child is deleted at once, by the same override
+    [later] = [o for o in t(d) if o["kind"] == "retention"]
+    assert later["rule"] == "T.deleted-child-information-stays-deleted"
+    assert later["target"] == "subject:kid-1" and later["subject"] == "kid-1"
     assert later["data_categories"] == ["voice", "call_details"] and later["due_by"] == "2019-07-05T09:00:00Z"
 
 
@@ -150,9 +153,13 @@ def test_an_svv_session_with_the_child_as_participant_keeps_nothing_of_the_child
     adult = [o for o in d.outcomes if o["subject"] == "inmate-1"]
     assert {(o["kind"], o.get("effect") or o.get("action")) for o in kid} == \
         {("disclosure", "deny"), ("retention", "delete")}
-    [deleted] = [o for o in kid if o["kind"] == "retention"]
+    [deleted] = [o for o in kid if o["kind"] == "retention" and o["target"] == "recording:rec-9"]
     assert deleted["overrides"] == [{"rule": "K.svv-session-stored", "clause": "K", "action": "retain"}]
-    assert deleted["target"] == "recording:rec-9" and deleted["due_by"] == "2019-07-05T09:00:00Z"
+    assert deleted["due_by"] == "2019-07-05T09:00:00Z"
+    # and what the session collected from the child is deleted from the child's record at once
+    [collected] = [o for o in kid if o["kind"] == "retention" and o["target"] == "subject:kid-1"]
+    assert collected["data_categories"] == ["video", "voice"]
+    assert collected["due_by"] == "2019-07-05T09:00:00Z"
     # a recording cannot be partly deleted: the delete of its target outranks the adult's
     # retain; the adult's own disclosure permits stay as M decides them
     assert {(o["kind"], o.get("effect")) for o in adult} == {("disclosure", "permit")}

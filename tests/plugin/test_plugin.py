@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import textwrap
 
@@ -302,7 +303,7 @@ def test_coverage_report_lists_rules_never_fired(project):
     lines(result, [
         "*clauseline rule coverage*",
         "policy securus-2019-05-04: rules fired by clause",
-        "  clause C: 0/2 rules",
+        "  clause C: 0/* rules",
         "  clause G: 1/3 rules",
         "  never fired:",
         "    C.payment-data-encrypted-in-transit  (*C.yaml:*)",
@@ -344,7 +345,10 @@ def test_a_project_rules_folder_replaces_the_shipped_policy(pytester):
                     ignore=shutil.ignore_patterns("__pycache__", "*.py"))
     c_rules = pytester.path / "myrules" / "securus-2019-05-04" / "clauses" / "C.yaml"
     text = c_rules.read_text(encoding="utf-8")
-    c_rules.write_text(text[:text.index("  - id: C.payment-data-encrypted-in-transit")], encoding="utf-8")
+    kept = text[:text.index("  - id: C.payment-data-encrypted-in-transit")]
+    c_rules.write_text(kept, encoding="utf-8")
+    kept_ids = re.findall(r"^  - id: (\S+)$", kept, flags=re.M)
+    assert kept_ids and "C.payment-data-encrypted-in-transit" not in kept_ids
     pytester.makeini("[pytest]\nclauseline_rules = myrules\nclauseline_scenarios = scenarios\n")
     (pytester.path / "scenarios").mkdir()
     (pytester.path / "scenarios" / "s.yaml").write_text(textwrap.dedent("""\
@@ -356,18 +360,17 @@ def test_a_project_rules_folder_replaces_the_shipped_policy(pytester):
                    status: authorized, encrypted_in_transit: false, product: calls}
             expect: {outcomes: []}
         """), encoding="utf-8")
-    pytester.makepyfile(test_rules="""
+    pytester.makepyfile(test_rules=f"KEPT = {kept_ids!r}\n" + textwrap.dedent("""
         import pytest
 
         def test_ini_rules(clauseline_policy):
-            assert [r.id for r in clauseline_policy.latest.rules if r.clause == "C"] == [
-                "C.purge-payment-numbers-after-transaction"]
+            assert sorted(r.id for r in clauseline_policy.latest.rules if r.clause == "C") == sorted(KEPT)
 
         @pytest.mark.clauseline(rules="myrules", version="securus-2019-05-04")
         def test_marker_rules(clauseline):
             assert clauseline.policy.latest.version == "securus-2019-05-04"
             assert "C.payment-data-encrypted-in-transit" not in [r.id for r in clauseline.policy.latest.rules]
-        """)
+        """))
     result = pytester.runpytest("--clauseline-coverage")
     result.assert_outcomes(passed=3)
-    lines(result, ["  clause C: 0/1 rules"])
+    lines(result, [f"  clause C: 0/{len(kept_ids)} rules"])
