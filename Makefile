@@ -40,8 +40,10 @@ demo: $(STAMP)
 	@echo
 	@echo "All decisions: out/demo-decisions.jsonl (JSON Lines), out/demo-decisions.txt (explained)."
 
+# In parallel, one worker per core (pytest-xdist); a test file stays on one worker (loadfile:
+# the hostile corpus and the scale tests share fixtures per module).
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" -n auto --dist loadfile
 
 # The long runs (tests marked slow: huge hostile inputs, long property and differential runs).
 test-slow: $(STAMP)

@@ -4,7 +4,8 @@ Every file of ``tests/hostile/events/`` is one case, named for what it attacks; 
 (exit code per command, what each line must give, the sensitive numbers planted in it) are in
 ``tests/hostile/expect.yaml``, which also describes the generated cases (a line at and over the
 size limit, a 200 MB line, a 300 MB log: written at run time into tmp_path, never committed).
-Every case goes through ``clauseline evaluate FILE`` (files of one event), ``clauseline replay
+Every case goes through ``clauseline evaluate FILE`` (files of one event; in ``make test-slow``,
+one process per case), ``clauseline replay
 FILE``, ``clauseline replay -`` (stdin), ``replay --db sqlite:///...`` and ``replay --db
 postgresql://...`` (a fresh schema of the local server; skipped only when no server answers).
 Every file of ``tests/hostile/state/`` goes through ``clauseline evaluate --state FILE``.
@@ -675,7 +676,10 @@ class Corpus:
 def _params():
     for case in CASES:
         for command in case.commands():
-            marks = [pytest.mark.slow] if case.slow else []
+            # `clauseline evaluate FILE` is one process per case (a second or two of CPU each,
+            # loading the policy): `make test` replays every case four ways (memory, stdin,
+            # SQLite, PostgreSQL), the evaluate run of each case is in `make test-slow`
+            marks = [pytest.mark.slow] if case.slow or command == "evaluate" else []
             yield pytest.param(case.name, command, id=f"{case.name}-{command}", marks=marks)
 
 
