@@ -104,6 +104,7 @@ def test_valid_and_most_rules_fire(log_file):
     assert fired >= 0.8 * len(counts), done.stdout
 
 
+@pytest.mark.slow  # about 15 s: make test-slow (and .ci/run)
 def test_run_smoke_writes_json_and_markdown(tmp_path):
     out = tmp_path / "results"
     done = subprocess.run([sys.executable, str(BENCH / "run.py"), "--smoke", "--skip-http",

@@ -76,6 +76,7 @@ def test_the_fast_path_is_there(schemas):
     assert schemas.fast(ENVELOPE) is not None, "jsonschema-rs is a dependency of clauseline"
 
 
+@pytest.mark.slow  # about 30 s: make test-slow (and .ci/run)
 def test_both_validators_agree_on_logged_and_mutated_events(schemas):
     rng = random.Random(2026)
     events = logged_events()

@@ -58,7 +58,7 @@ def _run_consumers(scale, procs: list[list[int]], *extra: str, timeout: float = 
     return outputs
 
 
-@pytest.mark.parametrize("which", ["demo", "generated"])
+@pytest.mark.parametrize("which", ["demo", pytest.param("generated", marks=pytest.mark.slow)])
 def test_three_consumers_over_six_partitions_store_the_serial_decisions(scale, which,
                                                                         generated_log):
     log = DEMO if which == "demo" else generated_log
@@ -111,6 +111,7 @@ def test_three_consumers_over_six_partitions_store_the_serial_decisions(scale, w
         assert len(rejected) == 3  # the demo log's three bad lines, each reported once
 
 
+@pytest.mark.slow  # about 40 s: make test-slow (and .ci/run)
 def test_a_consumer_killed_in_the_middle_and_restarted_loses_nothing_and_applies_nothing_twice(
         scale, generated_log):
     scale.publish(generated_log, PARTITIONS)
