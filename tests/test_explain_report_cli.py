@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "demo-log.jsonl"
 ENV = {"CLAUSELINE_REDACTION_KEY": "k", "PATH": "/usr/bin:/bin"}
@@ -57,6 +59,7 @@ def test_explain_says_why_a_rule_did_not_fire(tmp_path):
     assert as_json["decision"]["status"] == "accepted"
 
 
+@pytest.mark.slow  # about 13 s: make test-slow (and .ci/run)
 def test_explain_reads_the_subjects_state_from_a_store_and_writes_nothing(tmp_path):
     db = f"sqlite:///{tmp_path / 'e.db'}"
     assert cli("evaluate", write(tmp_path / "o.json", OPENED), "--db", db).returncode == 0

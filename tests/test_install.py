@@ -6,6 +6,8 @@ import subprocess
 import venv
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 PROBE = """
@@ -29,6 +31,7 @@ def pinned_durable_rules() -> str:
     return re.search(r"^(durable-rules==[0-9.]+)$", text, re.M).group(1)
 
 
+@pytest.mark.slow  # gcc builds durable_rules, about 14 s: make test-slow (and .ci/run)
 def test_pinned_durable_rules_builds_from_source_and_matches(tmp_path):
     requirement = pinned_durable_rules()
     venv.create(tmp_path / "venv", with_pip=True)

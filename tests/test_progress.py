@@ -10,6 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "demo-log.jsonl"
 
@@ -45,6 +47,7 @@ def run(args, *, tty: bool) -> tuple[int, str, str]:
     return process.returncode, out, b"".join(chunks).decode(errors="replace")
 
 
+@pytest.mark.slow  # about 12 s: make test-slow (and .ci/run)
 def test_a_replay_shows_progress_on_a_terminal_only(tmp_path):
     code, out, err = run(["replay", str(DEMO)], tty=True)
     piped = run(["replay", str(DEMO)], tty=False)

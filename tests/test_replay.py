@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from clauseline import Session, empty_state, evaluate
 from clauseline.records import plain_state
 
@@ -212,6 +214,7 @@ def test_summary_counts_agree_with_clauses_log_duplicates_not_counted(tmp_path):
         assert f"{rule}  fired {count}x" in table, (rule, count)
 
 
+@pytest.mark.slow  # about 18 s: make test-slow (and .ci/run)
 def test_compare_reports_every_decision_that_differs_from_a_recorded_one(tmp_path):
     demo = ROOT / "examples" / "demo-log.jsonl"
     recorded = tmp_path / "recorded.jsonl"

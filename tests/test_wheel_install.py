@@ -29,6 +29,10 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
+#: The whole module builds a wheel and installs it into fresh virtual environments (about a
+#: minute of CPU): make test-slow (and .ci/run).
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 #: The repository's own environment (make install): it builds the wheel and is the reference
 #: the installed wheel's decisions are compared with.

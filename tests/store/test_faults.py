@@ -436,6 +436,7 @@ def test_disk_full_mid_replay_keeps_what_was_committed_in_process(policy, tmp_pa
         store.close()
 
 
+@pytest.mark.slow  # about 12 s: make test-slow (and .ci/run)
 def test_disk_full_mid_replay_through_the_cli_on_a_tiny_file_system(policy, tmp_path):
     lines = mixed_log(3000, subjects=20, seed=17)
     log = write_log(tmp_path / "log.jsonl", lines)
