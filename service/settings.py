@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from ..redact import quote
+
 #: Default store of ``clauseline serve``: a SQLite file in the working directory.
 DEFAULT_DB = "sqlite:///clauseline.db"
 #: Largest request body accepted, in bytes (413 past it); one event is also limited to
@@ -46,7 +48,7 @@ class Settings:
         for name in ("max_body_bytes", "max_batch"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}")
+                raise ValueError(f"{name} must be a whole number of at least 1, not {quote(value)}")
 
     def to_env(self) -> dict[str, str]:
         """The environment variables that :meth:`from_env` reads back (for worker processes)."""

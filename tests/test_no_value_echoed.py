@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from clauseline.resources import rules_dir
 
 CLAUSELINE = Path(sys.executable).parent / "clauseline"
@@ -128,3 +130,13 @@ def test_a_nats_url_is_never_printed_with_its_password(tmp_path):
         assert done.returncode == 1 and "nats.unavailable" in done.stderr
         nothing_planted(done.stderr)
         assert "nats://***@127.0.0.1:9" in done.stderr
+
+
+def test_service_settings_refuse_a_limit_without_quoting_it():
+    """A worker's limit read from the environment (``serve`` writes it; a hand-set variable may
+    hold anything): refused, described by its size, never quoted."""
+    from clauseline.service.settings import Settings
+
+    with pytest.raises(ValueError) as refused:
+        Settings(db="sqlite:///x.db", max_batch=-4111111111111111)
+    assert "4111" not in str(refused.value) and "max_batch" in str(refused.value)
