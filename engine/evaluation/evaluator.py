@@ -55,7 +55,19 @@ def evaluate(policy: Policy, state: dict, event: Any,
             "window) falls outside the years 1 to 9999", "/time")]), state
 
 
+def as_rules_see_it(event: dict) -> dict:
+    """The event as the rules read it: every card, bank or SSN number in its strings (by shape,
+    or given under a field naming it, :func:`clauseline.redact.secrets_of`) masked without a
+    key (``r-[redacted card ...1111]``), its envelope identifiers and subject ids kept as given.
+
+    So no such number reaches the subjects' records (a request id quoted as an obligation's
+    ``ref``, a remembered channel), and a store, which reduces what it writes, reads back the
+    very values memory holds: the same decisions in memory and in every store (SECURITY.md)."""
+    return mask_strings(event, ENVELOPE_KEYS, secrets_of(event))
+
+
 def _evaluate(policy: Policy, state: dict, event: dict, fold: bool) -> tuple[Decision, dict]:
+    event = as_rules_see_it(event)
     moment = parse_time(event["time"])
     version = policy.version_at(moment)
     if version is None:
@@ -119,6 +131,7 @@ def base_fact(policy: Policy, version: PolicyVersion, state: dict, event: dict) 
     """The fact an event gives the rules of ``version`` before its lists are expanded
     (``facts_for``): the event, the subject's profile after it, memory as of its time, the
     facility and the policy. What :func:`evaluate` matches; ``whynot`` explains with it."""
+    event = as_rules_see_it(event)
     subject = event.get("subject")
     at = instant_key(event["time"])
     subjects = state.get("subjects", {})

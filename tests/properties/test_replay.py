@@ -101,3 +101,46 @@ def test_sqlite_store_decides_as_memory(store_template, lines):
 @given(lines=mixed_logs(1, 30))
 def test_sqlite_store_decides_as_memory_longer(store_template, lines):
     check_store_decides_as_memory(store_template, lines)
+
+
+def _ccpa_log(request_id: str) -> list[str]:
+    """A resident's request filed and never answered, then a tick past its 45 days."""
+    base = {"specversion": "1.0", "source": "/ccpa", "subject": "ca-1"}
+    events = [
+        dict(base, id="e1", type="account.opened", time="2021-03-28T23:59:59Z",
+             data={"profile": {"role": "customer",
+                               "residence": {"country": "US", "region": "US-CA"}},
+                   "collected": [], "channel": "web"}),
+        dict(base, id="e2", type="ccpa.request.filed", time="2021-04-01T00:00:00Z",
+             data={"request_id": request_id, "kinds": ["categories"],
+                   "delivery": "electronic", "has_account": False}),
+        dict(base, id="e3", type="clock.tick", time="2021-09-30T00:00:00Z", data={}),
+    ]
+    return [json.dumps(e) for e in events]
+
+
+def test_a_request_id_holding_a_card_number_is_owed_in_a_store_as_in_memory(store_template):
+    """Found by the longer property above: a request id holding a card-like number was
+    reduced when the store wrote the obligations table, so the store no longer found the
+    obligation it owed and never reported it missed. The rules now read such numbers
+    masked, in memory as in a store, and nothing raw reaches the subject's record."""
+    lines = _ccpa_log("r-4111111111111111")
+    check_store_decides_as_memory(store_template, lines)
+    last = list(Session(shared_policy()).replay(lines))[-1][1]
+    [missed] = [o for o in last.outcomes if o["kind"] == "violation"]
+    assert missed["ref"] == "r-[redacted card ...1111]"
+    assert missed["rule"] == "U.ccpa-deadline-missed"
+
+    from clauseline.store import open_store
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "clauseline.db"
+        shutil.copyfile(store_template, path)
+        store = open_store(f"sqlite:///{path}")
+        try:
+            session = Session(shared_policy(), store)
+            for line in lines:
+                session.submit(json.loads(line))
+        finally:
+            store.close()
+        assert b"4111111111111111" not in path.read_bytes()
