@@ -566,7 +566,7 @@ class Redactor:
 
 __all__ = ["GENERIC_WORDS", "NUMBER_WORDS", "QUALIFIERS", "Redactor", "TEXT_WORDS", "VOCABULARY",
            "digits_of", "find_sensitive", "kind_of_key", "kind_of_words", "luhn_ok", "mask_numbers",
-           "mask_strings", "normalised", "quote", "secrets_of"]
+           "mask_strings", "masked_or_same", "normalised", "quote", "secrets_of"]
 
 
 #: The longest input string a message quotes (and then only one with few digits).
@@ -622,6 +622,37 @@ def mask_strings(value, keep: frozenset = frozenset(), known: dict[str, str] | N
         kind = next((k for secret, k in known.items() if secret in digits), None)
         if kind is not None:
             return f"[redacted {kind} ...{digits[-4:]}]"
+    return value
+
+
+def masked_or_same(value, keep: frozenset = frozenset(), known: dict[str, str] | None = None):
+    """:func:`mask_strings` that returns ``value`` itself (no copy) where nothing in it is
+    masked, and copies only the containers on the way to what is: for an event, which almost
+    always holds no such number, the check costs a walk and no allocation."""
+    if isinstance(value, str):
+        return _MASK.scrub_text(value, known)
+    if isinstance(value, dict):
+        out = None
+        for k, v in value.items():
+            if k in keep:
+                continue
+            m = masked_or_same(v, keep, known)
+            if m is not v:
+                if out is None:
+                    out = dict(value)
+                out[k] = m
+        return value if out is None else out
+    if isinstance(value, list):
+        out = None
+        for i, v in enumerate(value):
+            m = masked_or_same(v, keep, known)
+            if m is not v:
+                if out is None:
+                    out = list(value)
+                out[i] = m
+        return value if out is None else out
+    if known and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return mask_strings(value, keep, known)
     return value
 
 

@@ -16,7 +16,7 @@ from ..errors import Problem
 from ..events.validation import SchemaSet
 from ..eventtime import format_time, parse_time
 from ..policy.model import Policy, PolicyVersion
-from ..redact import ENVELOPE_KEYS, mask_strings, secrets_of
+from ..redact import ENVELOPE_KEYS, mask_strings, masked_or_same, secrets_of
 from .. import records as memory
 from .combining import apply_overrides, combine_disclosures, rule_outcomes
 from .facts import facts_for, memory_view, profile_after, profile_changes, profile_view
@@ -63,7 +63,7 @@ def as_rules_see_it(event: dict) -> dict:
     So no such number reaches the subjects' records (a request id quoted as an obligation's
     ``ref``, a remembered channel), and a store, which reduces what it writes, reads back the
     very values memory holds: the same decisions in memory and in every store (SECURITY.md)."""
-    return mask_strings(event, ENVELOPE_KEYS, secrets_of(event))
+    return masked_or_same(event, ENVELOPE_KEYS, secrets_of(event))
 
 
 def _evaluate(policy: Policy, state: dict, event: dict, fold: bool) -> tuple[Decision, dict]:
