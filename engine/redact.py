@@ -38,7 +38,6 @@ letters nor digits (any punctuation, dash, symbol or space: ``-``, ``–``, ``�
 white-space characters: ``4111  1111.1111_1111`` and ``4111–1111·1111|1111`` are runs. Not a part
 of a run: an ISO date (``19xx``/``20xx-MM-DD``, with a time if one follows), a time of day with
 seconds (``hh:mm:ss``, a fraction and an offset), a UUID (8-4-4-4-12 hexadecimal digits with at
-least one letter), a document digest (``sha256:`` and 64 lower-case hexadecimal digits with at
 least one letter): they are kept readable; and a North American phone number (``972-734-1111``,
 ``1-800-844-6591``, ``(800) 555-0199``), kept unless a vocabulary word is before it. Then:
 
@@ -393,43 +392,17 @@ def _tokens(view: str):
         search = max(end, done)
 
 
-#: A document digest as the schemas write it (``sha256:`` and 64 lower-case hexadecimal digits,
-#: the right-to-know document's), with at least one letter as a UUID has: kept whole, so a digest whose hex digits happen to read as a
-#: card number stays the digest an auditor checks (its digits are no number of anyone's).
-_DIGEST = re.compile(r"(?<![0-9A-Za-z])sha256:(?=[0-9]{0,63}[a-f])[0-9a-f]{64}(?![0-9A-Za-z])")
-
-
-def _outside(span: tuple[int, int], kept: list[tuple[int, int]]) -> tuple[int, int] | None:
-    """The part of a run's span outside the kept spans it touches (a run is cut where a digest
-    starts, and starts again where it ends), trimmed to digits; None when nothing is left."""
-    start, end = span
-    for k_start, k_end in kept:
-        if k_end <= start or k_start >= end:
-            continue
-        if k_start <= start:
-            start = max(start, k_end)
-        else:
-            end = min(end, k_start)
-    if start >= end:
-        return None
-    return start, end
-
-
 def find_sensitive(text: str, known: dict[str, str] | None = None) -> list[tuple[int, int, str, str]]:
     """(start, end, kind, digits) of every card, SSN and named bank or routing number in a text,
     by shape and context (see the module's doc), and of every run holding one of the ``known``
     numbers (ASCII digits -> kind: those the same document gives under a field that names them);
     positions are the text's, digits ASCII; linear in the text."""
     view, index = normalised(text, positions=True)
-    digests = [m.span() for m in _DIGEST.finditer(view)] if "sha256:" in view else []
     found = []
     for match in _tokens(view):
         if match.lastgroup == "kept":
             continue  # a date, a time or a UUID
-        span = _outside(match.span(), digests) if digests else match.span()
-        if span is None:
-            continue  # inside a document digest (kept whole)
-        run = view[span[0]:span[1]]
+        run = match.group()
         digits = _NOT_ASCII_DIGIT.sub("", run)
         if len(digits) < 6:
             continue
@@ -446,7 +419,7 @@ def find_sensitive(text: str, known: dict[str, str] | None = None) -> list[tuple
             start = match.start()
             kind = kind_of_words(_WORD.findall(view[max(0, start - _CONTEXT_SPAN):start].lower()))
         if kind is not None:
-            start, end = span
+            start, end = match.span()
             if index is not None:
                 start, end = index[start], index[end - 1] + 1
             found.append((start, end, kind, digits))
