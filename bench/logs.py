@@ -13,7 +13,9 @@ event, spread evenly over `days`; facility events are written with the facility'
 the same instant). CCPA requests run full cycles: each request is later answered on time,
 extended then answered, answered late (sometimes with a fee, a non-portable format or another
 channel), or left unanswered to go overdue; some subjects file a third request within 12 months
-(declined by the policy). A few events are policy violations on purpose (unencrypted payments,
+(declined by the policy); a third of the answers name the document they deliver, prepared
+(`ccpa.response.prepared`) half a day before, a few of them one not prepared for that request
+and period. A few events are policy violations on purpose (unencrypted payments,
 categories clause A does not list, sales to commercial parties, a card number in a payment).
 
 Deterministic: the same (events, subjects, seed, days) give the same bytes (a private
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import calendar
+import hashlib
 import heapq
 import json
 import random
@@ -176,6 +179,30 @@ class _Subjects:
 
 def _unanswered(*_args) -> None:
     """Schedules nothing: the answer of a request that is declined is never sent."""
+
+
+def _digest(*parts: str) -> str:
+    return "sha256:" + hashlib.sha256(" ".join(parts).encode("utf-8")).hexdigest()
+
+
+def _documented(schedule, number: int):
+    """``schedule`` for an answer that names the document it delivers (`document_digest`): a
+    `ccpa.response.prepared` for the request is scheduled half a day before the answer. Now and
+    then (from the request's number, so no random draw changes) the document named is not the
+    one prepared for the request and period: one prepared for a shorter period, or another
+    document altogether (`ccpa.response_document_unmatched`)."""
+    def deliver(at: int, etype: str, i: int, data: dict) -> None:
+        if etype != "ccpa.response.delivered":
+            return schedule(at, etype, i, data)
+        request, period = data["request_id"], dict(data["period"])
+        if number % 27 == 4:  # the document prepared covers the year up to the day before
+            period["to"] = _stamp(at - DAY)
+        prepared = _digest(request, period["from"], period["to"])
+        schedule(at - DAY // 2, "ccpa.response.prepared", i,
+                 {"request_id": request, "period": period, "digest": prepared})
+        named = _digest(request, "draft") if number % 27 == 13 else prepared
+        schedule(at, etype, i, dict(data, document_digest=named))
+    return deliver
 
 
 class _Generator:
@@ -500,6 +527,8 @@ class _Generator:
         year_before = _stamp(now - 365 * DAY)
         answer = {"request_id": request, "channel": delivery, "portable_format": True, "fee": 0,
                   "period": {"from": year_before, "to": receipt}}
+        if number % 3 == 1:  # the answer names the document it delivers, prepared before it
+            schedule = _documented(schedule, number)
         r = rng.random()
         if r < 0.6:  # on time
             schedule(now + rng.randrange(5 * DAY, 44 * DAY), "ccpa.response.delivered", i, answer)

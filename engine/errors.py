@@ -66,6 +66,22 @@ class ClauselineError(Exception):
         return "\n".join(str(p) for p in self.problems)
 
 
+class OneProblem(ClauselineError):
+    """An error of one problem, with a stable ``code`` and a ``message`` (a store, a stream, a
+    right-to-know document that cannot be had)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__([Problem(code, message)])
+
+    @property
+    def code(self) -> str:
+        return self.problems[0].code
+
+    @property
+    def message(self) -> str:
+        return self.problems[0].message
+
+
 class PolicyLoadError(ClauselineError):
     """The rule files, policy index or facility profiles could not be loaded."""
 

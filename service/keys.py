@@ -7,6 +7,9 @@ store keeps the digest, never the key, which is shown once, when it is created. 
 - ``events:write``: ``POST /v1/events``;
 - ``decisions:read``: ``GET /v1/decisions``, ``/v1/subjects``, ``/v1/obligations`` and
   ``POST /v1/evaluate`` (a dry run reads stored state and writes nothing);
+- ``subjects:read``: ``GET /v1/subjects/{id}/right-to-know``, the CCPA right-to-know document
+  (everything the store holds about one person: neither ``events:write`` nor
+  ``decisions:read`` grants it);
 - ``admin``: every scope.
 
 Any valid key may read ``GET /v1/policy``; ``/healthz``, ``/readyz`` and ``/metrics`` need none.
@@ -27,7 +30,7 @@ from ..redact import quote
 from ..store import SqlStore
 from ..store.tables import api_keys
 
-SCOPES = ("events:write", "decisions:read", "admin")
+SCOPES = ("events:write", "decisions:read", "subjects:read", "admin")
 PREFIX = "clk_"
 _SHAPE = re.compile(r"clk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 

@@ -30,7 +30,7 @@ CATALOGUE = [
     "account.opened", "profile.updated", "website.visited", "cookie.preference.changed",
     "call.recorded", "svv.session.recorded", "payment.made", "disclosure.requested",
     "ccpa.request.filed", "ccpa.request.extended", "ccpa.response.delivered",
-    "ccpa.request.verified", "communication.opted_out", "message.send.requested", "child.identified", "service.changed",
+    "ccpa.request.verified", "ccpa.response.prepared", "communication.opted_out", "message.send.requested", "child.identified", "service.changed",
     "policy.changed", "clock.tick",
 ]
 #: Event types whose envelope carries no subject (so their data carries no inline profile).
@@ -166,6 +166,11 @@ VALID_DATA = {
     },
     "ccpa.request.extended": {"request_id": "ccpa-1"},
     "ccpa.request.verified": {"request_id": "ccpa-1", "verification": {"status": "verified"}},
+    "ccpa.response.prepared": {
+        "request_id": "ccpa-1",
+        "period": {"from": "2018-07-01T09:00:00Z", "to": "2019-07-01T09:00:00Z"},
+        "digest": "sha256:" + "0123456789abcdef" * 4,
+    },
     "ccpa.response.delivered": {
         "request_id": "ccpa-1",
         "channel": "electronic",
@@ -356,6 +361,10 @@ VALID_EDGES = {
         with_changes("payment.made", {"instrument": "bank_account", "account_number": "000123456789",
                                       "routing_number": "111000025", "ssn": "078-05-1120"}),
     ),
+    "delivery naming the document it delivered": (
+        "ccpa.response.delivered",
+        with_changes("ccpa.response.delivered", {"document_digest": "sha256:" + "f" * 64}),
+    ),
     "ccpa period with offsets": (
         "ccpa.response.delivered",
         with_changes("ccpa.response.delivered", {"period": {"from": "2018-07-01T04:00:00-05:00", "to": "2019-07-01T09:00:00.5+00:00"}}),
@@ -461,6 +470,27 @@ INVALID_DATA = {
     "agent without proof named": (
         "ccpa.request.filed", with_changes("ccpa.request.filed", {"agent": {"name": "Agent"}}),
         {("/agent", "required"), ("/agent", "additionalProperties")}),
+    "digest in upper case": (
+        "ccpa.response.prepared", with_changes("ccpa.response.prepared", {"digest": "sha256:" + "AB" * 32}),
+        {("/digest", "pattern")}),
+    "digest of another algorithm": (
+        "ccpa.response.prepared", with_changes("ccpa.response.prepared", {"digest": "md5:" + "a" * 32}),
+        {("/digest", "pattern")}),
+    "digest one digit short": (
+        "ccpa.response.prepared", with_changes("ccpa.response.prepared", {"digest": "sha256:" + "a" * 63}),
+        {("/digest", "pattern")}),
+    "digest with a trailing newline": (
+        "ccpa.response.prepared", with_changes("ccpa.response.prepared", {"digest": "sha256:" + "a" * 64 + "\n"}),
+        {("/digest", "pattern")}),
+    "prepared document without a period": (
+        "ccpa.response.prepared", {"request_id": "r-1", "digest": "sha256:" + "a" * 64}, {("", "required")}),
+    "prepared document period without offset": (
+        "ccpa.response.prepared",
+        with_changes("ccpa.response.prepared", {"period": {"from": "2018-07-01T09:00:00", "to": "2019-07-01T09:00:00Z"}}),
+        {("/period/from", "pattern"), ("/period/from", "format")}),
+    "delivered document digest not a digest": (
+        "ccpa.response.delivered", with_changes("ccpa.response.delivered", {"document_digest": "4111111111111111"}),
+        {("/document_digest", "pattern")}),
     "negative fee": (
         "ccpa.response.delivered", with_changes("ccpa.response.delivered", {"fee": -5}),
         {("/fee", "minimum")}),

@@ -1,13 +1,16 @@
 """The ``clauseline`` command line. Run ``clauseline --help`` or ``clauseline COMMAND --help``.
 
 Exit codes: 0 success; 1 the input was refused (a rejected event for ``evaluate``, rule-file
-errors for ``rules check``, an unreadable file); 2 wrong usage.
+errors for ``rules check``, an unreadable file); 2 wrong usage. The commands that check or
+compare (``verify``, ``diff``, ``replay --compare``) answer as diff(1) does: 0 the same, 1 a
+finding, 2 an error (:func:`.common.errors_exit_2`; docs/auditing.md, "Exit codes").
 
 One module per group of commands, each with ``register(subparsers, parents)`` that adds its
 commands and sets each one's handler (``func``): :mod:`.events` (evaluate, replay, diff,
 explain), :mod:`.audit` (report, due, log export, verify), :mod:`.policy` (clauses,
 interpretations, rules check|list), :mod:`.service` (serve), :mod:`.stream` (publish,
-consume), :mod:`.store` (keys create|list|revoke, db init). :mod:`.common` holds what they
+consume), :mod:`.store` (keys create|list|revoke, db init), :mod:`.rights` (right-to-know).
+:mod:`.common` holds what they
 share: the options several commands take, as parent parsers, and the helpers.
 """
 
@@ -17,7 +20,7 @@ import argparse
 import sys
 
 from ..errors import ClauselineError, PolicyLoadError
-from . import audit, events, policy, service, store, stream
+from . import audit, events, policy, rights, service, store, stream
 from .common import RULES_HELP, Parents, echo
 
 DESCRIPTION = """\
@@ -39,7 +42,7 @@ examples:
 """
 
 #: The command groups, in the order ``clauseline --help`` lists their commands.
-GROUPS = (events, audit, policy, service, stream, store)
+GROUPS = (events, audit, rights, policy, service, stream, store)
 
 
 class _Version(argparse.Action):

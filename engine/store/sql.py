@@ -57,9 +57,10 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 
 from .. import canonical
-from ..chain import ENGINE_VERSION, GENESIS, engine_version, link
+from ..chain import (DECISION_ID, ENGINE_VERSION, GENESIS, REQUEST_ID, decision_id,
+                     engine_version, link)
 from ..decision import GLOBAL, OWED, Decision
-from ..errors import ClauselineError, Problem
+from ..errors import OneProblem
 from ..records import Records, changed_records, current, due_index, instant_key, named_subjects
 from ..redact import Redactor, secrets_of
 from ..redact import shown_url as redacted_url
@@ -80,24 +81,16 @@ BACKOFF_BASE = 0.05
 BACKOFF_CAP = 2.0
 
 
-class StoreError(ClauselineError):
+class StoreError(OneProblem):
     """A store that cannot be opened or used, as one problem with a ``store.*`` code
     (docs/errors.md): ``store.unavailable``, ``store.not_found``, ``store.full``,
     ``store.read_only``, ``store.corrupt``, ``store.not_clauseline``, ``store.unknown_revision``.
     The message names the store (password masked) and never quotes an event's values."""
 
     def __init__(self, message: str, code: str = "store.unavailable", fault: "Fault | None" = None):
-        super().__init__([Problem(code, message)])
+        super().__init__(code, message)
         #: what the database reported, when the error came from it (see :func:`classify`)
         self.fault = fault
-
-    @property
-    def code(self) -> str:
-        return self.problems[0].code
-
-    @property
-    def message(self) -> str:
-        return self.problems[0].message
 
 
 @dataclass(frozen=True)
@@ -469,6 +462,10 @@ class SqlTransaction:
                       or not isinstance(events[0], dict)
                       or not isinstance(events[0].get("subject"), str))
         self.committed: list[Decision] | None = None
+        #: the HTTP request id of each event, in the order of ``events`` (None: none, as for a
+        #: replay), stored with its decision; the session sets it (``Session.submit_many``)
+        self.request_ids: Sequence[str | None] | None = None
+        self._request_of: dict[int, str | None] | None = None
         #: what this attempt was committing when it failed (see :class:`_Pending`)
         self.pending: _Pending | None = None
         #: the error that ended this attempt, when another attempt may mend it
@@ -613,7 +610,10 @@ class SqlTransaction:
         kept.decisions.append({"status": decision.status,
                                "policy_version": decision.policy_version,
                                "decision": decision_text, "policy_hash": policy_hash,
-                               "engine_version": engine_version()})
+                               "engine_version": engine_version(),
+                               "decision_id": decision_id(event["source"], event["id"],
+                                                          decision.policy_version),
+                               "request_id": self._request_id(event)})
         kept.chained.append((stored_event, stored_decision))
         kept.decided[(event["source"], event["id"])] = decision_text
         place = len(kept.events) - 1
@@ -622,6 +622,14 @@ class SqlTransaction:
             kept.written[sid] = (text, place)
             kept.texts[sid] = (text, kept.texts.get(sid, (None, 0))[1])
             kept.rows[sid] = redactor.scrub(_obligation_rows(sid, record), known)
+
+    def _request_id(self, event: dict) -> str | None:
+        """The request id given for this event (the very object) in :attr:`request_ids`."""
+        if not self.request_ids:
+            return None
+        if self._request_of is None:
+            self._request_of = {id(e): r for e, r in zip(self.events, self.request_ids)}
+        return self._request_of.get(id(event))
 
     def commit(self, decisions: list[Decision]) -> None:
         if self.read_only:
@@ -842,6 +850,26 @@ class SqlStore:
 
         return retrying(attempt, self.shown, attempts=self.attempts)
 
+    def decision_by_id(self, wanted: str) -> dict | None:
+        """The stored decision whose id (:func:`clauseline.chain.decision_id`) is ``wanted``,
+        with what the store keeps about it: ``{"decision_id", "seq", "request_id", "event":
+        {"source", "id", "type", "subject", "time"}, "decision"}``; None when none has it."""
+        if not storable(wanted):
+            return None
+        query = (sa.select(decisions.c.decision_id, events.c.seq, decisions.c.request_id,
+                           events.c.source, events.c.event_id, events.c.type, events.c.subject,
+                           events.c.time, decisions.c.decision)
+                 .select_from(events.join(decisions, decisions.c.seq == events.c.seq))
+                 .where(decisions.c.decision_id == wanted))
+        row = self._run(lambda conn: conn.execute(query).first())
+        if row is None:
+            return None
+        found, seq, request, source, event_id, kind, subject, at, text = row
+        return {"decision_id": found, "seq": seq, "request_id": request,
+                "event": {"source": source, "id": event_id, "type": kind, "subject": subject,
+                          "time": at},
+                "decision": json.loads(text)}
+
     def decision_for(self, source: str, event_id: str) -> Decision | None:
         """The decision stored for this (source, id), if any."""
         if not (storable(source) and storable(event_id)):
@@ -965,17 +993,21 @@ class SqlStore:
         """The decision log, record by record in ``seq`` order (see :mod:`clauseline.chain`)."""
         query = (sa.select(events.c.seq, events.c.event, decisions.c.decision,
                            decisions.c.policy_hash, decisions.c.prev_hash, decisions.c.hash,
-                           decisions.c.engine_version)
+                           decisions.c.engine_version, decisions.c.decision_id,
+                           decisions.c.request_id)
                  .select_from(events.join(decisions, decisions.c.seq == events.c.seq))
                  .order_by(events.c.seq).execution_options(yield_per=1000))
         try:
             with self.engine.connect().execution_options(clauseline_read=True) as conn:
-                for seq, event, decision, policy_hash, prev, digest, engine in conn.execute(query):
+                for (seq, event, decision, policy_hash, prev, digest, engine, did,
+                     request) in conn.execute(query):
                     record = {"seq": seq, "event": json.loads(event),
                               "decision": json.loads(decision), "policy_hash": policy_hash,
                               "prev": prev, "hash": digest}
                     if engine is not None:  # none for records stored before revision 0006
                         record[ENGINE_VERSION] = engine
+                    # outside the chain (clauseline.chain.UNCHAINED); 0007 filled every id
+                    record[DECISION_ID], record[REQUEST_ID] = did, request
                     yield record
         except (OSError, sa.exc.TimeoutError) as error:  # a StoreError passes as it is
             raise fault_error(classify(error), self.shown) from None

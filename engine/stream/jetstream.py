@@ -10,7 +10,7 @@ import asyncio
 import re
 from urllib.parse import urlsplit
 
-from ..errors import ClauselineError, Problem
+from ..errors import OneProblem
 from ..redact import shown_url
 from .partitioning import ALL_TOKEN, MAX_PARTITIONS, PARTITION_TOKEN
 
@@ -37,15 +37,8 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 6048
 MAX_MAX_AGE = 100 * 365 * 86400.0
 
 
-class StreamError(ClauselineError):
+class StreamError(OneProblem):
     """NATS or a stream cannot be used: one problem with a stable code."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__([Problem(code, message)])
-
-    @property
-    def code(self) -> str:
-        return self.problems[0].code
 
 
 def shown_nats(url: str) -> str:
