@@ -25,6 +25,9 @@ demo: $(STAMP)
 	$(BIN)/clauseline replay examples/demo-log.jsonl --db sqlite:///$(DEMO_DB) --out out/demo-decisions.jsonl
 	@$(BIN)/clauseline replay examples/demo-log.jsonl --format text --explain --out out/demo-decisions.txt 2>/dev/null
 	@echo
+	@echo "== The rejected lines (deliberately bad), each with its errors =="
+	@$(BIN)/python examples/show_rejected.py out/demo-decisions.jsonl
+	@echo
 	@echo "== Clauses A to W, and how often each rule fired on the demo log =="
 	@$(BIN)/clauseline clauses --log examples/demo-log.jsonl
 	@echo

@@ -8,6 +8,10 @@ it (``PolicyVersion.content_hash``: its rules, derivations, facility profiles an
 the store recorded it, revision 0006, have no such key, and verify as they were written),
 ``prev`` the ``hash`` of the record before it (``GENESIS`` for the first) and ``hash`` the
 SHA-256 of the canonical JSON of the record without its ``hash``.
+An export adds two keys to each record outside the chain (:data:`UNCHAINED`: the hash does not
+cover them, so the chain is the same with or without them): ``decision_id``, the decision's own
+id (:func:`decision_id`, derived, so :func:`verify` recomputes it), and ``request_id``, the HTTP
+request that stored it (or null).
 Changing a record breaks its own hash; deleting, inserting or reordering one breaks the ``prev``
 of the record after it. Truncating the end leaves a valid shorter chain, so an auditor keeps the
 head hash (``clauseline log export`` prints it) and checks it with ``verify --head``.
@@ -15,12 +19,14 @@ head hash (``clauseline log export`` prints it) and checks it with ``verify --he
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from . import canonical
+from .redact import mask_numbers, quote
 
 #: The ``prev`` of the first record.
 GENESIS = "0" * 64
@@ -45,9 +51,36 @@ def engine_version() -> str:
 _ENGINE: str | None = None
 
 
+#: Keys an export adds to a record outside the chain (revision 0007): the decision's id, derived
+#: (:func:`decision_id`, checked by :func:`verify`), and the HTTP request id that stored it.
+DECISION_ID, REQUEST_ID = "decision_id", "request_id"
+UNCHAINED = (DECISION_ID, REQUEST_ID)
+
+
+def decision_id(source: Any, event_id: Any, policy_version: Any) -> str:
+    """The stable id of the decision of the event (``source``, ``event_id``) under
+    ``policy_version``: ``dec_`` and the first 26 characters (130 bits) of the lowercase base32
+    SHA-256 of the canonical JSON ``[source, event_id, policy_version]``. Derived from what the
+    decision itself names (``event_source``, ``event_id``, ``policy_version``), not from its
+    place in a store: a repeat of the event answers the same id, the same log replayed into
+    another store gives the same ids, and an auditor recomputes it from an export."""
+    digest = hashlib.sha256(canonical.dumps([source, event_id, policy_version])
+                            .encode("utf-8", "surrogatepass")).digest()
+    return "dec_" + base64.b32encode(digest).decode("ascii").lower()[:26]
+
+
+def decision_id_of(decision: Any) -> str | None:
+    """:func:`decision_id` of a decision's JSON (a dict), or None when it is not one."""
+    if not isinstance(decision, dict):
+        return None
+    return decision_id(decision.get("event_source"), decision.get("event_id"),
+                       decision.get("policy_version"))
+
+
 def record_hash(record: dict) -> str:
-    """SHA-256 (hex) of the canonical JSON of a record without its ``hash``."""
-    body = {k: v for k, v in record.items() if k != "hash"}
+    """SHA-256 (hex) of the canonical JSON of a record without its ``hash`` (and without the
+    keys outside the chain, :data:`UNCHAINED`)."""
+    body = {k: v for k, v in record.items() if k != "hash" and k not in UNCHAINED}
     return hashlib.sha256(canonical.dumps(body).encode("utf-8")).hexdigest()
 
 
@@ -63,10 +96,37 @@ def link(seq: int, event: Any, decision: Any, policy_hash: str | None, prev: str
     return record
 
 
+#: Longest event attribute (source, id, time) a verdict shows, after masking.
+SHOWN_MAX = 80
+
+
+def shown(value: Any) -> str:
+    """An event attribute of a record as a verdict shows it: card-like and SSN-like numbers
+    masked (:func:`clauseline.redact.mask_numbers`, as every message masks them), control and
+    bidirectional characters escaped, cut after :data:`SHOWN_MAX` characters; a value that is
+    not a string is described by its type (:func:`clauseline.redact.quote`)."""
+    if not isinstance(value, str):
+        return "(none)" if value is None else f"({quote(value)})"
+    text = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in mask_numbers(value))
+    return text if len(text) <= SHOWN_MAX else text[:SHOWN_MAX] + "..."
+
+
+def event_named(record: Any) -> str | None:
+    """``source S, id I, time T`` of a record's event, masked (:func:`shown`); None when the
+    record holds no event object."""
+    event = record.get("event") if isinstance(record, dict) else None
+    if not isinstance(event, dict):
+        return None
+    return ", ".join(f"{key} {shown(event.get(key))}" for key in ("source", "id", "time"))
+
+
 @dataclass(frozen=True)
 class Verdict:
     """What :func:`verify` found: ``ok``, how many records, the head hash, and where the chain
-    first breaks (the line of the file, the record's ``seq`` when it has one, and why)."""
+    first breaks (the line of the file, the record's ``seq`` when it has one, the event of that
+    record, and why). ``unreadable`` when the check could not read a record at all (a line that
+    is not JSON, not UTF-8, nested too deep or longer than the limit): an error, not a finding
+    (``clauseline verify`` exits 2, not 1)."""
 
     ok: bool
     records: int
@@ -77,6 +137,10 @@ class Verdict:
     #: (engine version, records) of the records checked, by version; ``not recorded`` for
     #: records stored before the engine version was
     engines: tuple[tuple[str, int], ...] = ()
+    #: the event of the first broken record (:func:`event_named`), when it holds one
+    event: str | None = None
+    #: the line could not be read as JSON: the file is not a log export there
+    unreadable: bool = False
 
     def __str__(self) -> str:
         if self.ok:
@@ -84,6 +148,10 @@ class Verdict:
             return (f"chain intact: {self.records} record(s), head {self.head}"
                     + (f"; decided by engine version {engines}" if engines else ""))
         where = f"line {self.line}" + (f" (seq {self.seq})" if self.seq is not None else "")
+        if self.event:
+            where += f"; event {self.event}"
+        if self.unreadable:
+            return f"cannot read line {self.line}: {self.reason}"
         return f"chain broken at {where}: {self.reason}"
 
 
@@ -98,32 +166,43 @@ def verify(lines: Iterable[str | bytes], head: str | None = None,
     engines: dict[str, int] = {}
     for number, line in enumerate(lines, start=1):
         if not isinstance(line, (str, bytes)):
-            return Verdict(False, count, prev, number, None, "the line is longer than the limit")
+            return Verdict(False, count, prev, number, None, "the line is longer than the limit",
+                           unreadable=True)
         if not line.strip():
             continue
         try:
             record = loads(line)
         except RecursionError:  # nested deeper than the parser recurses, or than ``loads`` takes
             return Verdict(False, count, prev, number, None,
-                           "the line is nested too deep to be a log record")
+                           "the line is nested too deep to be a log record", unreadable=True)
         except ValueError:  # not JSON, or not UTF-8
-            return Verdict(False, count, prev, number, None, "the line is not JSON")
+            return Verdict(False, count, prev, number, None,
+                           "the line is not JSON (or not UTF-8): not a log export",
+                           unreadable=True)
         if not isinstance(record, dict) or not _record_shaped(record):
             return Verdict(False, count, prev, number, None,
                            f"not a log record (a record has exactly {', '.join(FIELDS)}, and "
-                           f"optionally {ENGINE_VERSION})")
+                           f"optionally {ENGINE_VERSION}, {DECISION_ID} and {REQUEST_ID})",
+                           event=event_named(record))
         seq = record["seq"] if isinstance(record["seq"], int) else None
         if record["prev"] != prev:
             return Verdict(False, count, prev, number, seq,
                            "its prev is not the hash of the record before it: a record was "
-                           "deleted, inserted or moved here")
+                           "deleted, inserted or moved here", event=event_named(record))
         try:
             intact = record["hash"] == record_hash(record)
         except ValueError:  # a string that is not text (a lone surrogate) cannot be hashed
             intact = False
         if not intact:
             return Verdict(False, count, prev, number, seq,
-                           "its hash does not match its content: the record was changed")
+                           "its hash does not match its content: the record was changed",
+                           event=event_named(record))
+        if DECISION_ID in record and record[DECISION_ID] != decision_id_of(record["decision"]):
+            # outside the hash, but derived: a changed id is caught by deriving it again
+            return Verdict(False, count, prev, number, seq,
+                           f"its {DECISION_ID} is not the one its decision's event_source, "
+                           "event_id and policy_version give: the id was changed",
+                           event=event_named(record))
         prev, count = record["hash"], count + 1
         engine = record.get(ENGINE_VERSION, "not recorded")
         engines[engine] = engines.get(engine, 0) + 1
@@ -141,5 +220,14 @@ def _record_shaped(record: dict) -> bool:
     if ENGINE_VERSION in keys:
         keys.discard(ENGINE_VERSION)
         if not isinstance(record[ENGINE_VERSION], str):
+            return False
+    # exports since revision 0007 add the decision id and the request id (or null)
+    if DECISION_ID in keys:
+        keys.discard(DECISION_ID)
+        if not isinstance(record[DECISION_ID], str):
+            return False
+    if REQUEST_ID in keys:
+        keys.discard(REQUEST_ID)
+        if not isinstance(record[REQUEST_ID], (str, type(None))):
             return False
     return keys == set(FIELDS)

@@ -24,17 +24,31 @@ What the page promises:
   gives a page of a few megabytes at most.
 
 Counting: a record is one line of the log (``{"event", "decision"}``); outcomes are counted over
-accepted decisions only, since a duplicate repeats its first decision and a rejected one has none.
+accepted decisions only, since a duplicate repeats its first decision and a rejected one has none;
+for a log, beside them, with the duplicates' repeats (as ``clauseline replay``'s summary line
+counts). A store keeps accepted events only: its report says duplicates and rejected events are
+"not kept" (``source="store"``), never 0.
+
+Obligations: each one's history (:func:`obligation_history`: opened, extended, fulfilled,
+declined, missed, with times, rule and clause) is derived from the decisions, so a log and a store
+give the same; :func:`obligations_csv` has a row per step.
+
+Readings: the policy's interpretations are Markdown, rendered as HTML by markdown-it-py with raw
+HTML off and no links or images (:func:`reading_html`); the rule language's syntax in them is said
+in words from one table of its filters and paths (:data:`FILTER_WORDS`, :data:`PATH_WORDS`).
 """
 
 from __future__ import annotations
 
 import base64
 import csv
+import functools
 import hashlib
+import heapq
 import html
 import io
 import json
+import re
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
@@ -43,6 +57,7 @@ from .decision import GLOBAL, KIND_ORDER
 from .eventtime import format_time, parse_time
 from .explain import clause_title, outcome_summary, rule_text
 from .policy.model import Policy
+from .policy.templates import PLACEHOLDER, parse_placeholder
 from .redact import kind_of_key, mask_numbers
 
 #: Example events listed under each violation code.
@@ -57,6 +72,8 @@ MAX_OBLIGATIONS = 300
 MAX_REJECTED = 20
 #: Characters of an event's data shown in the drill-down.
 MAX_DATA_CHARS = 240
+#: Characters of an id past which it may break anywhere in a table (:func:`id_code`).
+LONG_ID = 32
 
 #: One colour per clause letter (A to W), stable across reports.
 CLAUSE_COLOURS = dict(zip("ABCDEFGHIJKLMNOPQRSTUVW", (
@@ -67,10 +84,14 @@ OTHER_COLOUR = "#555555"
 STATUS_COLOURS = {"open": "#1f77b4", "extended": "#ff7f0e", "missed": "#d62728"}
 
 KINDS = tuple(sorted(KIND_ORDER, key=KIND_ORDER.get))
+#: Where records come from: a log replayed (every line), or a store (accepted events only).
+SOURCES = ("log", "store")
 VIOLATION_FIELDS = ("time", "event_source", "event_id", "subject", "clause", "rule", "violation",
                     "ref", "detail")
-OBLIGATION_FIELDS = ("subject", "ref", "obligation", "status", "due_by", "opened_at", "missed",
-                     "overdue")
+#: obligations.csv: one row per step of each obligation's history (:func:`obligation_history`);
+#: ``status`` and ``owed`` are the obligation's at the end of the records, on each of its rows.
+OBLIGATION_FIELDS = ("subject", "ref", "obligation", "step", "time", "due_by", "rule", "clause",
+                     "event_source", "event_id", "violations", "status", "owed", "overdue")
 
 
 # --- values made safe -------------------------------------------------------------------------
@@ -87,6 +108,13 @@ def safe_text(value: Any) -> str:
 def esc(value: Any) -> str:
     """A value as masked, HTML-escaped text (safe in element content and quoted attributes)."""
     return html.escape(safe_text(value), quote=True)
+
+
+def id_code(value: Any) -> str:
+    """An id from an event (subject, ref, event id) as code: one too long for a table column
+    (over :data:`LONG_ID` characters) may break anywhere, so that it cannot widen its table."""
+    text = esc(value)
+    return f'<code class="long">{text}</code>' if len(safe_text(value)) > LONG_ID else f"<code>{text}</code>"
 
 
 def _reduce_fields(value: Any) -> Any:
@@ -121,6 +149,135 @@ def _csv_cell(value: Any) -> str:
     # untrusted, so such a cell is quoted as text (OWASP's advice for CSV injection).
     text = safe_text(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+# --- the policy's readings as prose ----------------------------------------------------------
+
+#: Each filter of the template language (:data:`clauseline.policy.templates.FILTERS`) in words:
+#: the unit it shifts a time by, singular and plural. ``{time|add_days:45}`` reads "the event's
+#: time plus 45 days"; a negative argument reads "minus".
+FILTER_WORDS = {
+    "add_days": ("day", "days"),
+    "add_months": ("month", "months"),
+    "add_years": ("year", "years"),
+}
+
+#: The paths of the template language in words: the longest prefix of a path that is listed here
+#: names it, and the steps after that prefix are named after it ("the event's data field
+#: request_id"). The engine's own memory (``memory.obligations`` ... ``memory.global``) is here;
+#: what rules remember is worded by the policy itself (``memory:`` of policy.yaml).
+PATH_WORDS = {
+    "time": "the event's time",
+    "id": "the event's id",
+    "source": "the event's source",
+    "type": "the event's type",
+    "subject": "the event's subject",
+    "data": "the event's data",
+    "item": "the item being checked",
+    "facility": "the facility's profile",
+    "policy": "the policy's settings",
+    "policy.contact": "the policy's contact details",
+    "sets": "the named set",
+    "profile": "the subject's profile",
+    "memory": "what the engine remembers of the subject",
+    "memory.obligations": "the subject's obligations",
+    "memory.open_obligations": "the subject's obligations still open",
+    "memory.overdue_obligations": "the obligations already overdue",
+    "memory.first_seen_at": "the time the subject was first seen",
+    "memory.request": "the request the event answers",
+    "memory.request.opened_at": "the time the request was received",
+    "memory.request.due_by": "the request's deadline",
+    "memory.global": "what the engine remembers for every subject",
+}
+
+#: A code span that is a bare memory path (``memory.overdue_obligations``) is template syntax too.
+_MEMORY_PATH = re.compile(r"memory(?:\.[a-z_*][a-z0-9_]*|\.<[a-z]+>)+")
+_CLAUSE_TAG = re.compile(r"\s*\([A-W](?:, [A-W])*\)$")
+#: Paths whose next step names a field of a record ("the event's data field request_id").
+_RECORDS = ("data", "item", "facility", "profile")
+
+
+def _remembered(rest: str, memory: dict[str, str]) -> str | None:
+    """The policy's own wording of a memory path (``*`` in its keys is any one step)."""
+    steps = rest.split(".")
+    for key, words in memory.items():
+        pattern = key.split(".")
+        if len(pattern) <= len(steps) and all(p in ("*", s) for p, s in zip(pattern, steps)):
+            tail = steps[len(pattern):]
+            words = _CLAUSE_TAG.sub("", str(words))
+            return words + (f" (its {'.'.join(tail)})" if tail else "")
+    return None
+
+
+def path_words(path: str, memory: dict[str, str] | None = None) -> str:
+    """A template path in words: ``memory.overdue_obligations`` is "the obligations already
+    overdue"; a path the policy's ``memory:`` describes (``memory.svv_recordings``) is worded as
+    the policy describes it; ``data.request_id`` is "the event's data field request_id"."""
+    steps = path.split(".")
+    if steps[0] == "memory" and len(steps) > 1 and memory and "memory." + steps[1] not in PATH_WORDS:
+        found = _remembered(".".join(steps[1:]), memory)
+        if found is not None:
+            return "the subject's remembered " + found
+    for cut in range(len(steps), 0, -1):
+        words = PATH_WORDS.get(".".join(steps[:cut]))
+        if words is None:
+            continue
+        rest = ".".join(steps[cut:])
+        if not rest:
+            return words
+        return f"{words} field {rest}" if cut == 1 and steps[0] in _RECORDS else f"{words} ({rest})"
+    return f"the value at {path}"
+
+
+def template_words(body: str, memory: dict[str, str] | None = None) -> str:
+    """A placeholder of the template language (the text between the braces) in words:
+    ``time|add_days:45`` is "the event's time plus 45 days". Raises ValueError when ``body`` is
+    not a placeholder (:func:`clauseline.policy.templates.parse_placeholder`)."""
+    path, filters = parse_placeholder(body)
+    words = path_words(path, memory)
+    for name, arg in filters:
+        one, many = FILTER_WORDS[name]
+        words += f" {'minus' if arg < 0 else 'plus'} {abs(arg)} {one if abs(arg) == 1 else many}"
+    return words
+
+
+def syntax_words(code: str, memory: dict[str, str] | None = None) -> str | None:
+    """What a code span of a reading says in words when it is template syntax (one placeholder,
+    or a bare memory path such as ``memory.overdue_obligations``); None when it is not."""
+    whole = PLACEHOLDER.fullmatch(code.strip())
+    if whole:
+        try:
+            return template_words(whole.group(1), memory)
+        except ValueError:  # braces, but not a placeholder: JSON, an object's fields
+            return None
+    if _MEMORY_PATH.fullmatch(code.strip()):
+        return path_words(code.strip().replace("<", "").replace(">", ""), memory)
+    return None
+
+
+def _code_inline(tokens, idx, options, env) -> str:
+    code = tokens[idx].content
+    words = syntax_words(code, env.get("memory"))
+    if words is None:
+        return f"<code>{html.escape(code)}</code>"
+    return f'<span class="syntax" title="{html.escape(code, quote=True)}">{html.escape(words)}</span>'
+
+
+@functools.lru_cache(maxsize=1)
+def _markdown():
+    from markdown_it import MarkdownIt
+    # CommonMark with raw HTML off (it stays text), and nothing that points elsewhere: no links,
+    # no images, no autolinks (the page fetches nothing and leads nowhere)
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md.disable(["link", "image", "autolink", "html_inline", "html_block"])
+    md.renderer.rules["code_inline"] = _code_inline
+    return md
+
+
+def reading_html(reading: str, memory: dict[str, str] | None = None) -> str:
+    """A reading of the policy (Markdown) as HTML prose: raw HTML stays text, numbers are masked,
+    and template syntax in code spans is said in words (the raw syntax in its ``title``)."""
+    return _markdown().render(mask_numbers(str(reading)), {"memory": memory or {}}).strip()
 
 
 # --- times and periods ------------------------------------------------------------------------
@@ -211,6 +368,123 @@ def _subject_of(record: dict) -> str | None:
     return subject if isinstance(subject, str) else None
 
 
+# --- obligations' histories ------------------------------------------------------------------
+
+#: The steps of an obligation's history, in the order they are told: the statuses an obligation
+#: outcome carries (``open`` is told as "opened"), and ``missed``, which the engine marks itself.
+STEPS = ("opened", "extended", "fulfilled", "declined", "missed")
+STEP_OF_STATUS = {"open": "opened", "extended": "extended", "fulfilled": "fulfilled",
+                  "declined": "declined"}
+STEP_COLOURS = {"opened": "#1f77b4", "extended": "#ff7f0e", "fulfilled": "#2ca02c",
+                "declined": "#7f7f7f", "missed": "#d62728"}
+#: Statuses that still owe something (``clauseline.decision.OWED``), and the step that set each.
+_OWING_STEPS = ("opened", "extended")
+
+
+def obligation_history(records: list[dict], obligations: Iterable[dict] = ()) -> list[dict]:
+    """Each obligation's history, derived from the decisions: one entry per (subject, ref) with
+    ``subject``, ``ref``, ``obligation``, ``status`` (after its last step, as ``clauseline due``
+    names it: open, extended, missed, fulfilled, declined), ``due_by`` (the last deadline set),
+    ``owed`` (whether it still owes something at the end of the records), ``overdue`` (as the
+    caller's list of owed obligations says) and ``steps``.
+
+    A step is ``{"step", "time", "due_by", "rule", "clause", "event_source", "event_id",
+    "violations"}``: ``opened``, ``extended``, ``fulfilled`` or ``declined`` where an accepted
+    decision has an obligation outcome with that status (its rule and clause); ``missed`` at the
+    first accepted event of the log, whatever its subject, that is later than the deadline while
+    the obligation is still open or extended (as the engine marks it: ``docs/decisions.md``),
+    citing the violation that event's decision reports for it if any. ``violations`` lists the
+    codes of the violations about the same subject and ref in the same decision. An obligation
+    the caller says is owed that no decision tells of (a log cut short) gets one step, opened at
+    its ``opened_at``, with no rule. Ordered by the first step's time, then subject and ref."""
+    entries: dict[tuple[str, str], dict] = {}
+    order: list[tuple[str, str]] = []
+    pending: list[tuple[datetime, tuple[str, str], Any]] = []  # a heap of (due, key, due_by)
+
+    def watch(key: tuple[str, str]) -> None:
+        entry = entries[key]
+        due = _instant(entry["due_by"])
+        if entry["status"] in ("open", "extended") and due is not None:
+            heapq.heappush(pending, (due, key, entry["due_by"]))
+
+    def step_of(record: dict, kind: str, outcome: dict | None, due_by: Any) -> dict:
+        decision = _decision(record)
+        return {"step": kind, "time": decision.get("time"), "due_by": due_by,
+                "rule": outcome.get("rule") if outcome else None,
+                "clause": outcome.get("clause") if outcome else None,
+                "event_source": decision.get("event_source"), "event_id": decision.get("event_id"),
+                "violations": []}
+
+    for record in records:
+        decision = _decision(record)
+        if decision.get("status") != "accepted":
+            continue
+        outcomes = _accepted_outcomes(record)
+        moment = _instant(decision.get("time"))
+        made: dict[tuple[str, str], list[dict]] = defaultdict(list)
+        # first what the engine marks at this event: an obligation still owed after its deadline
+        while moment is not None and pending and pending[0][0] < moment:
+            _, key, due_by = heapq.heappop(pending)
+            entry = entries[key]
+            if entry["status"] in ("open", "extended") and entry["due_by"] == due_by:
+                reported = next((o for o in outcomes if o.get("kind") == "violation" and (
+                    safe_text(o.get("subject")), safe_text(o.get("ref"))) == key), None)
+                step = step_of(record, "missed", reported, entry["due_by"])
+                entry["steps"].append(step)
+                entry["status"] = "missed"
+                made[key].append(step)
+        # then what the rules decided
+        for outcome in outcomes:
+            if outcome.get("kind") != "obligation":
+                continue
+            subject, ref = outcome.get("subject"), outcome.get("ref")
+            key = (safe_text(subject), safe_text(ref))
+            kind = STEP_OF_STATUS.get(str(outcome.get("status")), safe_text(outcome.get("status")))
+            if key not in entries:
+                entries[key] = {"subject": subject, "ref": ref, "obligation": outcome.get("obligation"),
+                                "status": None, "due_by": None, "owed": False, "overdue": False,
+                                "steps": []}
+                order.append(key)
+            entry = entries[key]
+            step = step_of(record, kind, outcome, outcome.get("due_by"))
+            entry["steps"].append(step)
+            entry["status"] = str(outcome.get("status"))
+            if outcome.get("due_by") is not None:
+                entry["due_by"] = outcome.get("due_by")
+            made[key].append(step)
+            watch(key)
+        for outcome in outcomes:  # the violations about an obligation, beside its step
+            key = (safe_text(outcome.get("subject")), safe_text(outcome.get("ref")))
+            if outcome.get("kind") == "violation" and made.get(key):
+                made[key][-1]["violations"].append(outcome.get("violation"))
+    for owed in obligations:
+        key = (safe_text(owed.get("subject")), safe_text(owed.get("ref")))
+        entry = entries.get(key)
+        if entry is None:  # owed, but no decision of these records tells of it
+            entry = entries[key] = {
+                "subject": owed.get("subject"), "ref": owed.get("ref"),
+                "obligation": owed.get("obligation"), "status": owed.get("status"),
+                "due_by": owed.get("due_by"), "owed": True, "overdue": False,
+                "steps": [{"step": "opened", "time": owed.get("opened_at"),
+                           "due_by": owed.get("due_by"), "rule": None,
+                           "clause": None, "event_source": None, "event_id": None,
+                           "violations": []}]}
+            order.append(key)
+        entry["owed"] = True
+        entry["overdue"] = bool(owed.get("overdue"))
+        if owed.get("status") == "missed" and entry["status"] in ("open", "extended"):
+            entry["status"] = "missed"  # marked by an event these records do not hold
+    for entry in entries.values():
+        if entry["status"] in ("open", "extended", "missed"):
+            entry["owed"] = True
+    far = datetime.max.replace(tzinfo=timezone.utc)
+
+    def first(key):
+        steps = entries[key]["steps"]
+        return (_instant(steps[0]["time"]) if steps else None) or far, key
+    return [entries[key] for key in sorted(order, key=first)]
+
+
 # --- CSV --------------------------------------------------------------------------------------
 
 def violations_csv(records: list[dict]) -> str:
@@ -228,14 +502,23 @@ def violations_csv(records: list[dict]) -> str:
     return out.getvalue()
 
 
-def obligations_csv(obligations: list[dict]) -> str:
-    """One row per obligation still owed, in the order given, with a header: subject, ref,
-    obligation, status, due_by, opened_at, missed, overdue (booleans as true/false)."""
+def obligations_csv(obligations: list[dict], records: list[dict] | None = None) -> str:
+    """One row per step of each obligation's history (:func:`obligation_history` of ``records``,
+    with the obligations still owed, ``obligations``), with a header: subject, ref, obligation,
+    step (opened, extended, fulfilled, declined, missed), time, due_by (the deadline after the
+    step), rule, clause, event_source, event_id (the event of the step), violations (codes about
+    it in the same decision, ``;``-separated), status (the obligation's at the end), owed and
+    overdue (true/false). Without ``records``, the owed obligations only, one ``opened`` row each."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(OBLIGATION_FIELDS)
-    for obligation in obligations:
-        writer.writerow([_csv_cell(obligation.get(name)) for name in OBLIGATION_FIELDS])
+    for entry in obligation_history(records or [], obligations):
+        for step in entry["steps"]:
+            row = {**step, "subject": entry["subject"], "ref": entry["ref"],
+                   "obligation": entry["obligation"], "status": entry["status"],
+                   "owed": entry["owed"], "overdue": entry["overdue"],
+                   "violations": ";".join(safe_text(v) for v in step["violations"])}
+            writer.writerow([_csv_cell(row.get(name)) for name in OBLIGATION_FIELDS])
     return out.getvalue()
 
 
@@ -352,33 +635,48 @@ def _time_ticks(first: datetime, last: datetime) -> list[tuple[datetime, str]]:
     return ticks
 
 
+class _TimeAxis:
+    """The time axis the obligation charts share: padded to the instants they show (positions
+    computed on seconds, so that the padding never leaves the datetime range), its ticks and
+    grid drawn from ``top`` down to ``height``."""
+
+    def __init__(self, instants: list[datetime], width: int, label_w: int, right: int):
+        first, last = min(instants), max(instants)
+        low, high = first.timestamp(), max(last.timestamp(), first.timestamp() + 86400)
+        pad = (high - low) * 0.03
+        self.low, self.high = low - pad, high + pad
+        self.first, self.last = first, last
+        self.label_w, self.plot_w = label_w, width - label_w - right
+
+    def x(self, moment: datetime) -> float:
+        return self.label_w + self.plot_w * (moment.timestamp() - self.low) / (self.high - self.low)
+
+    def grid(self, top: int, height: int) -> list[str]:
+        try:
+            span = (datetime.fromtimestamp(self.low, timezone.utc),
+                    datetime.fromtimestamp(self.high, timezone.utc))
+        except (ValueError, OverflowError, OSError):
+            span = (self.first, self.last)
+        parts = []
+        for moment, label in _time_ticks(*span):
+            x = _num(self.x(moment))
+            parts.append(f'<line class="grid" x1="{x}" x2="{x}" y1="{top - 8}" y2="{height - 16}"/>'
+                         f'<text class="tick" x="{x}" y="{top - 12}" text-anchor="middle">{esc(label)}</text>')
+        return parts
+
+
 def _timeline(rows: list[dict], as_of: datetime | None, width: int = 1100) -> str:
     """Obligations as bars from opening to due time, one row each, with the log's end marked."""
     label_w, right, top, row_h = 300, 16, 34, 18
     instants = [t for r in rows for t in (r["opened"], r["due"]) if t is not None]
     if as_of is not None:
         instants.append(as_of)
-    first, last = min(instants), max(instants)
-    # positions are computed on seconds, so that the padding never leaves the datetime range
-    low, high = first.timestamp(), max(last.timestamp(), first.timestamp() + 86400)
-    pad = (high - low) * 0.03
-    low, high = low - pad, high + pad
-    plot_w = width - label_w - right
+    axis = _TimeAxis(instants, width, label_w, right)
+    x_of = axis.x
     height = top + row_h * len(rows) + 24
-
-    def x_of(moment: datetime) -> float:
-        return label_w + plot_w * (moment.timestamp() - low) / (high - low)
-
     parts = [f'<svg class="chart timeline" role="img" viewBox="0 0 {width} {height}" '
              f'xmlns="http://www.w3.org/2000/svg"><title>Open obligations by deadline</title>']
-    try:
-        span = (datetime.fromtimestamp(low, timezone.utc), datetime.fromtimestamp(high, timezone.utc))
-    except (ValueError, OverflowError, OSError):
-        span = (first, last)
-    for moment, label in _time_ticks(*span):
-        x = _num(x_of(moment))
-        parts.append(f'<line class="grid" x1="{x}" x2="{x}" y1="{top - 8}" y2="{height - 16}"/>'
-                     f'<text class="tick" x="{x}" y="{top - 12}" text-anchor="middle">{esc(label)}</text>')
+    parts.extend(axis.grid(top, height))
     for i, row in enumerate(rows):
         y = top + row_h * i
         colour = STATUS_COLOURS.get(row["status"], OTHER_COLOUR)
@@ -418,8 +716,9 @@ h3{font-size:16px;margin:20px 0 6px}.meta{color:#555}
 nav ul{list-style:none;padding:0;margin:8px 0;display:flex;flex-wrap:wrap;gap:6px 16px}
 table{border-collapse:collapse;margin:6px 0 10px}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f2f2f2}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.cards{display:flex;flex-wrap:wrap;gap:16px}.cards>div{flex:1 1 240px}
-code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;word-break:break-all}
+.cards{display:grid;grid-template-columns:max-content minmax(0,1fr) minmax(0,1fr);gap:16px 28px}.cards td:first-child{white-space:nowrap}.cards code{overflow-wrap:anywhere}@media (max-width:900px){.cards{grid-template-columns:minmax(0,1fr)}}
+code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;overflow-wrap:break-word}
+code.data{word-break:break-all}code.long{overflow-wrap:anywhere}.scroll{max-width:100%;overflow-x:auto}
 blockquote{margin:6px 0;padding:4px 12px;border-left:4px solid #9467bd;background:#f7f4fb}
 .chart{width:100%;height:auto;display:block}.spark{display:block}
 .chart text,.spark text{font-size:11px;fill:#333}.grid{stroke:#e5e5e5}.axis{stroke:#888}
@@ -434,6 +733,13 @@ blockquote{margin:6px 0;padding:4px 12px;border-left:4px solid #9467bd;backgroun
 details.subject{border:1px solid #ddd;border-radius:4px;margin:4px 0;padding:2px 8px}
 details.subject>summary{cursor:pointer;padding:2px 0}details.subject table{width:100%}
 ul.outcomes{margin:0;padding-left:16px}#subject-filter{padding:4px 8px;width:320px;margin:4px 0 8px}
+.span{stroke:#999;stroke-width:2}.flag{display:inline-block;margin-left:4px;padding:0 6px;border-radius:8px;background:#fde2e1;color:#8a1612;font-size:12px}
+table.history{table-layout:fixed;width:100%}table.history th:nth-child(1){width:17%}
+table.history th:nth-child(2){width:15%}table.history th:nth-child(3){width:11%}table.history th:nth-child(4){width:9%}
+ol.steps{margin:0;padding-left:18px}ol.steps li{margin:0 0 2px}.time{font-variant-numeric:tabular-nums;white-space:nowrap}
+.step-opened{color:#1f77b4}.step-extended{color:#b35900}.step-fulfilled{color:#1d7a1d}.step-declined{color:#555}.step-missed{color:#c41e1e}
+.syntax{border-bottom:1px dotted #777;cursor:help}.reading p{margin:2px 0 6px}.reading-name{font-size:12px;color:#555}
+ul.readings{padding-left:18px}ul.readings li{margin:4px 0}
 @media print{details.subject{break-inside:avoid}#subject-filter{display:none}}
 """
 
@@ -450,11 +756,12 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
 
 
-def _table(head: Iterable[str] | None, rows: Iterable[Iterable[str]], classes: Iterable[str] = ()) -> str:
+def _table(head: Iterable[str] | None, rows: Iterable[Iterable[str]], classes: Iterable[str] = (),
+           kind: str = "") -> str:
     """An HTML table from cells that are already HTML (no header row when ``head`` is None);
-    ``classes`` per column (e.g. ``n``)."""
+    ``classes`` per column (e.g. ``n``); ``kind`` the table's own class (its column widths)."""
     classes = list(classes)
-    out = ["<table>"]
+    out = ['<div class="scroll"><table' + (f' class="{kind}"' if kind else "") + ">"]
     if head is not None:
         out += ["<thead><tr>", *(f"<th>{h}</th>" for h in head), "</tr></thead>"]
     out.append("<tbody>")
@@ -464,7 +771,7 @@ def _table(head: Iterable[str] | None, rows: Iterable[Iterable[str]], classes: I
             cls = f' class="{classes[i]}"' if i < len(classes) and classes[i] else ""
             out.append(f"<td{cls}>{cell}</td>")
         out.append("</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "".join(out)
 
 
@@ -491,9 +798,10 @@ def _decided_by(records: list[dict]) -> list[tuple[str, str]]:
     return rows
 
 
-def _summary(records: list[dict], first: datetime | None, last: datetime | None) -> str:
+def _summary(records: list[dict], first: datetime | None, last: datetime | None, source: str) -> str:
     statuses = Counter(_decision(r).get("status") or "unknown" for r in records)
     kinds: Counter = Counter()
+    printed: Counter = Counter()  # outcomes of every decision, a duplicate's repeat included
     effects: Counter = Counter()
     versions: Counter = Counter()
     subjects = set()
@@ -506,14 +814,23 @@ def _summary(records: list[dict], first: datetime | None, last: datetime | None)
         subject = _subject_of(record)
         if subject is not None:
             subjects.add(subject)
+        if decision.get("status") in ("accepted", "duplicate"):
+            printed.update(o.get("kind") for o in decision.get("outcomes") or () if isinstance(o, dict))
         for outcome in _accepted_outcomes(record):
             kinds[outcome.get("kind")] += 1
             if outcome.get("kind") == "disclosure":
                 effects[outcome.get("effect")] += 1
             if outcome.get("subject") not in (None, GLOBAL):
                 subjects.add(outcome["subject"])
-    status_rows = [(esc(s), f'<span data-stat="status.{esc(s)}">{statuses.get(s, 0)}</span>')
-                   for s in ("accepted", "duplicate", "rejected")]
+    if source == "store":  # a store keeps accepted events only: the others are not zero, unknown
+        status_rows = [("accepted", f'<span data-stat="status.accepted">{statuses.get("accepted", 0)}</span>')]
+        status_rows += [(esc(s), f'<span class="note" data-stat="status.{esc(s)}">not kept</span>')
+                        for s in ("duplicate", "rejected") if not statuses.get(s)]
+        status_rows += [(esc(s), f'<span data-stat="status.{esc(s)}">{statuses[s]}</span>')
+                        for s in ("duplicate", "rejected") if statuses.get(s)]
+    else:
+        status_rows = [(esc(s), f'<span data-stat="status.{esc(s)}">{statuses.get(s, 0)}</span>')
+                       for s in ("accepted", "duplicate", "rejected")]
     status_rows += [(esc(s), f'<span data-stat="status.{esc(s)}">{n}</span>')
                     for s, n in sorted(statuses.items()) if s not in ("accepted", "duplicate", "rejected")]
     status_rows.append(("<b>records</b>", f'<b data-stat="records">{len(records)}</b>'))
@@ -523,8 +840,14 @@ def _summary(records: list[dict], first: datetime | None, last: datetime | None)
         if kind == "disclosure" and kinds.get(kind):
             extra = (f' (permit <span data-stat="effect.permit">{effects.get("permit", 0)}</span>, '
                      f'deny <span data-stat="effect.deny">{effects.get("deny", 0)}</span>)')
-        kind_rows.append((esc(kind), f'<span data-stat="kind.{kind}">{kinds.get(kind, 0)}</span>{extra}'))
-    kind_rows.append(("<b>outcomes</b>", f'<b data-stat="outcomes">{sum(kinds.values())}</b>'))
+        row = (esc(kind), f'<span data-stat="kind.{kind}">{kinds.get(kind, 0)}</span>{extra}')
+        if source == "log":
+            row += (f'<span data-stat="repeats.{kind}">{printed.get(kind, 0)}</span>',)
+        kind_rows.append(row)
+    total = ("<b>outcomes</b>", f'<b data-stat="outcomes">{sum(kinds.values())}</b>')
+    if source == "log":
+        total += (f'<b data-stat="repeats.outcomes">{sum(printed.values())}</b>',)
+    kind_rows.append(total)
     span_rows = [
         ("first event", f'<span data-stat="first">{esc(format_time(first)) if first else "-"}</span>'),
         ("last event", f'<span data-stat="last">{esc(format_time(last)) if last else "-"}</span>'),
@@ -537,9 +860,17 @@ def _summary(records: list[dict], first: datetime | None, last: datetime | None)
     parts = ['<section id="summary"><h2>Summary</h2><div class="cards">',
              "<div><h3>Events by status</h3>", _table(("status", "events"), status_rows, ("", "n")),
              "</div><div><h3>Outcomes by kind</h3>",
-             _table(("kind", "outcomes"), kind_rows, ("", "n")),
+             _table(("kind", "outcomes", "with repeats") if source == "log" else ("kind", "outcomes"),
+                    kind_rows, ("", "n", "n")),
              '<p class="note">Outcomes of accepted events: a duplicate repeats its first decision, '
-             "a rejected event has none.</p></div><div><h3>Time span</h3>",
+             "a rejected event has none. "
+             + ("<i>With repeats</i> adds the outcomes a duplicate repeats, as the "
+                "<code>outcomes</code> line of <code>clauseline replay</code>'s summary counts them."
+                if source == "log" else
+                "A store keeps accepted events only: a repeat is answered <code>duplicate</code> "
+                "and a rejected event is refused, and neither is stored, so neither is counted "
+                "here.")
+             + "</p></div><div><h3>Time span</h3>",
              _table(None, span_rows, ("", "n")), "</div></div>"]
     rejected = [r for r in records if _decision(r).get("status") == "rejected"]
     if rejected:
@@ -652,16 +983,18 @@ def _violations_section(records: list[dict], policy: Policy) -> str:
                          f'<span class="meta">({esc(info.version)})</span></p>'
                          f'<blockquote class="quote">{esc(info.quote)}</blockquote>')
             if info.readings:
+                memory = getattr(policy.version_named(info.version), "memory", None)
                 parts.append("<ul class=\"readings\">" + "".join(
-                    f"<li>reading <code>{esc(name)}</code>: {esc(reading)}</li>"
+                    f'<li><span class="reading-name">reading <code>{esc(name)}</code></span>'
+                    f'<div class="reading">{reading_html(reading, memory)}</div></li>'
                     for name, reading in info.readings) + "</ul>")
         rows = []
         for record, outcome in found[:MAX_EXAMPLES]:
             decision = _decision(record)
-            rows.append((esc(decision.get("time")),
-                         f'{esc(decision.get("event_type"))}<br><code>{esc(decision.get("event_id"))}</code>'
+            rows.append((f'<span class="time">{esc(decision.get("time"))}</span>',
+                         f'{esc(decision.get("event_type"))}<br>{id_code(decision.get("event_id"))}'
                          f' <span class="meta">{esc(decision.get("event_source"))}</span>',
-                         f'<code>{esc(outcome.get("subject"))}</code>', f'<code>{esc(outcome.get("ref"))}</code>',
+                         f'{id_code(outcome.get("subject"))}', f'{id_code(outcome.get("ref"))}',
                          esc(outcome.get("detail"))))
         parts.append("<h4>Examples</h4>" + _table(("time", "event", "subject", "ref", "detail"), rows))
         parts.append(_more(len(rows), len(found), "violation(s) of this code",
@@ -671,10 +1004,14 @@ def _violations_section(records: list[dict], policy: Policy) -> str:
     return "".join(parts)
 
 
-def _obligations_section(obligations: list[dict], as_of: datetime | None) -> str:
-    parts = ['<section id="obligations"><h2>Open obligations</h2>']
+def _obligations_section(obligations: list[dict], as_of: datetime | None, records: list[dict]) -> str:
+    history = obligation_history(records, obligations)
+    parts = ['<section id="obligations"><h2>Obligations</h2>', _history_summary(history),
+             "<h3>Still owed</h3>"]
     if not obligations:
-        parts.append('<p class="note">No obligation is owed.</p></section>')
+        parts.append('<p class="note">No obligation is owed.</p>')
+        parts.append(_history_section(history, as_of))
+        parts.append("</section>")
         return "".join(parts)
     rows = []
     for o in obligations:
@@ -700,11 +1037,130 @@ def _obligations_section(obligations: list[dict], as_of: datetime | None) -> str
     parts.append(_timeline(shown, as_of) if any(r["due"] or r["opened"] for r in shown) or as_of
                  else "")
     parts.append(_table(("due by", "subject", "ref", "obligation", "status", "opened", "missed", "overdue"), [
-        (esc(r["due_by"]), f'<code>{esc(r["subject"])}</code>', f'<code>{esc(r["ref"])}</code>',
+        (esc(r["due_by"]), f'{id_code(r["subject"])}', f'{id_code(r["ref"])}',
          esc(r["obligation"]), esc(r["status"]), esc(r["opened_at"]), esc(r["missed"]), esc(r["overdue"]))
         for r in shown]))
     parts.append(_more(len(shown), len(rows), "obligation(s)", " (every one is in the obligations CSV)"))
+    parts.append(_history_section(history, as_of))
     parts.append("</section>")
+    return "".join(parts)
+
+
+def _history_summary(history: list[dict]) -> str:
+    steps = Counter(step["step"] for entry in history for step in entry["steps"])
+    now = Counter(safe_text(entry["status"]) for entry in history)
+    told = ", ".join(f'{esc(k)} <span data-stat="obligations.steps.{esc(k)}">{steps.get(k, 0)}</span>'
+                     for k in STEPS)
+    return (f'<p><span data-stat="obligations.history">{len(history)}</span> obligation(s) in these '
+            f"records: {told} (steps of their histories). At the end: "
+            + (", ".join(f"{esc(k)} {n}" for k, n in sorted(now.items())) or "none") + ".</p>")
+
+
+def _history_section(history: list[dict], as_of: datetime | None) -> str:
+    """Each obligation's history: a chart (one row each, a marker per step, its deadlines) and
+    a table with every step's time, rule and clause."""
+    parts = ["<h3>History</h3>"]
+    if not history:
+        parts.append('<p class="note">No obligation was opened in these records.</p>')
+        return "".join(parts)
+    shown = history[:MAX_OBLIGATIONS]
+    parts.append('<p class="meta">One row per obligation, in the order they were opened: a dot per '
+                 "step (hover for its time and rule), a diamond per deadline (hollow: one an "
+                 "extension replaced), the line from the first step to the last (to the log's last "
+                 "event while still owed). A step is an obligation outcome of a decision "
+                 "(opened, extended, fulfilled, declined), or <b>missed</b>: the first event after "
+                 "the deadline while still open or extended, as the engine marks it.</p>")
+    parts.append('<ul class="legend">' + "".join(
+        f'<li><svg class="swatch" viewBox="0 0 10 10" width="10" height="10"><circle cx="5" cy="5" '
+        f'r="5" fill="{colour}"/></svg> {esc(step)}</li>' for step, colour in STEP_COLOURS.items())
+        + "</ul>")
+    parts.append(_history_chart(shown, as_of))
+    rows = []
+    for entry in shown:
+        items = []
+        for step in entry["steps"]:
+            cited = (f'<code>{esc(step["rule"])}</code>, clause {esc(step["clause"])}'
+                     if step["rule"] else "no decision of these records")
+            violations = "".join(f' <span class="flag">{esc(v)}</span>' for v in step["violations"])
+            items.append(f'<li><b class="step-{esc(step["step"])}">{esc(step["step"])}</b> '
+                         f'<span class="time">{esc(step["time"])}</span>'
+                         + (f', due by <span class="time">{esc(step["due_by"])}</span>'
+                            if step["due_by"] else "")
+                         + f'<br><span class="meta">{cited}'
+                         + (f'; event {id_code(step["event_id"])}' if step["event_id"] else "")
+                         + f"</span>{violations}</li>")
+        status = safe_text(entry["status"])
+        rows.append((f'{id_code(entry["subject"])}', f'{id_code(entry["ref"])}',
+                     esc(entry["obligation"]),
+                     f'<span class="step-{esc(STEP_OF_STATUS.get(status, status))}">{esc(status)}</span>'
+                     + (" (owed)" if entry["owed"] else ""),
+                     '<ol class="steps">' + "".join(items) + "</ol>"))
+    parts.append(_table(("subject", "ref", "obligation", "at the end", "history"), rows, kind="history"))
+    parts.append(_more(len(shown), len(history), "obligation(s)", " (every one is in the obligations CSV)"))
+    return "".join(parts)
+
+
+def _history_chart(entries: list[dict], as_of: datetime | None, width: int = 1100) -> str:
+    """Obligations' histories on one time axis: a row each, a dot per step, a diamond per deadline."""
+    label_w, right, top, row_h = 300, 16, 34, 20
+    instants = [t for e in entries for s in e["steps"] for t in (_instant(s["time"]), _instant(s["due_by"]))
+                if t is not None]
+    if as_of is not None:
+        instants.append(as_of)
+    if not instants:
+        return ""
+    axis = _TimeAxis(instants, width, label_w, right)
+    x_of = axis.x
+    height = top + row_h * len(entries) + 24
+    parts = [f'<svg class="chart history" role="img" viewBox="0 0 {width} {height}" '
+             f'xmlns="http://www.w3.org/2000/svg"><title>Obligations, step by step</title>']
+    parts.extend(axis.grid(top, height))
+    for i, entry in enumerate(entries):
+        y = top + row_h * i
+        mid = y + row_h / 2
+        label = safe_text(entry["subject"]) + " · " + safe_text(entry["ref"])
+        if len(label) > 44:
+            label = label[:43] + "…"
+        parts.append(f'<g><title>{esc(entry["subject"])} {esc(entry["ref"])}: {esc(entry["obligation"])}, '
+                     f'{esc(entry["status"])} at the end</title><text class="rowlabel" x="{label_w - 8}" '
+                     f'y="{_num(mid + 4)}" text-anchor="end">{html.escape(label)}</text></g>')
+        times = [t for t in (_instant(s["time"]) for s in entry["steps"]) if t is not None]
+        if times:
+            end = max(times)
+            if entry["owed"] and as_of is not None and as_of > end:
+                end = as_of
+            parts.append(f'<line class="span" x1="{_num(x_of(min(times)))}" x2="{_num(x_of(end))}" '
+                         f'y1="{_num(mid)}" y2="{_num(mid)}"/>')
+        deadlines = []
+        for step in entry["steps"]:
+            if step["due_by"] is not None and step["due_by"] not in deadlines:
+                deadlines.append(step["due_by"])
+        for n, due_by in enumerate(deadlines):
+            due = _instant(due_by)
+            if due is None:
+                continue
+            last = n == len(deadlines) - 1
+            fill = 'fill="#333"' if last else 'fill="#fff" stroke="#333"'
+            parts.append(f'<path d="M{_num(x_of(due))} {_num(mid - 6)}l5 6l-5 6l-5 -6z" {fill}>'
+                         f'<title>{"deadline" if last else "deadline replaced"} {esc(due_by)}</title></path>')
+        for step in entry["steps"]:
+            moment = _instant(step["time"])
+            if moment is None:
+                continue
+            colour = STEP_COLOURS.get(step["step"], OTHER_COLOUR)
+            tip = (f'{step["step"]} {safe_text(step["time"])}'
+                   + (f', due by {safe_text(step["due_by"])}' if step["due_by"] else "")
+                   + (f', {safe_text(step["rule"])} (clause {safe_text(step["clause"])})'
+                      if step["rule"] else "")
+                   + "".join(f", {safe_text(v)}" for v in step["violations"]))
+            parts.append(f'<circle cx="{_num(x_of(moment))}" cy="{_num(mid)}" r="5" fill="{colour}" '
+                         f'stroke="#fff"><title>{html.escape(tip)}</title></circle>')
+    if as_of is not None:
+        x = _num(x_of(as_of))
+        parts.append(f'<line class="asof" x1="{x}" x2="{x}" y1="{top - 8}" y2="{height - 16}"/>'
+                     f'<text class="asof-label" x="{_num(x_of(as_of) - 4)}" y="{height - 4}" text-anchor="end">'
+                     f'last event {esc(format_time(as_of))}</text>')
+    parts.append("</svg>")
     return "".join(parts)
 
 
@@ -776,11 +1232,11 @@ def _subjects_section(records: list[dict]) -> str:
             data = safe_json(event.get("data")) if event and "data" in event else ""
             if len(data) > MAX_DATA_CHARS:
                 data = data[:MAX_DATA_CHARS - 1] + "…"
-            rows.append((esc(decision.get("time")),
-                         f'{esc(decision.get("event_type"))}<br><code>{esc(decision.get("event_id"))}</code>',
+            rows.append((f'<span class="time">{esc(decision.get("time"))}</span>',
+                         f'{esc(decision.get("event_type"))}<br>{id_code(decision.get("event_id"))}',
                          f'<span class="status-{esc(status)}">{esc(status)}</span>',
                          ('<ul class="outcomes">' + "".join(lines) + "</ul>") if lines else "-",
-                         f"<code>{esc(data)}</code>" if data else "-"))
+                         f'<code class="data">{esc(data)}</code>' if data else "-"))
         parts.append(_table(("time", "event", "status", "outcomes about this subject", "data"), rows))
         parts.append(_more(len(rows), len(items), "event(s) of this subject"))
         parts.append("</details>")
@@ -802,14 +1258,18 @@ def _chain_section(chain: str | None) -> str:
 
 
 def render_html(records: list[dict], *, policy: Policy, obligations: list[dict], chain: str | None,
-                title: str = "clauseline report") -> str:
+                title: str = "clauseline report", source: str = "log") -> str:
     """The audit report of a decision log as one self-contained HTML page (see the module).
 
     ``records``: ``{"event": dict | None, "decision": Decision.as_dict()}`` per log line, in log
     order, optionally with the ``engine_version`` and ``policy_hash`` that decided it (the
     summary names them); ``policy``: the loaded policy that explains rules and clauses; ``obligations``: those
     still owed (``SqlStore.owed()``); ``chain``: the one-line result of the hash-chain check, or
-    None when the records have no chain (a replay in memory)."""
+    None when the records have no chain (a replay in memory); ``source``: ``"log"`` (a log
+    replayed: every line is a record) or ``"store"`` (a store's log: accepted events only, so the
+    summary says duplicates and rejected events are not kept instead of counting 0)."""
+    if source not in SOURCES:
+        raise ValueError(f"source is one of {', '.join(SOURCES)}, not {source!r}")
     moments = [m for m in (_instant(_decision(r).get("time")) for r in records) if m is not None]
     first, last = (min(moments), max(moments)) if moments else (None, None)
     versions = ", ".join(f"{v.version} (from {format_time(v.effective_from)})" for v in policy.versions)
@@ -827,13 +1287,15 @@ def render_html(records: list[dict], *, policy: Policy, obligations: list[dict],
              '<li><a href="#clauses">Clauses over time</a></li><li><a href="#violations">Violations</a>'
              '</li><li><a href="#obligations">Obligations</a></li><li><a href="#subjects">Subjects</a>'
              "</li></ul></nav></header>")
-    body = [head, intro, _summary(records, first, last), _chain_section(chain),
+    body = [head, intro, _summary(records, first, last, source), _chain_section(chain),
             _charts(records, policy), _violations_section(records, policy),
-            _obligations_section(obligations, last), _subjects_section(records),
+            _obligations_section(obligations, last, records), _subjects_section(records),
             f"</main><script>{_SCRIPT}</script></body></html>\n"]
     return "".join(body)
 
 
-__all__ = ["MAX_DATA_CHARS", "MAX_EXAMPLES", "MAX_OBLIGATIONS", "MAX_REJECTED", "MAX_SUBJECTS",
-           "MAX_SUBJECT_EVENTS", "esc", "obligations_csv", "render_html", "safe_json", "safe_text",
+__all__ = ["FILTER_WORDS", "MAX_DATA_CHARS", "MAX_EXAMPLES", "MAX_OBLIGATIONS", "MAX_REJECTED",
+           "MAX_SUBJECTS", "MAX_SUBJECT_EVENTS", "OBLIGATION_FIELDS", "PATH_WORDS", "SOURCES", "STEPS",
+           "esc", "obligation_history", "obligations_csv", "path_words", "reading_html",
+           "render_html", "safe_json", "safe_text", "syntax_words", "template_words",
            "violations_csv"]

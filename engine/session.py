@@ -44,6 +44,10 @@ class Transaction(Protocol):
     #: The batch's decisions once :meth:`commit` succeeded; set before the body runs when an
     #: earlier attempt's commit went unanswered but did happen (the body then does nothing).
     committed: list[Decision] | None
+    #: The HTTP request id of each event of the batch, in order (None when there is none): set
+    #: by :meth:`Session.submit_many` before the body runs; a store may keep it with each
+    #: decision (the SQL stores do), or ignore it.
+    request_ids: Sequence[str | None] | None
 
     def decided(self, source: str, event_id: str) -> Decision | None:
         """The decision already kept for this (source, id), in the store or earlier in this
@@ -151,6 +155,7 @@ class MemoryTransaction:
         self.store = store
         self.read_only = read_only
         self.committed: list[Decision] | None = None
+        self.request_ids: Sequence[str | None] | None = None  # a memory store keeps none
 
     def __enter__(self) -> "MemoryTransaction":
         return self
@@ -193,17 +198,20 @@ class Session:
         """Evaluate one parsed event (a dict) and record it if accepted: a batch of one."""
         return self.submit_many([event])[0]
 
-    def submit_many(self, events: Sequence[Any]) -> list[Decision]:
+    def submit_many(self, events: Sequence[Any],
+                    request_ids: Sequence[str | None] | None = None) -> list[Decision]:
         """Evaluate parsed events in order and record the accepted ones in one transaction:
         each is decided exactly as if it had been committed alone, and when this returns every
         accepted one is durable (group commit). If the store gives up, none of the batch is
         stored and its error says so; decisions are returned only once committed, so a caller
         that reports a decision reports a stored one. A batch of several events takes the SQL
-        stores' whole write lock: keep batches to hundreds of events."""
+        stores' whole write lock: keep batches to hundreds of events. ``request_ids``: the HTTP
+        request id of each event, in order, which a SQL store keeps with its decision."""
         events = list(events)
         if not any(_key(event) for event in events):  # nothing the store could know or keep
             return [self._unkeyed(event) for event in events]
         for tx in self.store.transactions(events):
+            tx.request_ids = request_ids
             with tx:
                 if tx.committed is None:
                     tx.commit([self._decide(tx, event) for event in events])

@@ -10,11 +10,11 @@ from fastapi import FastAPI
 from ..policy import load_policy
 from ..policy.model import Policy
 from ..store import SqlStore, open_store
-from . import problems
+from . import docs, problems
 from .committer import Committer
 from .observability import AccessLog, Metrics
 from .openapi import components
-from .routers import events, health, policy as policy_router, read
+from .routers import events, health, policy as policy_router, read, rights
 from .settings import Settings
 
 DESCRIPTION = """\
@@ -22,7 +22,8 @@ clauseline decides every CloudEvent against the Securus privacy policy (clauses 
 stores the event with its decision. Post events in structured, binary or batch mode; read
 decisions, subjects and obligations back. A 2xx on `POST /v1/events` means the event and its
 decision are committed. Errors are RFC 9457 problem details. Keys: `Authorization: Bearer <key>`
-(`clauseline keys create`); scopes `events:write`, `decisions:read`, `admin`.
+(`clauseline keys create`); scopes `events:write`, `decisions:read`, `subjects:read` (the
+right-to-know document, `GET /v1/subjects/{id}/right-to-know`), `admin`.
 """
 
 
@@ -49,8 +50,9 @@ def create_app(settings: Settings | None = None, *, policy: Policy | None = None
         if owned:
             store.close()
 
+    # the documentation pages are docs.py's, with their assets served from here, not a CDN
     app = FastAPI(title="clauseline", version=_version(), description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.policy = policy
     app.state.store = store
@@ -65,8 +67,9 @@ def create_app(settings: Settings | None = None, *, policy: Policy | None = None
     # single events posted at once share a transaction (service/committer.py)
     app.state.committer = Committer(app.state.limiter)
     problems.install(app)
-    for router in (events.router, read.router, policy_router.router, health.router):
+    for router in (events.router, read.router, rights.router, policy_router.router, health.router):
         app.include_router(router)
+    docs.install(app)
     app.add_middleware(AccessLog, metrics=app.state.metrics)
 
     def openapi() -> dict:

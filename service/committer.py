@@ -16,6 +16,7 @@ that goes away does not withdraw its event, which is stored as if it had waited.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 import anyio
@@ -30,14 +31,16 @@ class Committer:
     def __init__(self, limiter: anyio.CapacityLimiter, max_batch: int = 256):
         self.limiter = limiter
         self.max_batch = max_batch
-        self._waiting: list[tuple[Session, Any, asyncio.Future]] = []
+        self._waiting: list[tuple[Session, Any, asyncio.Future, str | None]] = []
         self._draining = False
 
-    async def submit(self, session: Session, event: Any) -> Decision:
+    async def submit(self, session: Session, event: Any,
+                     request_id: str | None = None) -> Decision:
         """The event's decision through ``session`` (the request's), once the batch it joined
-        is committed. A batch holds events of sessions over the same policy and store."""
+        is committed. A batch holds events of sessions over the same policy and store; each
+        event's ``request_id`` is stored with its decision."""
         future = asyncio.get_running_loop().create_future()
-        self._waiting.append((session, event, future))
+        self._waiting.append((session, event, future, request_id))
         if not self._draining:
             self._draining = True
             asyncio.get_running_loop().create_task(self._drain())
@@ -48,7 +51,7 @@ class Committer:
             while self._waiting:
                 session = self._waiting[0][0]
                 size = 0
-                for other, _, _ in self._waiting[:self.max_batch]:
+                for other, _, _, _ in self._waiting[:self.max_batch]:
                     if other is not session and (other.policy is not session.policy
                                                  or other.store is not session.store):
                         break
@@ -56,15 +59,15 @@ class Committer:
                 batch = self._waiting[:size]
                 del self._waiting[:size]
                 try:
-                    decisions = await anyio.to_thread.run_sync(
-                        session.submit_many, [event for _, event, _ in batch],
-                        limiter=self.limiter)
+                    decisions = await anyio.to_thread.run_sync(functools.partial(
+                        session.submit_many, [event for _, event, _, _ in batch],
+                        request_ids=[rid for _, _, _, rid in batch]), limiter=self.limiter)
                 except Exception as error:  # a store fault: every request of the batch fails
-                    for _, _, future in batch:
+                    for _, _, future, _ in batch:
                         if not future.done():
                             future.set_exception(error)
                     continue
-                for (_, _, future), decision in zip(batch, decisions, strict=True):
+                for (_, _, future, _), decision in zip(batch, decisions, strict=True):
                     if not future.done():
                         future.set_result(decision)
         finally:

@@ -6,6 +6,10 @@
   ``ce-subject`` headers (any ``ce-*`` header is an attribute; values are percent-encoded UTF-8,
   as the CloudEvents HTTP binding says), the body is ``data``, and ``Content-Type`` (any JSON
   media type, parameters such as ``; charset=utf-8`` included) becomes ``datacontenttype``.
+  With no ``Content-Type`` (what the CloudEvents SDK sends for an event without
+  ``datacontenttype``) the body is read as JSON and the event has no ``datacontenttype``: the
+  CloudEvents JSON format reads an absent content type as ``application/json``. A declared
+  non-JSON type, in ``Content-Type`` or in a ``ce-datacontenttype`` header, is refused (415).
 - **batch**: ``Content-Type: application/cloudevents-batch+json``; the body is a JSON array of
   events, each decided on its own and in order.
 
@@ -92,7 +96,7 @@ def _parse(body: bytes, parser=parse_event) -> Any:
     return value
 
 
-def _binary(request: Request, body: bytes, content_type: str) -> dict:
+def _binary(request: Request, body: bytes, raw_type: str | None) -> dict:
     event: dict[str, Any] = {}
     for name, value in request.headers.items():
         if not name.startswith("ce-"):
@@ -110,10 +114,36 @@ def _binary(request: Request, body: bytes, content_type: str) -> dict:
         except UnicodeDecodeError:
             raise ProblemError(400, f"the header {shown} does not decode to UTF-8",
                                code="request.invalid_header") from None
-    event["datacontenttype"] = content_type
+    content_type = _binary_content_type(raw_type, event.get("datacontenttype"))
+    if content_type is None:  # nothing declared: JSON, and no datacontenttype is made up
+        event.pop("datacontenttype", None)
+    else:
+        event["datacontenttype"] = content_type
     if body.strip():
         event["data"] = _parse(body)
     return event
+
+
+def _binary_content_type(raw_type: str | None, attribute: str | None) -> str | None:
+    """Binary mode's ``datacontenttype``: the ``Content-Type`` (the binding's carrier of it), else
+    a ``ce-datacontenttype`` header (``attribute``, decoded), else None (nothing declared: the
+    data are read as JSON, as the CloudEvents JSON format reads an absent content type). 415 if
+    either declares a type that is not JSON or a charset other than UTF-8."""
+    declared = [value for value in (raw_type, attribute)
+                if isinstance(value, str) and value.strip()]
+    for value in declared:
+        kind, params = media_type(value)
+        if not is_json(kind):
+            shown = quote(kind) if kind else "none"
+            raise ProblemError(415, f"binary mode needs JSON data, and the request declares {shown}: "
+                               "send application/json (or no Content-Type at all: then the data "
+                               "are read as JSON); clauseline's event data are JSON objects")
+        _check_charset(params)
+    if not declared:
+        return None
+    # the media type lower-cased (it is case-insensitive), its parameters as sent
+    given = declared[0].strip()
+    return media_type(given)[0] + given[len(given.split(";")[0]):]
 
 
 def read_events(request: Request, body: bytes, *, batch: bool = True, max_batch: int = 1000) -> Incoming:
@@ -137,13 +167,7 @@ def read_events(request: Request, body: bytes, *, batch: bool = True, max_batch:
         _check_charset(params)
         return Incoming("structured", [_parse(body)])
     if "ce-specversion" in request.headers:
-        if not is_json(kind):
-            raise ProblemError(415, "binary mode needs a JSON Content-Type for data, such as "
-                               "application/json; clauseline's event data are JSON objects")
-        _check_charset(params)
-        # the media type lower-cased (it is case-insensitive), its parameters as sent
-        given = raw_type.strip()
-        return Incoming("binary", [_binary(request, body, kind + given[len(given.split(";")[0]):])])
+        return Incoming("binary", [_binary(request, body, raw_type)])
     if kind == "application/json":
         _check_charset(params)
         return Incoming("structured", [_parse(body)])

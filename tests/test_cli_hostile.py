@@ -204,6 +204,8 @@ BASE: dict[tuple, list] = {
     ("rules", "list"): ["rules", "list"],
     ("due",): ["due", "--db", ("sqlite", "store.db"), "--at", "2019-08-15T00:00:00Z"],
     ("log", "export"): ["log", "export", "--db", ("sqlite", "store.db")],
+    ("right-to-know",): ["right-to-know", "acct-1", "--db", ("sqlite", "store.db"), "--at",
+                         "2019-08-15T00:00:00Z"],
     ("verify",): ["verify", "LOG"],
     ("db", "init"): ["db", "init", "--db", ("sqlite", "store.db")],
     ("keys", "create"): ["keys", "create", "--db", ("sqlite", "store.db"), "--name", "n",
@@ -219,7 +221,7 @@ BASE: dict[tuple, list] = {
 BLOCKING = {("serve",)}
 #: commands that only read a store: a URL naming none is an error, and creates nothing
 READING = {("due",), ("log", "export"), ("keys", "list"), ("keys", "revoke"), ("explain",),
-           ("report",)}
+           ("report",), ("right-to-know",)}
 
 
 def _swap(argv: list, old, new: list) -> list:
@@ -257,7 +259,11 @@ def _cases() -> list[Case]:
             suffix = ".json" if placeholder == "EVENT" else ".jsonl"
             argv = _swap(BASE[command], placeholder, [("hostile", kind, suffix)])
             unreadable = kind in ("folder", "missing")
-            exits = (2,) if command == ("verify",) and unreadable else (1,)
+            # verify and diff check: an error exits 2, 1 is a finding (docs/auditing.md);
+            # a line of verify's that is not JSON is unreadable, a JSON array a broken record
+            error = unreadable or (command == ("verify",) and kind in ("truncated", "non_utf8",
+                                                                       "deep"))
+            exits = (2,) if command in (("verify",), ("diff",)) and error else (1,)
             # an empty log is a log of no events; an empty export, the chain of an empty store
             empty_ok = kind == "empty" and placeholder == "LOG" and command != ("publish",)
             add(command, f"{placeholder.lower()} {kind}", argv, exits=exits,
@@ -279,6 +285,8 @@ def _cases() -> list[Case]:
         add(("replay",), f"--compare {kind}",
             BASE[("replay",)] + ["--compare", ("hostile", kind, ".recorded.jsonl"),
                                  "--out", ("path", "out.jsonl")],
+            # an error exits 2; an empty RECORDED is a finding: no decision has a counterpart
+            exits=(1,) if kind == "empty" else (2,),
             absent=() if kind == "empty" else ("out.jsonl",))
 
     # outputs that cannot be written
@@ -325,7 +333,8 @@ def _cases() -> list[Case]:
                             ("an empty folder", ("hostile", "folder", ""))):
             if command in BLOCKING and name != "missing":
                 continue  # a process each: the other two load the rules as every command does
-            add(command, f"--rules {name}", BASE[command] + ["--rules", rules])
+            add(command, f"--rules {name}", BASE[command] + ["--rules", rules],
+                exits=(2,) if command == ("diff",) else (1,))  # diff: an error is 2
 
     # wrong usage and other refusals
     add(("evaluate",), "--db with --state", ["evaluate", "EVENT", "--db", ("sqlite", "s.db"),
@@ -339,7 +348,7 @@ def _cases() -> list[Case]:
     add(("replay",), "--policy unknown", ["replay", "LOG", "--policy", "no-such"],
         says="policy.unknown_version")
     add(("diff",), "--against unknown", ["diff", "LOG", "--policy", SHIPPED, "--against", "x"],
-        says="policy.unknown_version")
+        exits=(2,), says="policy.unknown_version")  # diff: an error is 2, a difference 1
     add(("report",), "a log and --db", ["report", "LOG", "--db", ("sqlite", "s.db"), "--out",
                                         ("path", "r.html")], exits=(2,), absent=("s.db", "r.html"))
     add(("report",), "neither a log nor --db", ["report", "--out", ("path", "r.html")],
@@ -354,6 +363,26 @@ def _cases() -> list[Case]:
             says="policy.unknown_version")
     add(("db", "init"), "--db a card number", ["db", "init", "--db", CARD],
         says="store.unavailable")
+    # right-to-know: hostile SUBJECT, --request and --at (never echoed), wrong usage
+    rtk = ["right-to-know", "acct-1", "--db", ("sqlite", "store.db")]
+    for subject in (CARD, f"acct-{CARD}", "\u202eacct-1", "a" * 5000):
+        add(("right-to-know",), f"SUBJECT {subject[:12]!r}",
+            _swap(rtk, "acct-1", [subject]), store=True, says="no event about this subject")
+    add(("right-to-know",), "SUBJECT empty", _swap(rtk, "acct-1", [""]), exits=(2,),
+        says="SUBJECT", absent=("store.db",))
+    for request in (CARD, f"r-{CARD}", "\u202er-1", "secret"):
+        add(("right-to-know",), f"--request {request[:12]!r}", rtk + ["--request", request],
+            store=True)
+    for at in (CARD, f"2019-07-01T09:00:00.{CARD}Z", "0001-01-01T00:00:00Z", "tomorrow", ""):
+        add(("right-to-know",), f"--at {at[:24]!r}", rtk + ["--at", at], exits=(2,),
+            says="--at", absent=("store.db",))
+    add(("right-to-know",), "--request with --at", rtk + ["--request", "r-1", "--at",
+                                                          "2019-08-15T00:00:00Z"],
+        exits=(2,), absent=("store.db",))
+    add(("right-to-know",), "--format csv without --out", rtk + ["--format", "csv"],
+        exits=(2,), absent=("store.db",))
+    add(("right-to-know",), "--record of a subject not stored", rtk + ["--record"], store=True,
+        says="no event about this subject")
     add(("keys", "revoke"), "a whole key holding a card number",
         ["keys", "revoke", f"clk_{CARD}_x", "--db", ("sqlite", "store.db")], store=True,
         says="no key")

@@ -248,7 +248,8 @@ def test_compare_reports_every_decision_that_differs_from_a_recorded_one(tmp_pat
     junk = tmp_path / "junk.jsonl"
     junk.write_text('{"not": "a decision"}\n', encoding="utf-8")
     bad = run_cli("replay", str(demo), "--compare", str(junk))
-    assert bad.returncode == 1 and "compare.invalid" in bad.stderr and "Traceback" not in bad.stderr
+    # an error, not a difference: exit 2 (docs/auditing.md, "Exit codes")
+    assert bad.returncode == 2 and "compare.invalid" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_a_stateless_evaluate_says_it_started_from_an_empty_state(tmp_path):

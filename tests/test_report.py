@@ -15,18 +15,18 @@ import html
 import io
 import json
 import re
-import shutil
 import struct
-import subprocess
 import zlib
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from helpers import chromium, run_chromium
 
 from clauseline import Session, canonical, chain, parse_event
 from clauseline.eventtime import format_time, parse_time
-from clauseline.report import MAX_EXAMPLES, obligations_csv, render_html, violations_csv
+from clauseline.report import (MAX_EXAMPLES, OBLIGATION_FIELDS, obligations_csv, reading_html,
+                               render_html, violations_csv)
 from clauseline.store import open_store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,7 +111,8 @@ def accepted_outcomes(records):
 
 def violation_section(text: str, code: str) -> str:
     start = text.index(f'<div class="violation" id="v-{html.escape(code)}">')
-    return text[start:text.index("</div>", start)]
+    ends = [text.find(mark, start + 1) for mark in ('<div class="violation"', "</section>")]
+    return text[start:min(end for end in ends if end > 0)]
 
 
 def test_the_records_carry_what_the_tests_rely_on(records, stored):
@@ -157,8 +158,8 @@ def test_every_violation_code_is_explained_by_its_rule(page, records, policy):
         assert html.escape(rule.title) in section
         assert html.escape(rule.quote) in section
         assert f"clause <b>{rule.clause}</b>: {html.escape(version.clauses[rule.clause].title)}" in section
-        for name in rule.interpretations:
-            assert html.escape(version.interpretations[name].reading) in section
+        for name in rule.interpretations:  # as prose (tests/test_report_prose.py)
+            assert reading_html(version.interpretations[name].reading, version.memory) in section
     # examples are capped, and the page says how many it left out
     exempt = sum(n for (c, _), n in found.items() if c == "recording.exempt_user_type")
     assert exempt > MAX_EXAMPLES
@@ -226,11 +227,11 @@ def test_a_csv_cell_is_never_a_spreadsheet_formula(records):
 
 def test_open_obligations_are_listed_and_drawn_on_a_timeline(page, stored, policy):
     owed, _, _ = stored
-    rows = list(csv.DictReader(io.StringIO(obligations_csv(owed))))
-    assert [r["ref"] for r in rows] == [o["ref"] for o in owed]
-    assert list(rows[0]) == ["subject", "ref", "obligation", "status", "due_by", "opened_at",
-                             "missed", "overdue"]
-    assert {r["missed"] for r in rows} == {"true", "false"}
+    rows = list(csv.DictReader(io.StringIO(obligations_csv(owed))))  # without the records:
+    assert [r["ref"] for r in rows] == [o["ref"] for o in owed]        # one row per owed one
+    assert list(rows[0]) == list(OBLIGATION_FIELDS)
+    assert [(r["status"], r["owed"], r["step"], r["time"]) for r in rows] == [
+        (o["status"], "true", "opened", o["opened_at"]) for o in owed]
     section = page[page.index('<section id="obligations">'):page.index('<section id="subjects">')]
     assert stats(section)["obligations"] == str(len(owed))
     start = section.index('<svg class="chart timeline"')
@@ -278,19 +279,6 @@ def test_the_same_input_gives_the_same_bytes(page, records, stored, policy):
 
 # --- in a browser -----------------------------------------------------------------------------
 
-def chromium() -> str | None:
-    return shutil.which("chromium") or (
-        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-
-
-def run_chromium(binary: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--disable-extensions", f"--user-data-dir={profile}", "--enable-logging=stderr",
-             "--v=0"]
-    return subprocess.run([binary, *flags, *args], capture_output=True, text=True, timeout=120)
-
-
 def png_pixels(data: bytes) -> tuple[int, int, bytes]:
     """Width, height and the inflated image data of a PNG (filter bytes included)."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -320,6 +308,7 @@ def test_the_page_renders_in_headless_chromium(page, tmp_path):
     rendered = dom.stdout
     assert rendered.count("<svg") >= 20  # charts, legends, sparklines, the timeline
     assert '<svg class="chart" role="img"' in rendered and '<svg class="chart timeline"' in rendered
+    assert '<svg class="chart history"' in rendered  # each obligation's history
     assert rendered.count("<rect") >= 100
     # the inline script ran (the CSP hash matches it): it shows the subject filter
     assert re.search(r'<input id="subject-filter"[^>]*>', rendered)

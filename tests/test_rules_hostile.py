@@ -168,8 +168,10 @@ def symlink_source_md_outside(root, outside):
     target = _outside_file(outside, "source.md", text)
     (root / VERSION / "source.md").unlink()
     (root / VERSION / "source.md").symlink_to(target)
+    policy_lines = (root / VERSION / "policy.yaml").read_text(encoding="utf-8").splitlines()
+    line = next(n for n, text in enumerate(policy_lines, 1) if text.startswith("source:"))
     return [(shown(root, "source.md"), None, "unreadable_file", None),
-            (shown(root, "policy.yaml"), 5, "unreadable_file", "source")], root
+            (shown(root, "policy.yaml"), line, "unreadable_file", "source")], root
 
 
 def symlink_interpretation_outside(root, outside):

@@ -13,4 +13,4 @@ def test_the_golden_scenarios_fire_every_rule():
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/scenarios",
          "--clauseline-coverage-min=100"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "rules fired (100.0%)" in result.stdout
+    assert "rules and overrides fired (100.0%)" in result.stdout

@@ -83,11 +83,13 @@ def cmd_report(args) -> int:
         folder = Path(args.out)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "violations.csv").write_text(violations_csv(records), encoding="utf-8")
-        (folder / "obligations.csv").write_text(obligations_csv(obligations), encoding="utf-8")
+        (folder / "obligations.csv").write_text(obligations_csv(obligations, records),
+                                                encoding="utf-8")
         echo(f"clauseline report: {folder / 'violations.csv'} and {folder / 'obligations.csv'}",
              sys.stderr)
         return 0
     page = render_html(records, policy=policy, obligations=obligations, chain=chain,
+                       source="store" if args.db else "log",
                        title=f"clauseline report: {Path(source).name if not args.db else 'store'}")
     Path(args.out).write_text(page, encoding="utf-8")
     echo(f"clauseline report: {len(records)} decision(s) -> {args.out}", sys.stderr)
@@ -148,11 +150,16 @@ def cmd_verify(args) -> int:
     except OSError as error:
         echo(f"clauseline verify: cannot read {args.log}: {error.strerror}", sys.stderr)
         return 2
-    with source:
-        verdict = verify(read_lines(source, max_bytes=VERIFY_MAX_LINE), head=args.head,
-                         loads=loads_bounded)
+    try:
+        with source:
+            verdict = verify(read_lines(source, max_bytes=VERIFY_MAX_LINE), head=args.head,
+                             loads=loads_bounded)
+    except OSError as error:  # a read that fails part way
+        echo(f"clauseline verify: cannot read {args.log}: {error.strerror or error}", sys.stderr)
+        return 2
     echo(f"clauseline verify: {verdict}", sys.stdout if verdict.ok else sys.stderr)
-    return 0 if verdict.ok else 1
+    # docs/auditing.md, "Exit codes": 0 intact, 1 broken (a finding), 2 an error
+    return 0 if verdict.ok else 2 if verdict.unreadable else 1
 
 
 def register(subparsers, parents) -> None:
@@ -166,10 +173,13 @@ def register(subparsers, parents) -> None:
         description="One self-contained HTML page (no network access; charts "
         "drawn inline): summary, outcomes by clause over time, violations by code "
         "with the rule, sentence and readings behind them, obligations still owed "
-        "on a deadline timeline, a drill-down per subject, and, for a store, the "
-        "hash chain's verification. From a log (replayed in memory) or from a "
-        "store (--db, read only). --format csv writes violations.csv and "
-        "obligations.csv into the folder --out names.")
+        "on a deadline timeline, each obligation's history (opened, extended, "
+        "fulfilled, declined, missed), a drill-down per subject, and, for a store, "
+        "the hash chain's verification. From a log (replayed in memory) or from a "
+        "store (--db, read only; a store keeps accepted events only, so duplicates and "
+        "rejected events are 'not kept'). --format csv writes violations.csv (one row "
+        "per violation) and obligations.csv (one row per step of each obligation's "
+        "history) into the folder --out names.")
     p.add_argument("log", metavar="LOG.jsonl", nargs="?", help="a log to replay (- for stdin)")
     p.add_argument("--out", metavar="PATH", required=True,
                    help="the HTML file to write (a folder with --format csv)")
@@ -205,8 +215,11 @@ def register(subparsers, parents) -> None:
         help="write the decision log as JSON Lines, one record per line",
         description="Write every record of the store's decision log, in order, "
         "as canonical JSON lines {seq, event, decision, policy_hash, engine_version, prev, "
-        "hash} (engine_version: the clauseline version that decided the record, absent from "
-        "records stored before stores recorded it); "
+        "hash, decision_id, request_id} (engine_version: the clauseline version that decided "
+        "the record, absent from records stored before stores recorded it; decision_id: the "
+        "decision's own id, derived from its event's source and id and its policy version; "
+        "request_id: the HTTP request that stored it, or null; these two are outside the "
+        "chain's hashes); "
         "the record count and the head hash go to stderr (keep the head: "
         "clauseline verify --head checks that nothing was cut from the end).")
     p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
@@ -215,12 +228,18 @@ def register(subparsers, parents) -> None:
     p = subparsers.add_parser(
         "verify", help="check the hash chain of an exported decision log",
         description="Recompute every record's hash and check that each record's "
-        "prev is the hash of the record before it. Prints 'chain intact' with "
+        "prev is the hash of the record before it, and that a record's decision_id, when "
+        "it has one, is the one its decision's event_source, event_id and policy_version "
+        "give (dec_ and 26 characters of the base32 SHA-256 of that JSON array). Prints "
+        "'chain intact' with "
         "the record count, the head hash and the engine versions that decided "
-        "the records (with how many each), or names the first broken record (line "
-        "and seq) and why. Exit codes: 0 intact; 1 broken (a record changed, "
-        "deleted, inserted or moved, a line that is not a record, or a head other "
-        "than --head); 2 the file cannot be read or wrong usage.")
+        "the records (with how many each), or names the first broken record (line, "
+        "seq, and its event's source, id and time, numbers masked) and why. Exit "
+        "codes (as diff and replay --compare): 0 intact; 1 broken (a record changed, "
+        "deleted, inserted or moved, a changed decision_id, a JSON line that is not a "
+        "record, or a head "
+        "other than --head); 2 an error: the file cannot be read, a line is not JSON "
+        "(or not UTF-8, nested too deep, longer than 16 MiB), or wrong usage.")
     p.add_argument("log", metavar="LOG.jsonl", help="a clauseline log export (- for stdin)")
     p.add_argument("--head", metavar="HASH", help="the head hash the log must end at (as "
                    "log export printed it): detects records cut from the end")

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 from ..decision import Decision
-from ..errors import ClauselineError, Problem, printable
+from ..errors import ClauselineError, PolicyLoadError, Problem, printable
 from ..events import MAX_EVENT_BYTES, Oversized, read_lines
 from ..events.parsing import loads_bounded
 from ..explain import describe
@@ -47,7 +49,8 @@ class Parents:
         self.quiet = _parent()
         self.quiet.add_argument("--quiet", action="store_true",
                                 help="no progress bar (there is none either when stderr is not "
-                                "a terminal)")
+                                "a terminal); the summary on stderr is still printed (it is "
+                                "the result: 2>/dev/null drops it)")
         #: ``--pretty``: indented JSON (:func:`show`)
         self.pretty = _parent()
         self.pretty.add_argument("--pretty", action="store_true", help="indent the JSON")
@@ -130,6 +133,33 @@ def echo(text: str, stream=None) -> None:
     print(text, file=stream or sys.stdout)
 
 
+#: The exit code of an error in the commands that check or compare (``verify``, ``diff``,
+#: ``replay --compare``), which keep 0 for the same and 1 for a finding: docs/auditing.md,
+#: "Exit codes".
+ERROR = 2
+
+
+def errors_exit_2(command: str, run: Callable[[], int]) -> int:
+    """Run a checking command (``verify``, ``diff``, ``replay --compare``) so that an error
+    exits :data:`ERROR` (2), never 1, which those commands keep for a finding: a policy that
+    does not load, an unknown version, an unreadable or malformed input, a store fault. The
+    message is the one ``clauseline.cli.main`` would print."""
+    try:
+        return run()
+    except PolicyLoadError as error:
+        echo(str(error), sys.stderr)
+        echo(f"clauseline: the policy rules did not load ({len(error.problems)} problem(s)); "
+             "run 'clauseline rules check'", sys.stderr)
+    except ClauselineError as error:
+        echo(f"clauseline {command}: {error}", sys.stderr)
+    except OSError as error:  # BrokenPipeError included: main() answers it as before
+        if isinstance(error, BrokenPipeError):
+            raise
+        echo(f"clauseline {command}: {error.filename or ''}: {error.strerror or error}",
+             sys.stderr)
+    return ERROR
+
+
 def load(rules: str | None, version: str | None = None, *, fixtures: bool = False):
     """The policy of a command: every version in force at its time, or with ``--policy VERSION``
     (``version``) that version alone, at every time (a test fixture version too, when named)."""
@@ -185,24 +215,150 @@ def state_checked(path: str):
             f"({type(error).__name__} while evaluating); write it with --state-out")]) from None
 
 
+class RateEstimate:
+    """Events per second and the time remaining, smoothed, for a progress bar.
+
+    For its first :attr:`tau` seconds (and until an event is done) the rate is the average
+    since the start; after that an
+    exponential moving average of the rate measured over each sampling interval (at least
+    :attr:`interval` seconds), weighted by the interval's length (a time constant of
+    :attr:`tau` seconds): a slow patch (a store's commit, a batch decided at once, a burst of
+    complex events) moves the estimate gradually. The remaining time shown counts down with
+    the clock and moves toward ``events left / rate`` with a time constant of :attr:`eta_tau`
+    seconds, so that it does not jump when a batch lands.
+
+    A pure function of the (completed, clock) pairs it is given: the progress bar gives it
+    ``time.monotonic()``, a test any clock it likes. Nothing here reads an event's time."""
+
+    #: the shortest interval a rate is measured over, in seconds
+    interval = 0.25
+    #: the time constant of the rate's moving average, in seconds: a new measure has weight
+    #: 1 - exp(-dt / tau) against the estimate so far
+    tau = 5.0
+    #: the time constant with which the remaining time shown moves toward the estimate (it
+    #: counts down with the clock meanwhile), in seconds
+    eta_tau = 3.0
+
+    def __init__(self, total: int | None, now: float):
+        self.total, self.started = total, now
+        self.completed = 0
+        self.rate: float | None = None  # None until one interval has passed
+        self._last_time, self._last_completed = now, 0
+        self._remaining_at: tuple[float, float] | None = None  # (seconds left, measured at)
+
+    def advance(self, n: int, now: float) -> bool:
+        """``n`` more events done at ``now``; True when the estimate changed (an interval
+        passed since the last measure)."""
+        self.completed += n
+        return self.measure(now)
+
+    def measure(self, now: float, force: bool = False) -> bool:
+        """Measure the rate at ``now`` if an interval has passed (or ``force``)."""
+        dt = now - self._last_time
+        if dt <= 0 or (dt < self.interval and not force):
+            return False
+        if now - self.started < self.tau or not self.rate:  # nothing done yet: the average
+            self.rate = self.completed / (now - self.started)
+        else:
+            current = (self.completed - self._last_completed) / dt
+            self.rate += (1.0 - math.exp(-dt / self.tau)) * (current - self.rate)
+        self._last_time, self._last_completed = now, self.completed
+        if self.total is None or self.rate <= 0:
+            self._remaining_at = None
+            return True
+        target = max(self.total - self.completed, 0) / self.rate
+        if self._remaining_at is None or now - self.started < self.tau or not target:
+            self._remaining_at = (target, now)
+        else:  # the time shown moves toward the estimate, counting down meanwhile
+            shown = max(self._remaining_at[0] - (now - self._remaining_at[1]), 0.0)
+            weight = 1.0 - math.exp(-dt / self.eta_tau)
+            self._remaining_at = (shown + weight * (target - shown), now)
+        return True
+
+    def elapsed(self, now: float) -> float:
+        return now - self.started
+
+    def remaining(self, now: float) -> float | None:
+        """Seconds left at the smoothed rate, counted down since the last measure; None while
+        unknown (no total, or no rate yet)."""
+        if self._remaining_at is None:
+            return None
+        left, at = self._remaining_at
+        return max(left - (now - at), 0.0)
+
+
+def clock_text(seconds: float | None) -> str:
+    """``0:01:05``, or ``-:--:--`` for a time not known yet."""
+    if seconds is None:
+        return "-:--:--"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def rate_text(rate: float | None) -> str:
+    """``1,234 events/s``, or ``- events/s`` before the first measure."""
+    return "- events/s" if rate is None else f"{rate:,.0f} events/s"
+
+
+def progress_line(what: str, estimate: RateEstimate, now: float) -> str:
+    """The words of the bar after the bar itself: ``120/409 events  elapsed 0:00:01  292
+    events/s  remaining ~0:00:01`` (no total: no ``/409`` and no remaining time)."""
+    count = (f"{estimate.completed}/{estimate.total}" if estimate.total is not None
+             else f"{estimate.completed}")
+    text = (f"{count} events  elapsed {clock_text(estimate.elapsed(now))}  "
+            f"{rate_text(estimate.rate)}")
+    if estimate.total is not None:
+        text += f"  remaining ~{clock_text(estimate.remaining(now))}"
+    return text
+
+
 @contextmanager
 def progress(quiet: bool, total, what: str):
     """A progress bar on stderr (rich) for a replay or an export: only when stderr is a terminal
     and not ``quiet`` (--quiet); it disappears when done. ``total`` is a number, None, or a
-    function that counts (called only when a bar is shown). Yields ``advance(n=1)``."""
+    function that counts (called only when a bar is shown). Yields ``advance(n=1)``.
+
+    The bar reads ``clauseline replay ━━━━━━━━ 120/409 events  elapsed 0:00:01  292 events/s
+    remaining ~0:00:01`` (:func:`progress_line`): the time elapsed, the rate and the time
+    remaining, each labelled, the rate and the remaining time smoothed (:class:`RateEstimate`).
+    With no total (stdin) it shows the count, the elapsed time and the rate. --quiet turns the
+    bar off, not the command's summary on stderr (that is its result: 2>/dev/null drops it)."""
     if quiet or not sys.stderr.isatty():
         yield lambda n=1: None
         return
     if callable(total):
         total = total()
+    import threading
+    import time
     from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
-    columns = [TextColumn(f"clauseline {what}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("events"), TimeElapsedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn
+    from rich.text import Text
+    estimate = RateEstimate(total, time.monotonic())
+    lock = threading.Lock()  # rich renders from its own thread while the command advances
+
+    class Words(ProgressColumn):
+        """The count, elapsed, rate and remaining: read at every refresh, so that the elapsed
+        and remaining times move while a batch is being decided."""
+
+        def render(self, task) -> Text:
+            with lock:
+                now = time.monotonic()
+                estimate.measure(now)
+                return Text(progress_line(what, estimate, now))
+
+    with Progress(TextColumn(f"clauseline {what}"), BarColumn(bar_width=20), Words(),
+                  console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(what, total=total)
-        yield lambda n=1: bar.advance(task, n)
+
+        def advance(n: int = 1) -> None:
+            with lock:
+                estimate.advance(n, time.monotonic())
+            bar.advance(task, n)
+
+        yield advance
+        with lock:  # the last frame shows the final rate, not one measured before a batch
+            estimate.measure(time.monotonic(), force=True)
+        bar.refresh()
 
 
 def count_events(path: str) -> int | None:

@@ -18,8 +18,8 @@ from ..events.parsing import loads_bounded
 from ..explain import describe
 from ..records import plain_state
 from ..session import MemoryStore, Session
-from .common import (count_events, echo, forced, load, open_log, progress, read_event,
-                     read_state, show, state_checked, stateless)
+from .common import (ERROR, count_events, echo, errors_exit_2, forced, load, open_log,
+                     progress, read_event, read_state, show, state_checked, stateless)
 
 #: Events per transaction of ``replay --db`` (group commit): large enough that the commit's cost
 #: (an fsync in SQLite, a round trip in PostgreSQL) is shared by many events, small enough that
@@ -129,6 +129,12 @@ def difference(now: dict, then: dict | None) -> str | None:
 
 
 def cmd_replay(args) -> int:
+    if args.compare:  # a checking command: an error exits 2, a difference 1
+        return errors_exit_2("replay --compare", lambda: _cmd_replay(args))
+    return _cmd_replay(args)
+
+
+def _cmd_replay(args) -> int:
     store = None
     if args.db is not None:  # first: a store fault is reported before the policy loads
         from ..store import open_store
@@ -147,7 +153,7 @@ def _replay(args, store) -> int:
         source = open_log(args.log)
     except OSError as error:
         echo(f"clauseline: cannot read {args.log}: {error.strerror}", sys.stderr)
-        return 1
+        return ERROR if args.compare else 1
     out = None
     try:
         recorded = Recorded(args.compare) if args.compare else None
@@ -202,7 +208,9 @@ def _replay(args, store) -> int:
     echo(f"clauseline replay: {total} events in {elapsed:.2f}s: "
          + ", ".join(f"{statuses[s]} {s}" for s in ("accepted", "duplicate", "rejected")),
          sys.stderr)
-    echo("  outcomes: " + (", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"),
+    # every decision printed, a duplicate's repeat included (the report counts both ways)
+    echo("  outcomes (duplicates' repeats included): "
+         + (", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"),
          sys.stderr)
     if args.summary:
         echo("  rules fired (accepted events; duplicates and rejected lines not counted):",
@@ -227,6 +235,12 @@ def _replay(args, store) -> int:
 
 
 def cmd_diff(args) -> int:
+    # exit codes as diff(1) (docs/auditing.md, "Exit codes"): 0 no difference, 1 differences,
+    # 2 an error (an unknown version, an unreadable log, rules that do not load)
+    return errors_exit_2("diff", lambda: _diff(args))
+
+
+def _diff(args) -> int:
     from ..explain import outcome_text
     policy = load(args.rules, fixtures=True)
     before = forced(policy, args.policy, "--policy")
@@ -236,7 +250,7 @@ def cmd_diff(args) -> int:
             lines = list(read_lines(handle))
     except OSError as error:
         echo(f"clauseline diff: cannot read {args.log}: {error.strerror}", sys.stderr)
-        return 1
+        return ERROR
     # per rule: outcomes only under A, only under B, and a few examples of each
     only: dict[tuple[str, str], Counter] = {}
     examples: dict[tuple[str, str, str], list[str]] = {}
@@ -384,8 +398,10 @@ def register(subparsers, parents) -> None:
     p.add_argument("--compare", metavar="RECORDED",
                    help="compare every decision with a recorded one (a replay's output, or a "
                    "log export), matched by source and id: each difference on stderr (status, "
-                   "outcomes added or removed, by rule); exit 1 if any differs or has no "
-                   "recorded counterpart. Decisions recorded by a store have sensitive numbers "
+                   "outcomes added or removed, by rule); exit 0 if every decision is the "
+                   "same, 1 if any differs or has no recorded counterpart, 2 on an error (the "
+                   "log or RECORDED unreadable, RECORDED not decisions, an unknown --policy, "
+                   "a store fault), as verify and diff. Decisions recorded by a store have sensitive numbers "
                    "reduced: compare a store's export with a replay into a store")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 if any line was rejected (all lines are still replayed and "
@@ -406,7 +422,9 @@ def register(subparsers, parents) -> None:
         "policy version A (--policy) and under B (--against), whatever its time, "
         "and report the decisions that differ: per clause and rule, how many "
         "outcomes only A gives and only B gives, with examples (line, source, "
-        "id). Exit codes as diff(1): 0 no difference, 1 differences, 2 trouble.")
+        "id). Exit codes as diff(1), and as verify and replay --compare: 0 no "
+        "difference, 1 differences, 2 an error (an unknown version, an unreadable log, "
+        "rules that do not load, wrong usage).")
     p.add_argument("log", metavar="LOG.jsonl", help="the log (- for stdin)")
     # not the shared --policy: here a version to compare from, required
     p.add_argument("--policy", metavar="A", required=True, help="the version to compare from")

@@ -9,7 +9,7 @@ from collections import Counter
 from .. import canonical
 from ..errors import PolicyLoadError
 from ..events import read_lines
-from ..policy.model import Rule
+from ..policy.model import Override, Rule, rules_counted
 from ..session import Session
 from .common import count_events, echo, load, open_log, progress
 
@@ -24,8 +24,7 @@ def cmd_rules_check(args) -> int:
         return 1
     for version in policy.versions:
         clauses = sorted({r.clause for r in version.rules})
-        overrides = f" and {len(version.overrides)} override(s)" if version.overrides else ""
-        echo(f"{version.version}: {len(version.rules)} rules{overrides} over clauses {''.join(clauses)}, "
+        echo(f"{version.version}: {version.counted} over clauses {''.join(clauses)}, "
              f"{len(version.interpretations)} interpretations, in force from "
              f"{version.effective_from.isoformat()}"
              + (" (a test fixture: loaded only when --policy names it)" if version.fixture else "")
@@ -82,7 +81,9 @@ def cmd_clauses(args) -> int:
             rules = [r for r in version.enforcing if r.clause == letter]
             notes = [i.id for i in version.interpretations.values() if i.clause == letter]
             if clause.operative and rules:
-                status = f"operative, {len(rules)} rule(s)"
+                status = "operative, " + rules_counted(
+                    sum(1 for r in rules if not isinstance(r, Override)),
+                    sum(1 for r in rules if isinstance(r, Override)))
             elif not clause.operative:
                 status = "informative"
             else:
@@ -96,6 +97,9 @@ def cmd_clauses(args) -> int:
                 echo(f"       {rule.id}{count}")
             if notes:
                 echo(f"       interpretations: {', '.join(sorted(notes))}")
+        operative = sum(1 for c in version.clauses.values() if c.operative)
+        echo(f"  {version.counted} over {operative} operative clauses; "
+             f"{len(version.clauses) - operative} informative")
     if unaccounted:
         echo(f"{unaccounted} clause(s) unaccounted for", sys.stderr)
         return 1

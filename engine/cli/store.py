@@ -89,7 +89,8 @@ def register(subparsers, parents) -> None:
         description="API keys are stored hashed in the store that "
         "clauseline serve uses; a key is printed once, when created. Scopes: "
         "events:write (POST /v1/events), decisions:read (GET /v1/decisions, "
-        "/v1/subjects, /v1/obligations; POST /v1/evaluate), admin (all).")
+        "/v1/subjects, /v1/obligations; POST /v1/evaluate), subjects:read (GET "
+        "/v1/subjects/{id}/right-to-know, not granted by the others), admin (all).")
     actions = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     served = parents.db(f"the store clauseline serve uses (default {DEFAULT_DB})",
                         default=DEFAULT_DB)
@@ -97,7 +98,7 @@ def register(subparsers, parents) -> None:
                            help="create a key and print it (once) on stdout")
     p.add_argument("--name", required=True, help="who or what uses the key (e.g. ingest-tx-01)")
     p.add_argument("--scope", action="append", required=True,
-                   choices=["events:write", "decisions:read", "admin"],
+                   choices=["events:write", "decisions:read", "subjects:read", "admin"],
                    help="a scope; repeat for several")
     p.set_defaults(func=cmd_keys_create)
     p = actions.add_parser("list", parents=[served, parents.format("text", "json")],

@@ -149,6 +149,16 @@ class Interpretation:
     why: str
 
 
+
+def rules_counted(rules: int, overrides: int) -> str:
+    """``86 rules and 1 override``: the one way a count of rules is stated (the ``rules check``,
+    ``clauses`` and coverage outputs, and the documents, which ``tests/test_rule_counts.py`` holds
+    to the loaded policy). An override is not a rule: it is counted on its own."""
+    text = f"{rules} rule{'' if rules == 1 else 's'}"
+    if overrides:
+        text += f" and {overrides} override{'' if overrides == 1 else 's'}"
+    return text
+
 @dataclass
 class PolicyVersion:
     """One version of the policy, in force from ``effective_from``."""
@@ -203,6 +213,12 @@ class PolicyVersion:
     def enforcing(self) -> tuple[Rule | Override, ...]:
         """Every rule and override, in the documented order (clause, then id)."""
         return tuple(sorted(self.rules + self.overrides, key=lambda r: r.sort_key))
+
+    @property
+    def counted(self) -> str:
+        """How many rules and overrides the version has, as every output and document states
+        it: ``86 rules and 1 override`` (:func:`rules_counted`)."""
+        return rules_counted(len(self.rules), len(self.overrides))
 
     def __post_init__(self):
         self._by_id = {r.id: r for r in self.rules + self.overrides}

@@ -50,7 +50,13 @@ decisions = sa.Table(
     sa.Column("hash", sa.Text, nullable=True),
     # the clauseline version that decided it (null for records stored before revision 0006)
     sa.Column("engine_version", sa.Text, nullable=True),
+    # the decision's own id (clauseline.chain.decision_id of its event's source and id and its
+    # policy version; revision 0007 filled it for older rows), and the id of the HTTP request
+    # that stored it (X-Request-ID; null for a replay, a consumer, and rows stored before 0007)
+    sa.Column("decision_id", sa.Text, nullable=True),
+    sa.Column("request_id", sa.Text, nullable=True),
 )
+sa.Index("ix_decisions_decision_id", decisions.c.decision_id, unique=True)
 
 #: One row per subject: its whole record (profile, obligations, remembered facts) as JSON, and
 #: a version that every write increments (optimistic check against lost updates).

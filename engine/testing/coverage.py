@@ -57,12 +57,26 @@ class RuleCoverage:
             lines.append(f"policy {version}: rules fired by clause")
             for clause in sorted({r.clause for r in mine}):
                 of = [r for r in mine if r.clause == clause]
-                hit = sum(1 for r in of if (version, r.id) in self.fired)
-                lines.append(f"  clause {clause}: {hit}/{len(of)} rules")
+                lines.append(f"  clause {clause}: {self._fired_of(version, of)}")
             never = [r for r in mine if (version, r.id) not in self.fired]
             if never:
                 lines.append("  never fired:")
                 lines += [f"    {r.id}  ({r.file}:{r.line})" for r in never]
         hit = sum(1 for v, r in rules if (v, r.id) in self.fired)
-        lines.append(f"rule coverage: {hit}/{len(rules)} rules fired ({self.percent:.1f}%)")
+        # the total counts an override with the rules (the threshold does); the split after it
+        # states the count as every output and document does: "86 rules and 1 override"
+        split = "; ".join(f"{version}: {self._fired_of(version, [r for v, r in rules if v == version])}"
+                          for version in sorted({v for v, _ in rules}))
+        lines.append(f"rule coverage: {hit}/{len(rules)} rules and overrides fired "
+                     f"({self.percent:.1f}%)" + (f": {split}" if split else ""))
         return lines
+
+    def _fired_of(self, version: str, of: list) -> str:
+        """``2/4 rules`` or ``2/84 rules and 0/1 override``: how many of these fired."""
+        kinds = [[r for r in of if not isinstance(r, Override)],
+                 [r for r in of if isinstance(r, Override)]]
+        hit = [sum(1 for r in kind if (version, r.id) in self.fired) for kind in kinds]
+        text = f"{hit[0]}/{len(kinds[0])} rule{'' if len(kinds[0]) == 1 else 's'}"
+        if kinds[1]:
+            text += f" and {hit[1]}/{len(kinds[1])} override{'' if len(kinds[1]) == 1 else 's'}"
+        return text

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlencode
 
 import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from ...chain import decision_id_of
 from ...decision import Decision
 from ...session import Session
 from ..content import BATCH, STRUCTURED, read_body, read_events
 from ..dependencies import get_limiter, get_metrics, get_session, get_settings, require
 from ..observability import Metrics
 from ..openapi import problem_responses, ref
-from ..problems import ProblemError, event_errors
+from ..problems import ProblemError, event_errors, request_id
 from ..settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -34,7 +36,10 @@ _BODY = {
             "schema": {"type": "object"},
             "description": "Binary mode: the event's data, with its attributes in ce-* headers "
                            "(ce-specversion, ce-id, ce-source, ce-type, ce-time, ce-subject); "
-                           "without ce-* headers, a structured event.",
+                           "without ce-* headers, a structured event. Any JSON media type is "
+                           "binary mode's too, and so is no Content-Type at all: the data are "
+                           "then read as JSON (as the CloudEvents JSON format reads an absent "
+                           "content type); a declared type that is not JSON is a 415.",
             "example": EXAMPLE["data"]},
     },
 }
@@ -77,10 +82,33 @@ def _single(decision: Decision, *, stored: bool) -> JSONResponse:
             code="event.rejected", errors=event_errors(decision.errors),
             decision=decision.as_dict())
     headers = {}
-    if decision.event_source is not None and decision.event_id is not None:
+    # only a stored decision has a place to point to: a dry run's would be a 404
+    if stored and decision.event_source is not None and decision.event_id is not None:
         headers["Location"] = _location(decision)
+    if stored:
+        headers[DECISION_ID_HEADER] = _decision_id(decision)
     status = 201 if stored and decision.status == "accepted" else 200
     return JSONResponse(decision.as_dict(), status_code=status, headers=headers)
+
+
+#: The stored decision's id (``clauseline.chain.decision_id``) of a single event's answer, and
+#: the ids of a batch's, one per decision in the order of the body (``-`` for a rejected event).
+DECISION_ID_HEADER, DECISION_IDS_HEADER = "Clauseline-Decision-Id", "Clauseline-Decision-Ids"
+
+
+_ID_HEADER = {"description": "A single event: the id of its stored decision (`dec_` and 26 "
+              "base32 characters, derived from the event's source and id and the policy "
+              "version; a duplicate answers the first decision's id). `GET "
+              "/v1/decisions/{decision_id}` reads it back.", "schema": {"type": "string"}}
+_IDS_HEADER = {"description": "A batch: the id of each decision, comma-separated, in the order of "
+               "the body; `-` for a rejected event (nothing stored).",
+               "schema": {"type": "string"}}
+
+
+def _decision_id(decision: Decision) -> str:
+    """The id of a stored (accepted, or duplicate: the first) decision; ``-`` for a rejected
+    one, which is not stored."""
+    return "-" if decision.status == "rejected" else decision_id_of(decision.as_dict())
 
 
 @router.post(
@@ -93,9 +121,11 @@ def _single(decision: Decision, *, stored: bool) -> JSONResponse:
     "200 with one decision per event, in order: a rejected event is listed with its errors and "
     "does not stop the rest.",
     openapi_extra={"requestBody": _BODY, "parameters": _CE_HEADERS},
-    responses={201: {"description": "The event was new: its decision (status accepted)", **_DECISION},
+    responses={201: {"description": "The event was new: its decision (status accepted)",
+                     "headers": {DECISION_ID_HEADER: _ID_HEADER}, **_DECISION},
                200: {"description": "A duplicate's first decision (status duplicate), or for a "
                      "batch one decision per event, in order",
+                     "headers": {DECISION_ID_HEADER: _ID_HEADER, DECISION_IDS_HEADER: _IDS_HEADER},
                      "content": {"application/json": {"schema": {"oneOf": [
                          ref("Decision"), {"type": "array", "items": ref("Decision")}]}}}},
                202: {"description": "Enqueue mode (`clauseline serve --enqueue-nats`): the "
@@ -114,14 +144,18 @@ async def post_events(request: Request, settings: Settings = Depends(get_setting
         return await _enqueued(request, incoming)
 
     if incoming.mode == "batch":  # one transaction for all (group commit)
-        decisions = await anyio.to_thread.run_sync(session.submit_many, incoming.events,
-                                                   limiter=limiter)
+        rid = request_id(request)
+        decisions = await anyio.to_thread.run_sync(functools.partial(
+            session.submit_many, incoming.events, request_ids=[rid] * len(incoming.events)),
+            limiter=limiter)
     else:  # one event: it shares a transaction with those posted at the same time
-        decisions = [await request.app.state.committer.submit(session, incoming.events[0])]
+        decisions = [await request.app.state.committer.submit(session, incoming.events[0],
+                                                              request_id(request))]
     for decision in decisions:
         metrics.count(decision)
     if incoming.mode == "batch":
-        return JSONResponse([d.as_dict() for d in decisions], status_code=200)
+        return JSONResponse([d.as_dict() for d in decisions], status_code=200, headers={
+            DECISION_IDS_HEADER: ", ".join(_decision_id(d) for d in decisions)})
     return _single(decisions[0], stored=True)
 
 
@@ -144,7 +178,8 @@ async def _enqueued(request: Request, incoming) -> JSONResponse:
 @router.post(
     "/evaluate", summary="Dry run: evaluate one event against the stored state, store nothing",
     description="The decision the event would get from `POST /v1/events` now, against the "
-    "stored state; nothing is recorded (the response carries `X-Clauseline-Dry-Run: true`). An "
+    "stored state; nothing is recorded (the response carries `X-Clauseline-Dry-Run: true`, and "
+    "no `Location`: there is nothing to point to). An "
     "event already stored answers with its first decision, status `duplicate`.",
     openapi_extra={"requestBody": {"required": True, "content": {
         k: v for k, v in _BODY["content"].items() if k != BATCH}}, "parameters": _CE_HEADERS},

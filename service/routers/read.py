@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import anyio
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 
+from ...chain import decision_id_of
 from ...eventtime import TimePrecisionError, parse_time
 from ...records import SEEN, current, instant_key
 from ...store import SqlStore
@@ -23,10 +26,20 @@ async def _decision(source: str, event_id: str, store: SqlStore, limiter) -> JSO
     if decision is None:
         raise ProblemError(404, "no event with this source and id is stored",
                            code="decision.not_found")
-    return JSONResponse(decision.as_dict())
+    return JSONResponse(decision.as_dict(),
+                        headers={DECISION_ID_HEADER: decision_id_of(decision.as_dict())})
+
+
+#: The header naming a stored decision's id (as ``POST /v1/events`` answers it).
+DECISION_ID_HEADER = "Clauseline-Decision-Id"
+#: What a decision id looks like (``clauseline.chain.decision_id``).
+DECISION_ID = re.compile(r"dec_[a-z2-7]{26}")
+_ID_HEADER = {DECISION_ID_HEADER: {"description": "The stored decision's id",
+                                   "schema": {"type": "string"}}}
 
 
 _DECISION_RESPONSES = {200: {"description": "The stored decision (sensitive numbers reduced)",
+                             "headers": _ID_HEADER,
                              "content": {_JSON: {"schema": ref("Decision")}}},
                        **problem_responses(401, 403, 404, 422, 503)}
 
@@ -39,6 +52,45 @@ async def get_decision_by_query(source: str = Query(min_length=1, max_length=102
                                 store: SqlStore = Depends(get_store),
                                 limiter: anyio.CapacityLimiter = Depends(get_limiter)):
     return await _decision(source, id, store, limiter)
+
+
+_STORED_DECISION = {
+    "type": "object", "required": ["decision_id", "seq", "request_id", "event", "decision"],
+    "properties": {
+        "decision_id": {"type": "string", "pattern": "^dec_[a-z2-7]{26}$"},
+        "seq": {"type": "integer", "description": "its place in the store's decision log"},
+        "request_id": {"type": ["string", "null"], "description": "the X-Request-ID of the "
+                       "request that stored it; null when a replay or a stream consumer stored "
+                       "it, or it was stored before revision 0007"},
+        "event": {"type": "object", "properties": {
+            "source": {"type": "string"}, "id": {"type": "string"}, "type": {"type": "string"},
+            "subject": {"type": ["string", "null"]}, "time": {"type": "string"}}},
+        "decision": ref("Decision")}}
+
+
+@router.get("/decisions/{decision_id}", summary="A stored decision, by its id",
+            description="The decision whose id `POST /v1/events` answered (header "
+            "`Clauseline-Decision-Id`), with the event it decided (source, id, type, subject, "
+            "time), its `seq` in the decision log and the `request_id` of the request that "
+            "stored it. An id not of the form `dec_` and 26 base32 characters answers 422; an "
+            "unknown one 404.",
+            responses={200: {"description": "The stored decision with its id",
+                             "headers": _ID_HEADER,
+                             "content": {_JSON: {"schema": _STORED_DECISION}}},
+                       **problem_responses(401, 403, 404, 422, 503)})
+async def get_decision_by_id(decision_id: str = Path(description="`dec_` and 26 characters of "
+                                                     "a-z and 2-7"),
+                             store: SqlStore = Depends(get_store),
+                             limiter: anyio.CapacityLimiter = Depends(get_limiter)):
+    if not DECISION_ID.fullmatch(decision_id):  # never quoted: it may be anything at all
+        message = "not a decision id (dec_ and 26 characters of a-z and 2-7)"
+        raise ProblemError(422, f"decision_id: {message}", code="request.invalid_parameter",
+                           errors=[{"pointer": "/path/decision_id", "detail": message,
+                                    "code": "request.invalid_parameter"}])
+    found = await anyio.to_thread.run_sync(store.decision_by_id, decision_id, limiter=limiter)
+    if found is None:
+        raise ProblemError(404, "no decision with this id is stored", code="decision.not_found")
+    return JSONResponse(found, headers={DECISION_ID_HEADER: found["decision_id"]})
 
 
 @router.get("/decisions/{source:path}/{id}", summary="The stored decision of an event",

@@ -307,7 +307,7 @@ def test_coverage_report_lists_rules_never_fired(project):
         "  clause G: 1/3 rules",
         "  never fired:",
         "    C.payment-data-encrypted-in-transit  (*C.yaml:*)",
-        "rule coverage: 2/* rules fired (*%)",
+        "rule coverage: 2/* rules and overrides fired (*%): securus-2019-05-04: 2/* rules and 0/1 override",
     ])
 
 
@@ -328,7 +328,7 @@ def test_coverage_survives_tests_that_do_not_use_the_plugin(pytester):
     pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")
     result = pytester.runpytest("--clauseline-coverage")
     assert result.ret == 0
-    lines(result, ["rule coverage: 0/* rules fired (0.0%)"])
+    lines(result, ["rule coverage: 0/* rules and overrides fired (0.0%)*"])
     assert pytester.runpytest("--clauseline-coverage-min=5").ret == pytest.ExitCode.TESTS_FAILED
 
 

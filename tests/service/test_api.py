@@ -367,7 +367,7 @@ class _Exploding:
         # the message quotes the event's data, as a library's message might
         raise RuntimeError(f"card {event['data']['card_number']} of {event['subject']} went wrong")
 
-    def submit_many(self, events):
+    def submit_many(self, events, request_ids=None):
         return [self.submit(event) for event in events]
 
 

@@ -22,7 +22,7 @@ from clauseline.store.tables import metadata
 from .logs import START, ccpa_log, envelope, mixed_log, payment, stamp
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAD = "0006"
+HEAD = "0007"
 
 
 @pytest.fixture
