@@ -83,6 +83,13 @@ ENVELOPE_KEYS = frozenset({"id", "source", "type", "time", "specversion", "subje
 #: Decision fields kept as given.
 DECISION_KEYS = frozenset({"event_id", "event_source", "event_type", "time", "policy_version",
                            "status", "trace"})
+#: Outcome fields kept as given, at any depth: envelope identifiers and subject ids (as the store
+#: keeps them), and the fields the engine or the rule files write, never event data (codes,
+#: enums, times). The engine masks the rest of an outcome (``clauseline.evaluate``) and a store
+#: reduces the same rest, so that a stored decision reads back as it was answered.
+OUTCOME_KEYS = ENVELOPE_KEYS | {"kind", "clause", "rule", "effect", "status", "due_by", "basis",
+                                "data_categories", "obligation", "violation", "purpose",
+                                "recipient", "action"}
 
 # --- the vocabulary -----------------------------------------------------------------------------
 
@@ -559,14 +566,37 @@ class Redactor:
         return out
 
     def decision(self, decision: dict, known: dict[str, str] | None = None) -> dict:
-        """A reduced copy of a decision's JSON; its identifying fields are kept."""
-        return {k: (v if k in DECISION_KEYS else self._walk(v, None, known))
-                for k, v in decision.items()}
+        """A reduced copy of a decision's JSON; its identifying fields, and the fields of its
+        outcomes the engine keeps (:data:`OUTCOME_KEYS`: a subject id among them), are kept."""
+        out = {}
+        for k, v in decision.items():
+            if k in DECISION_KEYS:
+                out[k] = v
+            elif k == "outcomes":
+                out[k] = self._keeping(v, OUTCOME_KEYS, known)
+            else:
+                out[k] = self._walk(v, None, known)
+        return out
+
+    def _keeping(self, value: Any, keep: frozenset, known: dict | None) -> Any:
+        """:meth:`_walk`, with the members named in ``keep`` kept as they are at any depth."""
+        if isinstance(value, dict):
+            out = {}
+            for k, v in value.items():
+                if k in keep:
+                    out[k] = v
+                    continue
+                sub = kind_of_key(k) if isinstance(k, str) else None
+                out[k] = self.reduce(sub, v) if sub else self._keeping(v, keep, known)
+            return out
+        if isinstance(value, list):
+            return [self._keeping(v, keep, known) for v in value]
+        return self._walk(value, None, known)
 
 
 __all__ = ["GENERIC_WORDS", "NUMBER_WORDS", "QUALIFIERS", "Redactor", "TEXT_WORDS", "VOCABULARY",
            "digits_of", "find_sensitive", "kind_of_key", "kind_of_words", "luhn_ok", "mask_numbers",
-           "mask_strings", "masked_or_same", "normalised", "quote", "secrets_of"]
+           "mask_strings", "masked_or_same", "normalised", "OUTCOME_KEYS", "quote", "secrets_of"]
 
 
 #: The longest input string a message quotes (and then only one with few digits).

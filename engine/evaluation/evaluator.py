@@ -16,18 +16,13 @@ from ..errors import Problem
 from ..events.validation import SchemaSet
 from ..eventtime import format_time, parse_time
 from ..policy.model import Policy, PolicyVersion
-from ..redact import ENVELOPE_KEYS, mask_strings, masked_or_same, secrets_of
+from ..redact import ENVELOPE_KEYS, OUTCOME_KEYS, mask_strings, masked_or_same, secrets_of
 from .. import records as memory
 from .combining import apply_overrides, combine_disclosures, rule_outcomes
 from .facts import facts_for, memory_view, profile_after, profile_changes, profile_view
 from ..records import due_index, instant_key, overdue
 from .state import StateChanges
 
-#: Outcome fields not masked: envelope identifiers, kept as given (as the store keeps them), and
-#: fields the engine or the rule files write, never event data (codes, enums, times).
-_ENVELOPE = ENVELOPE_KEYS | {"kind", "clause", "rule", "effect", "status", "due_by", "basis",
-                             "data_categories", "obligation", "violation", "purpose", "recipient",
-                             "action"}
 
 
 def evaluate(policy: Policy, state: dict, event: Any,
@@ -118,7 +113,7 @@ def _evaluate(policy: Policy, state: dict, event: dict, fold: bool) -> tuple[Dec
     # an outcome may quote an event value (a request id as ``ref``): no card, bank or SSN number
     # leaves the engine in a decision (clause C), whatever is printed or stored
     known = secrets_of(event)  # a number given under a field naming it is masked anywhere
-    outcomes = [mask_strings(o, _ENVELOPE, known) for o in combined + settle_retention(others)]
+    outcomes = [mask_strings(o, OUTCOME_KEYS, known) for o in combined + settle_retention(others)]
     outcomes.sort(key=outcome_sort_key)
     trace = tuple(sorted(fired, key=lambda r: version.rule(r).sort_key))
     decision = Decision(event["id"], event["source"], event["type"], event["time"],

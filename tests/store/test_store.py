@@ -94,6 +94,19 @@ def test_store_decisions_equal_memory_decisions(policy, store):
     assert with_store == in_memory
 
 
+@pytest.mark.parametrize("subject", ["acct-123456", "acct-4111111111111111"])
+def test_a_stored_decision_reads_back_as_it_was_answered(policy, store, subject):
+    """A subject id is kept as given (SECURITY.md), in the answer and in the stored decision:
+    the store once reduced an outcome's ``subject`` that read like a named account number
+    (``acct-`` and six digits or more), so ``GET /v1/decisions/...`` differed from the answer."""
+    request = json.loads((ROOT / "examples" / "disclosure-request.json").read_text())
+    answered = Session(policy, store).submit(dict(request, subject=subject))
+    assert answered.status == "accepted" and answered.outcomes
+    assert {o["subject"] for o in answered.outcomes} == {subject}
+    stored = store.decision_for(request["source"], request["id"])
+    assert stored.to_json() == answered.to_json()
+
+
 # -- group commit ----------------------------------------------------------------------------
 
 def _rows(store) -> dict[str, list]:
