@@ -174,7 +174,9 @@ class Forbidden(ProblemError):
 
 
 class NotFound(ProblemError):
-    """404: nothing stored under that name (``decision.not_found``, ``subject.not_found``)."""
+    """404: nothing stored under that name (``decision.not_found``, ``subject.not_found``,
+    ``right_to_know.subject_not_found``, ``right_to_know.request_not_found``,
+    ``right_to_know.no_request``)."""
 
 
 class Conflict(ProblemError):
@@ -676,6 +678,48 @@ class _Base:
         return _Request("GET", "/v1/subjects/" + quote(subject_id, safe=""))
 
     @staticmethod
+    def _right_to_know_request(subject_id: str, request_id, at, fmt) -> _Request:
+        if not isinstance(subject_id, str) or not subject_id:
+            raise ValueError("subject_id must be a non-empty string")
+        if "/" in subject_id:
+            raise ValueError("a subject id with a slash cannot be read over HTTP "
+                             "(GET /v1/subjects/{id}/right-to-know takes one path segment)")
+        params: dict[str, Any] = {}
+        if request_id is not None:
+            if not isinstance(request_id, str) or not request_id:
+                raise ValueError("request_id must be a non-empty string (the request_id of the "
+                                 "subject's ccpa.request.filed), or None")
+            params["request_id"] = request_id
+        if at is not None:
+            if request_id is not None:
+                raise ValueError("give request_id or at, not both")
+            if isinstance(at, datetime):
+                at = _rfc3339(at)
+                if at is None:
+                    raise ValueError("at: a datetime without a UTC offset")
+            if not isinstance(at, str) or not at:
+                raise ValueError("at is an RFC 3339 time with offset (a string or an aware "
+                                 "datetime), or None")
+            params["at"] = at
+        if fmt not in ("json", "html"):  # never quoted: it may be anything
+            raise ValueError('fmt is "json" (the document as a dict) or "html" (a page)')
+        if fmt == "html":
+            params["format"] = "html"
+        from urllib.parse import quote
+        return _Request("GET", f"/v1/subjects/{quote(subject_id, safe='')}/right-to-know",
+                        params=params)
+
+    def _document(self, response: httpx.Response, fmt: str):
+        if fmt == "html":
+            if not response.headers.get("content-type", "").startswith("text/html"):
+                raise InvalidResponse("the service's answer to format=html is not an HTML page")
+            return response.text
+        body = self._mapping(response)
+        if body.get("document") != "clauseline.right-to-know":
+            raise InvalidResponse("the service's answer is not a right-to-know document")
+        return body
+
+    @staticmethod
     def _obligations_request(due_before, limit) -> _Request:
         params: dict[str, Any] = {}
         if due_before is not None:
@@ -919,6 +963,23 @@ class Client(_Base):
         response, _ = self._send(self._obligations_request(due_before, limit))
         return list(_obligations(self._mapping(response)))
 
+    def right_to_know(self, subject: str, request_id: str | None = None,
+                      at: str | datetime | None = None, *, fmt: str = "json"):
+        """The subject's CCPA right-to-know document (clause U, ``docs/right-to-know.md``) as
+        the service builds it from its store, for the 12 months before the receipt of the
+        request ``request_id``, or before ``at`` (RFC 3339 with offset, or an aware datetime),
+        or, with neither, before the subject's latest request: the document as a dict (its
+        ``digest`` is that of the service's bytes), or with ``fmt="html"`` the printable page
+        as text. Needs a key with ``subjects:read`` (or ``admin``): :class:`Forbidden`
+        otherwise. :class:`NotFound` with ``code`` ``right_to_know.subject_not_found``,
+        ``right_to_know.request_not_found`` or ``right_to_know.no_request``;
+        :class:`ValidationFailed` with ``right_to_know.invalid_time`` for an ``at`` the service
+        cannot end a period with. Arguments that cannot make a request raise ``ValueError``
+        before anything is sent."""
+        request = self._right_to_know_request(subject, request_id, at, fmt)
+        response, _ = self._send(request)
+        return self._document(response, fmt)
+
     def policy(self) -> PolicyInfo:
         """The engine version and every policy version the service decides with."""
         response, _ = self._send(_Request("GET", "/v1/policy"))
@@ -1035,6 +1096,13 @@ class AsyncClient(_Base):
         """See :meth:`Client.obligations`."""
         response, _ = await self._send(self._obligations_request(due_before, limit))
         return list(_obligations(self._mapping(response)))
+
+    async def right_to_know(self, subject: str, request_id: str | None = None,
+                            at: str | datetime | None = None, *, fmt: str = "json"):
+        """See :meth:`Client.right_to_know`."""
+        request = self._right_to_know_request(subject, request_id, at, fmt)
+        response, _ = await self._send(request)
+        return self._document(response, fmt)
 
     async def policy(self) -> PolicyInfo:
         """See :meth:`Client.policy`."""
