@@ -216,12 +216,13 @@ BASE: dict[tuple, list] = {
     ("publish",): ["publish", "LOG", "--nats", NO_NATS, "--stream", "EVENTS"],
     ("consume",): ["consume", "--nats", NO_NATS, "--stream", "EVENTS", "--db",
                    ("sqlite", "store.db")],
+    ("merge",): ["merge", "--db", ("sqlite", "store.db"), "--partitions", "2"],
 }
 #: commands that would run on (a server) if a case failed to refuse: always in a process
 BLOCKING = {("serve",)}
 #: commands that only read a store: a URL naming none is an error, and creates nothing
 READING = {("due",), ("log", "export"), ("keys", "list"), ("keys", "revoke"), ("explain",),
-           ("report",), ("right-to-know",)}
+           ("report",), ("right-to-know",), ("merge",)}
 
 
 def _swap(argv: list, old, new: list) -> list:
@@ -407,6 +408,10 @@ def _cases() -> list[Case]:
                 exits=(2,), says="--max-age")
     add(("publish",), "--stream not a name", ["publish", "LOG", "--nats", NO_NATS, "--stream",
                                               "a b.c"], says="stream.")
+    add(("merge",), "--out a folder", BASE[("merge",)] + ["--out", ("hostile", "folder", "")],
+        says="store.not_found")  # the stores are read first: a missing one is named
+    add(("merge",), "--partitions a card number", ["merge", "--db", ("sqlite", "store.db"),
+                                                   "--partitions", CARD], says="store.not_found")
     add(("consume",), "--nats nothing there", BASE[("consume",)], says="nats.unavailable",
         absent=("store.db",))
 

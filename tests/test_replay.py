@@ -1,6 +1,7 @@
 """Replays: input order, byte-identical output, idempotency, carried state, and scale."""
 
 import json
+from collections import Counter
 import re
 import subprocess
 import sys
@@ -250,6 +251,39 @@ def test_compare_reports_every_decision_that_differs_from_a_recorded_one(tmp_pat
     bad = run_cli("replay", str(demo), "--compare", str(junk))
     # an error, not a difference: exit 2 (docs/auditing.md, "Exit codes")
     assert bad.returncode == 2 and "compare.invalid" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_compare_reads_accepted_only_decisions_as_a_store_keeps_them(tmp_path):
+    """``clauseline merge`` prints what the partition stores keep: accepted events, each once.
+    Compared with a replay of the whole log, the log's rejected lines and its repeat have no
+    counterpart and are not differences; a line accepted there and rejected now still is."""
+    demo = ROOT / "examples" / "demo-log.jsonl"
+    replayed = tmp_path / "replayed.jsonl"
+    assert run_cli("replay", str(demo), "--out", str(replayed)).returncode == 0
+    decisions = [json.loads(line) for line in replayed.read_text(encoding="utf-8").splitlines()]
+    statuses = Counter(d["status"] for d in decisions)
+    assert statuses["rejected"] and statuses["duplicate"]  # the demo log has both
+    kept = [d for d in decisions if d["status"] == "accepted"]
+    merged = tmp_path / "merged.jsonl"
+    merged.write_text("".join(json.dumps(d) + "\n" for d in reversed(kept)), encoding="utf-8")
+    same = run_cli("replay", str(demo), "--compare", str(merged))
+    assert same.returncode == 0, same.stderr
+    assert f"0 of {len(decisions)} decision(s) differ" in same.stderr
+
+    # the log now holds a line that breaks an event the recording accepted
+    lines = demo.read_text(encoding="utf-8").splitlines()
+    at = next(i for i, line in enumerate(lines)
+              if json.loads(line).get("id") == kept[5]["event_id"]
+              and json.loads(line).get("source") == kept[5]["event_source"])
+    broken = json.loads(lines[at])
+    broken["time"] = "not a time"
+    lines[at] = json.dumps(broken)
+    edited = tmp_path / "edited-log.jsonl"
+    edited.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    differs = run_cli("replay", str(edited), "--compare", str(merged))
+    assert differs.returncode == 1
+    assert f"line {at + 1} ({kept[5]['event_source']} {kept[5]['event_id']}): status accepted -> " \
+           "rejected" in differs.stderr
 
 
 def test_a_stateless_evaluate_says_it_started_from_an_empty_state(tmp_path):

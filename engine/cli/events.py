@@ -65,9 +65,14 @@ def cmd_evaluate(args) -> int:
 
 class Recorded:
     """Decisions recorded earlier, to compare a replay with: a ``replay`` output (one decision
-    per non-blank line, rejected and duplicate ones included) or a ``log export`` (accepted
-    events only). Matched by (source, id), in order of occurrence; a line without an id by its
-    position among the replay output's decisions."""
+    per non-blank line, rejected and duplicate ones included), or what a store keeps: a ``log
+    export`` or ``clauseline merge``'s output (accepted events only, each once). Matched by
+    (source, id), in order of occurrence; a line without an id by its position among the
+    replay output's decisions.
+
+    A recording of accepted decisions only, each event once, is read as a store's (``stored``):
+    a repeat or a rejected line of the log has no counterpart there, so it is not compared,
+    except that a line rejected now whose event the recording accepted is a difference."""
 
     def __init__(self, path: str):
         self.path, self.export = path, False
@@ -92,16 +97,20 @@ class Recorded:
                 self.in_order.append(value)
                 if value.get("event_source") is not None and value.get("event_id") is not None:
                     self.by_key.setdefault((value["event_source"], value["event_id"]), []).append(value)
+        self.stored = self.export or (
+            all(d.get("status") == "accepted" for d in self.in_order)
+            and sum(map(len, self.by_key.values())) == len(self.in_order)
+            and all(len(found) == 1 for found in self.by_key.values()))
 
     def counterpart(self, decision: Decision, index: int) -> tuple[bool, dict | None]:
         """(whether to compare, the recorded decision or None)."""
-        if self.export and decision.status != "accepted":
-            return False, None  # a log export holds accepted events only
         if decision.event_id is None or decision.event_source is None:
-            if self.export:
+            if self.stored:
                 return False, None
             return True, self.in_order[index] if index < len(self.in_order) else None
         found = self.by_key.get((decision.event_source, decision.event_id))
+        if self.stored and decision.status != "accepted" and not found:
+            return False, None  # a store keeps accepted events only, each once
         return True, found.pop(0) if found else None
 
 
@@ -396,8 +405,10 @@ def register(subparsers, parents) -> None:
                    "clauses --log counts; a duplicate repeats its first decision and is not "
                    "counted again)")
     p.add_argument("--compare", metavar="RECORDED",
-                   help="compare every decision with a recorded one (a replay's output, or a "
-                   "log export), matched by source and id: each difference on stderr (status, "
+                   help="compare every decision with a recorded one (a replay's output, a "
+                   "log export or clauseline merge's output; the last two hold accepted events "
+                   "only, so the log's rejected lines and repeats are not compared with them), "
+                   "matched by source and id: each difference on stderr (status, "
                    "outcomes added or removed, by rule); exit 0 if every decision is the "
                    "same, 1 if any differs or has no recorded counterpart, 2 on an error (the "
                    "log or RECORDED unreadable, RECORDED not decisions, an unknown --policy, "

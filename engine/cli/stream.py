@@ -5,9 +5,10 @@ their stores)."""
 from __future__ import annotations
 
 import argparse
+import sys
 import textwrap
 
-from .common import at_least_one, load, not_negative, port_number
+from .common import at_least_one, echo, load, not_negative, port_number
 
 
 def max_age(text: str) -> float:
@@ -40,8 +41,24 @@ def cmd_consume(args) -> int:
     return run_consume(load(args.rules), args)
 
 
+def cmd_merge(args) -> int:
+    from .. import canonical
+    from ..stream.merge import in_time_order, merged_decisions
+    merged = merged_decisions(args.db, args.partitions, load(args.rules))
+    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
+    try:
+        for decision in in_time_order(merged):
+            out.write(canonical.dumps(decision) + "\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    echo(f"clauseline merge: {len(merged)} decision(s) from {args.partitions} partition "
+         "store(s)", sys.stderr)
+    return 0
+
+
 def register(subparsers, parents) -> None:
-    """``publish`` and ``consume``."""
+    """``publish``, ``consume`` and ``merge``."""
     p = subparsers.add_parser(
         "publish", parents=[parents.rules, parents.quiet],
         help="send a JSON Lines log into a NATS JetStream stream, "
@@ -114,3 +131,25 @@ def register(subparsers, parents) -> None:
     p.add_argument("--metrics-host", metavar="HOST", default="127.0.0.1",
                    help="address of the metrics endpoint (default 127.0.0.1)")
     p.set_defaults(func=cmd_consume)
+
+    p = subparsers.add_parser(
+        "merge", parents=[parents.rules,
+                          parents.db("the --db of clauseline consume (the database of the "
+                                     "partition stores)", required=True)],
+        help="read a partitioned stream's stores back as one decision per event",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.fill("Read the decisions of every partition store that "
+        "clauseline consume wrote under --db and merge them into one decision per event, as a "
+        "serial replay of the same log into one store decides it: each partition vouches for "
+        "the outcomes about its own subjects, the owner partition (that of the event's subject) "
+        "for the rest. Prints canonical JSON lines, by event time (then source and id). Only "
+        "accepted events are stored, so rejected lines and repeats of a log have no merged "
+        "decision; replay --compare accepts this output and leaves those out (docs/scale.md). "
+        "Decisions kept by stores have card, bank and social security numbers reduced.", 78),
+        epilog="example:\n  clauseline merge --db postgresql://app@db/clauseline --partitions 6 "
+        "> merged.jsonl\nexit codes: 0 merged; 1 a store cannot be read (a partition never "
+        "consumed, a wrong --partitions); 2 wrong usage")
+    p.add_argument("--partitions", metavar="N", type=at_least_one, required=True,
+                   help="the stream's partition count")
+    p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    p.set_defaults(func=cmd_merge)

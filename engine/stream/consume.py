@@ -271,6 +271,7 @@ async def consume(policy, *, url: str, stream: str, db: str, partitions: int | N
             last_seq = (await js.stream_info(stream)).state.last_seq
         except Exception as error:  # noqa: BLE001
             raise convert(error) from None
+        counters.last_seq = owned.applied  # where a consumer that reads nothing stands
         if owned.applied > last_seq:
             raise StreamError("stream.recreated", f"the partition stores have applied stream "
                               f"{stream!r} up to sequence {owned.applied}, past its end "
@@ -462,7 +463,8 @@ def run_consume(policy, args) -> int:
     print(f"clauseline consume: {c.messages} message(s) read in {elapsed:.1f} s "
           f"({c.rate():,.0f}/s): {c.evaluated} decided, {c.ticks} as clock ticks for this "
           f"process's deadlines, {c.duplicates} already stored, {c.rejected} rejected; "
-          f"stream sequence {c.last_seq}, lag {c.lag}"
+          + (f"stream sequence {c.last_seq}" if c.last_seq else "nothing applied yet")
+          + f", lag {c.lag}"
           + (f"; resumed after {c.reconnects} lost connection(s)" if c.reconnects else ""),
           file=sys.stderr)
     return 0

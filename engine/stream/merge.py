@@ -19,6 +19,7 @@ the envelope of the lowest partition.
 
 from __future__ import annotations
 
+import sys
 from typing import Iterable
 
 from .. import canonical
@@ -125,32 +126,14 @@ def merged_decisions(base: str, partitions: int, policy=None) -> dict[tuple[str,
     return {key: merge(parts, order) for key, parts in stored_partials(base, partitions).items()}
 
 
-__all__ = ["merge", "merged_decisions", "partial", "partials_of", "rule_order", "stored_partials"]
+__all__ = ["in_time_order", "merge", "merged_decisions", "partial", "partials_of", "rule_order",
+           "stored_partials"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m clauseline.stream.merge --db URL --partitions N``: every merged decision as a
-    canonical JSON line, by event time (then source and id)."""
-    import argparse
-    import sys
-
-    from ..errors import ClauselineError
+def in_time_order(merged: dict[tuple[str, str], dict]) -> list[dict]:
+    """The merged decisions by event time, then source and id (the order ``clauseline merge``
+    prints them in; a serial replay of a log in time order prints the same order)."""
     from ..records import instant_key
-    from ..policy import load_policy
-
-    parser = argparse.ArgumentParser(prog="python -m clauseline.stream.merge",
-                                     description="The decisions of a partitioned stream's "
-                                     "stores, merged into one per event (docs/scale.md).")
-    parser.add_argument("--db", metavar="URL", required=True, help="the --db of clauseline consume")
-    parser.add_argument("--partitions", metavar="N", type=int, required=True,
-                        help="the stream's partition count")
-    parser.add_argument("--rules", metavar="DIR", help="policy rules folder (trace order)")
-    args = parser.parse_args(argv)
-    try:
-        merged = merged_decisions(args.db, args.partitions, load_policy(args.rules))
-    except ClauselineError as error:
-        print(f"clauseline: {error}", file=sys.stderr)
-        return 1
 
     def when(item):
         (source, event_id), decision = item
@@ -159,9 +142,13 @@ def main(argv: list[str] | None = None) -> int:
         except (TypeError, ValueError):
             return ("", source, event_id)
 
-    for _, decision in sorted(merged.items(), key=when):
-        print(canonical.dumps(decision))
-    return 0
+    return [decision for _, decision in sorted(merged.items(), key=when)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m clauseline.stream.merge ...``: the same as ``clauseline merge ...``."""
+    from ..cli import main as clauseline
+    return clauseline(["merge", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ CloudEvents ``subject``) or ``STREAM.all`` (no subject: a clock tick, a policy c
 headers
 
 - ``Nats-Msg-Id``: a SHA-256 of the event's (source, id): JetStream drops a repeat sent within
-  the stream's duplicate window (two minutes), as the store would answer it ``duplicate``;
+  the stream's duplicate window (two minutes), as the store would answer it ``duplicate``; a
+  line without them (not JSON, not an event: it is decided rejected) is known by a SHA-256 of
+  its published (reduced) bytes, so a log published again does not append it again;
 - ``Clauseline-Partitions``: the partitions that evaluate it (``*``, or the owner first).
 
 The body is the event reduced as the store reduces it (:mod:`clauseline.stream.reduction`): no
@@ -64,9 +66,10 @@ def message_for(router: Router, stream: str, body: bytes,
     event, data = reduced(redactor, body)
     route = router.route(event, exact=True)
     headers = {"Clauseline-Partitions": route.header()}
-    key = dedup_id(event)
-    if key is not None:
-        headers["Nats-Msg-Id"] = key
+    # a line that is no event with a source and an id (it will be decided rejected) is known
+    # by its published bytes, so publishing the same log again does not append it again
+    key = dedup_id(event) or "line-" + hashlib.sha256(data).hexdigest()[:40]
+    headers["Nats-Msg-Id"] = key
     return router.nats_subject(stream, route), headers, route, data
 
 

@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from clauseline import load_policy
+from clauseline.records import instant_key
 from clauseline.store import open_store
 from clauseline.stream.merge import merge, merged_decisions, rule_order
 from clauseline.stream.partitioning import partition_of
@@ -60,7 +61,7 @@ def _run_consumers(scale, procs: list[list[int]], *extra: str, timeout: float = 
 
 @pytest.mark.parametrize("which", ["demo", pytest.param("generated", marks=pytest.mark.slow)])
 def test_three_consumers_over_six_partitions_store_the_serial_decisions(scale, which,
-                                                                        generated_log):
+                                                                        generated_log, tmp_path):
     log = DEMO if which == "demo" else generated_log
     published = scale.publish(log, PARTITIONS)
     assert "6 partitions" in published.stderr
@@ -102,11 +103,30 @@ def test_three_consumers_over_six_partitions_store_the_serial_decisions(scale, w
         from_stream = {k: merge(parts, order) for k, parts in by_event.items() if k in accepted}
         assert _differences(serial, from_stream) == []
         # read back from the command line: one merged decision per stored event
-        lines = subprocess.run([sys.executable, "-m",
-                                "clauseline.stream.merge", "--db", scale.base, "--partitions",
-                                str(PARTITIONS)], capture_output=True, text=True, timeout=120,
-                               check=True).stdout.splitlines()
+        merged_file = tmp_path / "merged.jsonl"
+        done = subprocess.run([clauseline(), "merge", "--db", scale.base, "--partitions",
+                               str(PARTITIONS), "--out", str(merged_file)], capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert f"{len(serial)} decision(s) from {PARTITIONS} partition store(s)" in done.stderr
+        lines = merged_file.read_text(encoding="utf-8").splitlines()
         assert {(d["event_source"], d["event_id"]): d for d in map(json.loads, lines)} == serial
+        times = [instant_key(d["time"]) for d in map(json.loads, lines)]
+        assert times == sorted(times)
+        # the module form says the same
+        module = subprocess.run([sys.executable, "-m", "clauseline.stream.merge", "--db",
+                                 scale.base, "--partitions", str(PARTITIONS)],
+                                capture_output=True, text=True, timeout=120, check=True)
+        assert module.stdout.splitlines() == lines
+        # an auditor checks the merge against a replay of the log into a store of their own:
+        # the log's rejected lines and its repeat have no merged decision, and are no difference
+        compared = subprocess.run([clauseline(), "replay", str(log), "--db",
+                                   f"sqlite:///{tmp_path / 'auditor.db'}", "--out", os.devnull,
+                                   "--compare", str(merged_file)],
+                                  capture_output=True, text=True, timeout=120)
+        assert compared.returncode == 0, compared.stderr
+        assert "differs:" not in compared.stderr
+        assert ": 0 of " in compared.stderr
         rejected = [d for parts in by_event.values() for d, _ in parts if d["status"] == "rejected"]
         assert len(rejected) == 3  # the demo log's three bad lines, each reported once
 
@@ -189,6 +209,31 @@ def test_a_consumer_killed_in_the_middle_and_restarted_loses_nothing_and_applies
         assert store.count() == before
     finally:
         store.close()
+
+
+def test_a_log_published_again_appends_nothing_and_an_idle_consumer_says_so(scale, tmp_path):
+    """Publishing the same log twice (a producer's retry) appends none of it again, its
+    unparseable lines included (known by their bytes); a consumer of a stream with nothing in
+    it does not claim a stream sequence it never read."""
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    scale.publish(empty, PARTITIONS)
+    idle = subprocess.run(scale.consume_args([0], "--drain"), capture_output=True, text=True,
+                          timeout=60)
+    assert idle.returncode == 0, idle.stderr
+    assert "0 message(s) read" in idle.stderr and "nothing applied yet" in idle.stderr
+    assert "stream sequence 0" not in idle.stderr
+
+    first = scale.publish(DEMO, PARTITIONS)
+    lines = [line for line in DEMO.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert f"{len(lines)} event(s) to stream" in first.stderr
+    # the demo log repeats one event: the stream holds every other line once
+    assert "1 dropped as repeats" in first.stderr
+    assert f"last sequence {len(lines) - 1}," in first.stderr
+    again = scale.publish(DEMO, PARTITIONS)
+    # every line is dropped as a repeat: the keyed events and the three bad lines alike
+    assert f"{len(lines)} dropped as repeats" in again.stderr, again.stderr
+    assert f"last sequence {len(lines) - 1}," in again.stderr
 
 
 def test_consume_refuses_a_stream_partitioned_otherwise_and_a_missing_stream(scale):
