@@ -146,9 +146,32 @@ def in_time_order(merged: dict[tuple[str, str], dict]) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m clauseline.stream.merge ...``: the same as ``clauseline merge ...``."""
-    from ..cli import main as clauseline
-    return clauseline(["merge", *(sys.argv[1:] if argv is None else argv)])
+    """``python -m clauseline.stream.merge --db URL --partitions N``: what ``clauseline merge``
+    prints (the form before the subcommand existed; this stage does not import the CLI)."""
+    import argparse
+
+    from ..errors import ClauselineError
+    from ..policy import load_policy
+
+    parser = argparse.ArgumentParser(prog="python -m clauseline.stream.merge",
+                                     description="The decisions of a partitioned stream's "
+                                     "stores, merged into one per event: clauseline merge "
+                                     "(docs/scale.md).")
+    parser.add_argument("--db", metavar="URL", required=True, help="the --db of clauseline consume")
+    parser.add_argument("--partitions", metavar="N", type=int, required=True,
+                        help="the stream's partition count")
+    parser.add_argument("--rules", metavar="DIR", help="policy rules folder (trace order)")
+    args = parser.parse_args(argv)
+    if args.partitions < 1:
+        parser.error("--partitions must be at least 1")
+    try:
+        merged = merged_decisions(args.db, args.partitions, load_policy(args.rules))
+    except ClauselineError as error:
+        print(f"clauseline: {error}", file=sys.stderr)
+        return 1
+    for decision in in_time_order(merged):
+        print(canonical.dumps(decision))
+    return 0
 
 
 if __name__ == "__main__":
