@@ -49,25 +49,29 @@ class Decision:
 
     def as_dict(self) -> dict:
         """The decision as plain JSON data (``errors`` only when rejected)."""
+        return self._data(dict)
+
+    def _data(self, copy) -> dict:
+        """:meth:`as_dict`, each outcome, error and warning passed through ``copy``."""
         out = {
             "event_id": self.event_id, "event_source": self.event_source,
             "event_type": self.event_type, "time": self.time,
             "policy_version": self.policy_version, "status": self.status,
-            "outcomes": [dict(o) for o in self.outcomes], "trace": list(self.trace),
+            "outcomes": [copy(o) for o in self.outcomes], "trace": list(self.trace),
         }
         if self.status == "rejected":
-            out["errors"] = [dict(e) for e in self.errors]
+            out["errors"] = [copy(e) for e in self.errors]
         if self.out_of_order is not None:
-            out["out_of_order"] = dict(self.out_of_order)
+            out["out_of_order"] = copy(self.out_of_order)
         if self.warnings:
-            out["warnings"] = [dict(w) for w in self.warnings]
+            out["warnings"] = [copy(w) for w in self.warnings]
         return out
 
     def to_json(self) -> str:
         """Canonical JSON text of the decision (byte-stable; made once, then kept)."""
         text = self.__dict__.get("_json")
         if text is None:
-            text = canonical.dumps(self.as_dict())
+            text = canonical.dumps(self._data(_itself))  # only read: nothing to copy
             object.__setattr__(self, "_json", text)  # a cache, not a field: frozen all the same
         return text
 
@@ -85,6 +89,10 @@ class Decision:
                    tuple(data.get("warnings", ())))
 
 
+def _itself(value):
+    return value
+
+
 def settle_retention(outcomes: list[dict]) -> list[dict]:
     """A target that is deleted or purged cannot also be retained: drop the ``retain``. One
     rule of the decision's shape, applied wherever outcomes are put together: the evaluator's
@@ -97,8 +105,26 @@ def settle_retention(outcomes: list[dict]) -> list[dict]:
 
 def outcome_sort_key(outcome: dict) -> tuple:
     """The documented order: kind, clause, rule, subject, then the canonical text."""
+    return _leading(outcome) + (canonical.dumps(outcome),)
+
+
+def _leading(outcome: dict) -> tuple:
     return (KIND_ORDER[outcome["kind"]], outcome["clause"], outcome["rule"],
-            outcome.get("subject") or "", canonical.dumps(outcome))
+            outcome.get("subject") or "")
+
+
+def in_order(outcomes: list[dict]) -> list[dict]:
+    """The outcomes sorted by :func:`outcome_sort_key`, the canonical text made only where
+    kind, clause, rule and subject do not already tell two outcomes apart (rarely)."""
+    keyed = sorted(((_leading(o), o) for o in outcomes), key=lambda pair: pair[0])
+    out = [o for _, o in keyed]
+    start = 0
+    for end in range(1, len(keyed) + 1):
+        if end == len(keyed) or keyed[end][0] != keyed[start][0]:
+            if end - start > 1:
+                out[start:end] = sorted(out[start:end], key=canonical.dumps)
+            start = end
+    return out
 
 
 def outcome_summary(outcome: dict) -> str:

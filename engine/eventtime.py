@@ -18,6 +18,10 @@ _RFC3339 = re.compile(
     r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 
+#: The shape nearly every time has (UTC, ``Z``, at most microseconds), the one clauseline writes:
+#: read by ``datetime.fromisoformat`` as it is, to the same aware UTC datetime.
+_CANONICAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?Z")
+
 #: Fractional-second digits clauseline keeps: time is kept to the microsecond (``datetime``).
 FRACTION_DIGITS = 6
 
@@ -45,6 +49,8 @@ def parse_time(text: str) -> datetime:
 @functools.lru_cache(maxsize=4096)  # an event's time is parsed several times on its way
 def _parse_time(text: str) -> datetime:
     # messages never quote the text (docs/errors.md): a caller names the member or the option
+    if _CANONICAL.fullmatch(text):
+        return datetime.fromisoformat(text)  # a day or hour out of range: its ValueError
     match = _RFC3339.fullmatch(text)
     if match is None:
         raise ValueError("not an RFC 3339 date-time with offset")
@@ -84,8 +90,11 @@ def parse_instant(value) -> datetime | None:
 
 def format_time(moment: datetime) -> str:
     """Format a datetime canonically: UTC, ``Z``, microseconds only when present."""
-    moment = moment.astimezone(timezone.utc)
-    text = f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}"  # %Y does not pad years before 1000
+    if moment.tzinfo is not timezone.utc:  # a time this module parsed already is in UTC
+        moment = moment.astimezone(timezone.utc)
+    # by fields, not strftime (%Y does not pad years before 1000, and it costs more)
+    text = (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
+            f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}")
     if moment.microsecond:
         text += f".{moment.microsecond:06d}".rstrip("0")
     return text + "Z"

@@ -3,7 +3,10 @@
 :class:`clauseline.testing.reference.ReferenceMatcher` reads the same compiled rules as
 :class:`clauseline.policy.matcher.Matcher` (durable_rules). Both run on the same facts and must
 agree exactly: the same rules, the same fact indexes, as often (a rule whose ``$or`` holds in two
-ways fires twice), and the same facts refused. The facts come from
+ways fires twice), and the same facts refused. durable_rules answers both ways each time: every
+fact asserted afresh, and from what the matcher remembers of the projections it has seen (a
+cache keyed by the projected fact's JSON, see :mod:`clauseline.policy.matcher`). The facts come
+from
 
 1. every golden scenario under ``tests/scenarios/`` and the demo log ``examples/demo-log.jsonl``,
    replayed through the real evaluator with a :class:`Differential` in place of each version's
@@ -58,10 +61,12 @@ REFUSED = "refused"
 # Running both matchers
 
 
-def run_durable(matcher: Matcher, facts: list[dict]):
-    """(matches, None), or (None, the error) when durable_rules refuses the facts."""
+def run_durable(matcher: Matcher, facts: list[dict], remembered: bool = True):
+    """(matches, None), or (None, the error) when durable_rules refuses the facts. With
+    ``remembered`` false every fact is asserted, none answered from what the matcher
+    remembers of a projection it has seen."""
     try:
-        return matcher.match(facts), None
+        return matcher.match(facts, remembered), None
     except durable_rules_engine.error as error:
         return None, error
 
@@ -107,9 +112,15 @@ def compare(ours, theirs, undefined: set, facts: list[dict], stats: dict | None 
 
 def disagreement(durable: Matcher, reference: ReferenceMatcher, facts: list[dict],
                  stats: dict | None = None) -> str | None:
-    """How the two matchers disagree on ``facts`` (None when they agree)."""
-    ours, _ = run_durable(durable, facts)
-    return compare(ours, *run_reference(reference, facts), facts, stats)
+    """How the two matchers disagree on ``facts`` (None when they agree): durable_rules asked
+    afresh, then answering from what it remembers of the same projections."""
+    theirs = run_reference(reference, facts)
+    for remembered in (False, True):
+        ours, _ = run_durable(durable, facts, remembered)
+        found = compare(ours, *theirs, facts, stats if not remembered else None)
+        if found:
+            return f"{'remembered' if remembered else 'asserted'}: {found}"
+    return None
 
 
 def _shown(facts: list[dict]) -> str:
@@ -140,10 +151,16 @@ class Differential:
         return conditions
 
     def match(self, facts: list[dict]) -> list[tuple[str, int]]:
+        theirs = run_reference(self.reference, facts)
         ours, error = run_durable(self.durable, facts)
-        found = compare(ours, *run_reference(self.reference, facts), facts, self.stats)
+        found = compare(ours, *theirs, facts, self.stats)
         if found:
-            self.disagreements.append(found)
+            self.disagreements.append(f"remembered or asserted: {found}")
+        # and every fact asserted afresh: the matcher's memory of projections changes nothing
+        asserted, _ = run_durable(self.durable, facts, remembered=False)
+        found = compare(asserted, *theirs, facts)
+        if found:
+            self.disagreements.append(f"asserted: {found}")
         if error is not None:
             raise error
         return ours

@@ -9,18 +9,17 @@ from .. import canonical
 from ..decision import GLOBAL
 from ..policy.model import Rule
 from ..records import instant_key, named_subjects
-from .templates import render
 
 
 def rule_outcomes(rule: Rule, fact: dict) -> list[dict]:
-    """The outcomes a fired rule emits for one fact: its templates rendered, the subject
-    defaulting to the fact's (or ``*``), and the rule's clause and id attached."""
+    """The outcomes a fired rule emits for one fact: its templates rendered (compiled with the
+    rule, :attr:`~clauseline.policy.model.Rule.emitters`), the subject defaulting to the fact's
+    (or ``*``), and the rule's clause and id attached."""
     out = []
-    for template in rule.emit:
-        outcome = {"kind": template["kind"]}
-        for name, value in template.items():
-            if name != "kind":
-                outcome[name] = render(value, fact)
+    for kind, fields in rule.emitters:
+        outcome = {"kind": kind}
+        for name, fill in fields:
+            outcome[name] = fill(fact, False)
         if outcome.get("subject") is None:
             outcome["subject"] = fact.get("subject") or GLOBAL
         outcome["clause"] = rule.clause
@@ -44,6 +43,7 @@ def combine_disclosures(votes: list[tuple[dict, Rule]]) -> list[dict]:
         group = groups.setdefault(key, {})
         for category in outcome["data_categories"] or []:
             group.setdefault(category, []).append((outcome["effect"], rule))
+    rules = {r.id: r for _, r in votes}
     out = []
     for (subject, recipient, purpose, ref), categories in groups.items():
         decided: dict[str, dict[str, set]] = {}
@@ -54,7 +54,6 @@ def combine_disclosures(votes: list[tuple[dict, Rule]]) -> list[dict]:
                 if e == effect:
                     decided.setdefault(effect, {}).setdefault(rule.id, set()).add(category)
             decided.setdefault(effect, {})
-        rules = {r.id: r for _, r in votes}
         for effect, by_rule in decided.items():
             cats = sorted(set().union(*by_rule.values()))
             lead = min(by_rule, key=lambda r: (-len(by_rule[r]), rules[r].sort_key))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import canonical
-from ..decision import GLOBAL, OPEN, Decision, outcome_sort_key, rejected, settle_retention
+from ..decision import GLOBAL, OPEN, Decision, in_order, rejected, settle_retention
 from ..errors import Problem
 from ..events.validation import SchemaSet
 from ..eventtime import format_time, parse_time
@@ -58,11 +58,21 @@ def as_rules_see_it(event: dict) -> dict:
     So no such number reaches the subjects' records (a request id quoted as an obligation's
     ``ref``, a remembered channel), and a store, which reduces what it writes, reads back the
     very values memory holds: the same decisions in memory and in every store (SECURITY.md)."""
-    return masked_or_same(event, ENVELOPE_KEYS, secrets_of(event))
+    return _seen_by_rules(event)[0]
+
+
+def _seen_by_rules(event: dict) -> tuple[dict, dict[str, str]]:
+    """:func:`as_rules_see_it`, and the numbers given under a field naming them in what the
+    rules see (:func:`~clauseline.redact.secrets_of`), which outcomes are masked with: those of
+    the event itself where nothing was masked (almost always), found once."""
+    known = secrets_of(event)
+    seen = masked_or_same(event, ENVELOPE_KEYS, known)
+    return seen, (known if seen is event else secrets_of(seen))
 
 
 def _evaluate(policy: Policy, state: dict, event: dict, fold: bool) -> tuple[Decision, dict]:
-    event = as_rules_see_it(event)
+    # ``known``: a number given under a field naming it is masked anywhere in the outcomes
+    event, known = _seen_by_rules(event)
     moment = parse_time(event["time"])
     version = policy.version_at(moment)
     if version is None:
@@ -78,7 +88,8 @@ def _evaluate(policy: Policy, state: dict, event: dict, fold: bool) -> tuple[Dec
     view = memory.view_at(record, at)
     latest = memory.latest(record)
     overdue = _overdue(subjects, due_index(state), at)
-    facts = facts_for(version, _base_fact(policy, version, state, event, view, overdue))
+    facts = facts_for(version, _base_fact(policy, version, event, moment, at, subjects, record,
+                                          view, overdue))
 
     changes = StateChanges(subjects, at, event["time"])
     if subject:
@@ -87,7 +98,7 @@ def _evaluate(policy: Policy, state: dict, event: dict, fold: bool) -> tuple[Dec
             if memory.lookup_path(view, path) != value:
                 changes.write(subject, "set", path, value)
     fired: set[str] = set()  # fallback rules join the trace only where they decided something
-    votes, others = [], {}
+    votes, others = [], []
     matches = sorted(version.matcher.match(facts), key=lambda m: (version.rule(m[0]).sort_key, m[1]))
     for rule_id, index in matches:
         rule = version.rule(rule_id)
@@ -97,29 +108,54 @@ def _evaluate(policy: Policy, state: dict, event: dict, fold: bool) -> tuple[Dec
             if outcome["kind"] == "disclosure":
                 votes.append((outcome, rule))
             else:
-                others.setdefault(canonical.dumps(outcome), outcome)
+                others.append(outcome)
         for op in rule.remember:
             changes.apply(op, facts[index])
     for o in overdue:  # the engine owns the missed status; rules report it
         changes.miss(o["subject"], o["ref"])
-    others = list(others.values())
-    for outcome in sorted(others, key=outcome_sort_key):
-        if outcome["kind"] == "obligation" and isinstance(outcome.get("ref"), str):
-            changes.track(outcome)
+    others = _distinct(others)
+    for outcome in in_order([o for o in others
+                             if o["kind"] == "obligation" and isinstance(o.get("ref"), str)]):
+        changes.track(outcome)
     votes, others, overridden = apply_overrides(version.overrides, changes, votes, others, event)
     fired.update(overridden)
     combined = combine_disclosures(votes)
     fired.update(b["rule"] for o in combined for b in o["basis"])
     # an outcome may quote an event value (a request id as ``ref``): no card, bank or SSN number
     # leaves the engine in a decision (clause C), whatever is printed or stored
-    known = secrets_of(event)  # a number given under a field naming it is masked anywhere
-    outcomes = [mask_strings(o, OUTCOME_KEYS, known) for o in combined + settle_retention(others)]
-    outcomes.sort(key=outcome_sort_key)
+    outcomes = in_order([mask_strings(o, OUTCOME_KEYS, known)
+                         for o in combined + settle_retention(others)])
     trace = tuple(sorted(fired, key=lambda r: version.rule(r).sort_key))
     decision = Decision(event["id"], event["source"], event["type"], event["time"],
                         version.version, "accepted", tuple(outcomes), trace,
                         out_of_order=_out_of_order(latest, at))
     return decision, changes.state(state, fold)
+
+
+#: Marks, in :func:`_distinct`, a rule whose first outcome's text is made already.
+_TEXT_MADE = object()
+
+
+def _distinct(outcomes: list[dict]) -> list[dict]:
+    """The outcomes without repeats (the same canonical JSON), each where it first came. Two
+    outcomes of different rules differ (each names its rule), so JSON text is made only for
+    the outcomes of a rule that gave more than one."""
+    out, first, texts = [], {}, set()
+    for outcome in outcomes:
+        rule = outcome["rule"]
+        earlier = first.get(rule)
+        if earlier is None:
+            first[rule] = outcome
+            out.append(outcome)
+            continue
+        if earlier is not _TEXT_MADE:
+            texts.add(canonical.dumps(earlier))
+            first[rule] = _TEXT_MADE
+        text = canonical.dumps(outcome)
+        if text not in texts:
+            texts.add(text)
+            out.append(outcome)
+    return out
 
 
 def base_fact(policy: Policy, version: PolicyVersion, state: dict, event: dict) -> dict:
@@ -130,17 +166,15 @@ def base_fact(policy: Policy, version: PolicyVersion, state: dict, event: dict) 
     subject = event.get("subject")
     at = instant_key(event["time"])
     subjects = state.get("subjects", {})
-    view = memory.view_at(subjects.get(subject) if subject else None, at)
-    return _base_fact(policy, version, state, event, view, _overdue(subjects, due_index(state), at))
-
-
-def _base_fact(policy: Policy, version: PolicyVersion, state: dict, event: dict, view: dict,
-               overdue: list[dict]) -> dict:
-    moment = parse_time(event["time"])
-    subject = event.get("subject")
-    at = instant_key(event["time"])
-    subjects = state.get("subjects", {})
     record = subjects.get(subject) if subject else None
+    view = memory.view_at(record, at)
+    return _base_fact(policy, version, event, parse_time(event["time"]), at, subjects, record,
+                      view, _overdue(subjects, due_index(state), at))
+
+
+def _base_fact(policy: Policy, version: PolicyVersion, event: dict, moment, at: str,
+               subjects, record: dict | None, view: dict, overdue: list[dict]) -> dict:
+    subject = event.get("subject")
     profile = profile_after(version, view.get("profile"), event) if subject else {}
     facility = policy.facility(event["data"].get("facility_id"), version)
     return {"id": event["id"], "source": event["source"], "type": event["type"],

@@ -125,12 +125,14 @@ class _Duplicate(ValueError):
 
 
 def _pairs(pairs):
-    out = {}
-    for key, value in pairs:
-        if key in out:
+    out = dict(pairs)
+    if len(out) == len(pairs):  # nearly every object: no key twice
+        return out
+    seen = set()
+    for key, _ in pairs:  # the first key that appears twice, as the error names it
+        if key in seen:
             raise _Duplicate(key)
-        out[key] = value
-    return out
+        seen.add(key)
 
 
 def _constant(name):
@@ -272,6 +274,11 @@ def parse_events_array(data: bytes, max_bytes: int = MAX_EVENT_BYTES,
     return value, []
 
 
+#: The strict decoder of events (made once: ``json.loads`` with arguments builds one per call).
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_constant,
+                            parse_float=_finite, parse_int=_integer)
+
+
 def parse_event(text: str | bytes, max_bytes: int = MAX_EVENT_BYTES,
                 max_depth: int = MAX_DEPTH) -> tuple[Any, list[Problem]]:
     """Parse one event's JSON text; on failure return ``(None, problems)``.
@@ -301,8 +308,9 @@ def parse_event(text: str | bytes, max_bytes: int = MAX_EVENT_BYTES,
         except UnicodeDecodeError as error:
             return None, [Problem("event.invalid_json", f"not UTF-8: {error.reason} at byte {error.start}", "")]
     try:
-        value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant,
-                           parse_float=_finite, parse_int=_integer)
+        if text.startswith("\ufeff"):  # what json.loads says of a BOM, which decode() would not
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        value = _DECODER.decode(text)
     except _OutOfRange as error:
         return None, [Problem("event.invalid_json", str(error), "")]
     except _Duplicate as error:

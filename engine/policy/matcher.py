@@ -17,6 +17,13 @@ data (durable_rules matches names by a 32-bit hash, so such a name could be read
 path, or as ``$forward`` and turn every ``$or`` off), never more than the 254 properties a fact
 may have, and far less JSON to write and parse per fact. Rule paths whose hashes collide are
 refused when the policy loads.
+
+What fires on a fact depends on nothing but the projected fact's JSON text (the rulesets keep no
+state between cycles: every fact is retracted at once, and its ``id`` is tested by no rule), so
+the matcher remembers the rules that fired for the last :data:`REMEMBERED` texts it asserted
+and answers a text it has seen from there: most facts of a log project alike (the same type,
+the same flags), and the round trip to durable_rules was the larger part of matching.
+``tests/test_differential.py`` holds both ways, remembered and asserted, to the reference.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import re
 import secrets
 import threading
 from decimal import Decimal
+from json.encoder import c_make_encoder, encode_basestring
 
 import durable_rules_engine
 from durable import engine as durable_engine
@@ -43,17 +51,24 @@ MAX_RULES_PER_RULESET = 64
 MAX_PATHS = 252
 
 
+#: How many projected facts (their JSON text) the matcher remembers what fired for.
+REMEMBERED = 4096
+
+
 _EXPONENT = re.compile(r"\d[eE][-+]?\d")
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False), made once
+#: ``json.dumps(..., ensure_ascii=False)`` as the C encoder ``json`` builds at every call, built
+#: once; a fact (plain data, built here) holds no cycle to check for.
+_ENCODE = c_make_encoder(None, json.JSONEncoder().default, encode_basestring, None, ": ", ", ",
+                         False, False, True)
 
 
 def fact_json(fact: dict) -> str:
     """A fact as the JSON text durable_rules' C core parses. Its parser refuses numbers in
     exponent notation, which Python writes for small and large floats (``1e-05``): such a float
     is written in fixed-point notation instead (``0.00001``), the same number."""
-    text = _ENCODER.encode(fact)
+    text = "".join(_ENCODE(fact, 0))
     if not _EXPONENT.search(text):
         return text
     marker, fixed = "\x00" + secrets.token_hex(8), []
@@ -145,6 +160,9 @@ class Matcher(CompiledRules):
                 raise ValueError(f"durable_rules refused the compiled rules ({error})") from None
         #: ruleset name -> the C core's handle
         self._handles = {name: self._host.get_ruleset(name)._handle for name in bodies}
+        #: (group, projected fact's JSON text) -> the ids of the rules that fired on it, in the
+        #: order durable_rules named them; the least recently used are forgotten first
+        self._fired: dict[tuple[str, str], tuple[str, ...]] = {}
 
     def _chunks(self, ids: list[str]) -> list[list[str]]:
         """The rules of one group cut, in order, into rulesets of at most
@@ -167,19 +185,29 @@ class Matcher(CompiledRules):
             made |= tests
         return chunks
 
-    def match(self, facts: list[dict]) -> list[tuple[str, int]]:
-        """(rule id, index of the fact) for every rule that fires on each fact."""
+    def match(self, facts: list[dict], remembered: bool = True) -> list[tuple[str, int]]:
+        """(rule id, index of the fact) for every rule that fires on each fact. With
+        ``remembered`` false, every fact is asserted even where its projection was seen before
+        (the differential test's other way)."""
         out = []
+        known = self._fired
         with self._lock:
             for index, fact in enumerate(facts):
                 kind = self.group_of(fact)
                 if kind is None:
                     continue
-                body = project(fact, self.paths[kind])
-                body["id"], body["sid"] = f"f{index}", _SID
-                text = fact_json(body)
-                hits: list[str] = []
-                for name in self.rulesets[kind]:
-                    _cycle(self._handles[name], text, hits)
+                shown = fact_json(project(fact, self.paths[kind]))
+                key = (kind, shown)
+                hits = known.pop(key, None) if remembered else None
+                if hits is None:  # the fact with its id and sid last, as durable_rules reads it
+                    text = (shown[:-1] + ", " if shown != "{}" else "{") \
+                        + f'"id": "f{index}", "sid": "{_SID}"}}'
+                    fired: list[str] = []
+                    for name in self.rulesets[kind]:
+                        _cycle(self._handles[name], text, fired)
+                    hits = tuple(fired)
+                    if len(known) >= REMEMBERED:
+                        del known[next(iter(known))]
+                known[key] = hits  # the most recently used last
                 out.extend((rule, index) for rule in hits)
         return out

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
+
+from .templates import Compiled, compile_instant, compile_template
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,8 @@ class Clause:
 #: a list): the evaluator computes them into a boolean that durable_rules then tests.
 COMPUTED_OPS = ("before", "after", "not_before", "not_after", "same_as", "differs_from",
                 "one_of", "none_of", "count_since", "some_have", "none_have")
+#: The computed operators that compare two instants.
+TIME_OPS = ("before", "after", "not_before", "not_after")
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,20 @@ class Condition:
     op: str
     value: Any
     key: str = ""
+    #: A computed condition's right side compiled, rendered at every fact and parsed once here:
+    #: for the time comparisons and the ``since`` of ``count_since``, a function of the fact
+    #: giving the instant it names (:func:`~clauseline.policy.templates.compile_instant`);
+    #: for the others a compiled template (``some_have`` and ``none_have``: the object of
+    #: templates). None for a direct condition, which durable_rules tests against a constant.
+    right: Callable | None = field(init=False, default=None, compare=False, repr=False)
+
+    def __post_init__(self):
+        if self.op in TIME_OPS:
+            object.__setattr__(self, "right", compile_instant(self.value))
+        elif self.op == "count_since":
+            object.__setattr__(self, "right", compile_instant(self.value["since"]))
+        elif self.computed:
+            object.__setattr__(self, "right", compile_template(self.value))
 
     @property
     def computed(self) -> bool:
@@ -59,6 +77,16 @@ class Rule:
     remember: tuple[dict, ...] = ()
     file: str = ""
     line: int = 0
+    #: ``emit`` compiled: (kind, ((field, compiled template), ...)) per outcome template, its
+    #: fields in their order; what the evaluator renders at every firing, parsed once here.
+    emitters: tuple[tuple[str, tuple[tuple[str, Compiled], ...]], ...] = field(
+        init=False, default=(), compare=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "emitters", tuple(
+            (template["kind"], tuple((name, compile_template(value))
+                                     for name, value in template.items() if name != "kind"))
+            for template in self.emit))
 
     @property
     def sort_key(self) -> tuple[str, str]:
@@ -257,7 +285,7 @@ class Policy:
         found = self.facilities.get(facility_id or "") or Facility(facility_id or "")
         if found.exempt_user_types:
             return found
-        return replace(found, exempt_user_types=version.default_exempt_user_types)
+        return Facility(found.id, found.name, version.default_exempt_user_types)
 
     def version_at(self, moment: datetime) -> PolicyVersion | None:
         """The version in force at ``moment``: the latest whose ``effective_from`` is not later."""
