@@ -4,25 +4,35 @@ instants). Evaluation, the stores, the stream and the service all read and write
 through this module; it imports nothing of theirs.
 
 Event time is the only clock, and logs arrive slightly out of order (several facilities, logs
-ordered by ingestion). So a subject's record keeps, beside its current values, a journal of every
-change with the time of the event that made it; an event at time ``t`` sees, for each key, the
-latest value written at or before ``t`` (:func:`view_at`). Changes of one event apply in the
-order of the trace; changes at the same instant apply in the order they arrived.
+ordered by ingestion). So a subject's record keeps, beside its current values, a journal of its
+recent changes with the time of the event that made each; an event at time ``t`` sees, for each
+key, the latest value written at or before ``t`` (:func:`view_at`). Changes of one event apply in
+the order of the trace; changes at the same instant apply in the order they arrived.
+
+The journal is bounded (:func:`compact`, at every change): changes more than :data:`HORIZON`
+months older than the record's latest change, and all but the latest :data:`KEPT` once more than
+:data:`MOST` are left, are folded into its base values. An event earlier than the fold reads the
+folded values (the record as of the fold, with what late events inserted since) and is still
+marked out of order; its changes apply over them, and later changes still win. So what a record
+keeps grows with what it holds, not with the events that wrote it (docs/decisions.md, "How far
+back memory is kept").
 
 The record's layout (a JSON document, stored as is by ``clauseline.store``)::
 
     {"profile": {...}, "obligations": {...}, <remembered keys>: ...,   # current values
-     "_journal": [[at, seq, verb, path, value], ...],                  # sorted by (at, seq)
+     "_journal": [[at, seq, verb, path, value], ...],                  # sorted by at
      "_seen": {"first": at, "last": at}}                                # its events' times
 
 ``at`` is the instant as fixed-width UTC text (:func:`instant_key`), so it sorts as text;
-``seq`` is the journal's length when the change was written, so ties keep arrival order. The
-current values are the journal replayed to its end: in-order events (the common case) read and
-write them directly; an event earlier than the journal's last change reads a replay of the
-entries up to its time, and its own changes are inserted in time order and replayed.
+``seq`` is the journal's length when the change was written (a note of arrival: ties keep the
+order of their place in the list). The current values are the journal replayed to its end:
+in-order events (the common case) read and write them directly; an event earlier than the
+journal's last change reads a replay of the entries up to its time, and its own changes are
+inserted in time order and replayed.
 
 A record written before the journal existed has current values only: they count as written
-before any event (``at`` is ``""``).
+before any event (``at`` is ``""``). Base values folded by :func:`compact` are written the same
+way, one ``set`` per key at ``""``.
 
 The state (what ``evaluate(policy, state, event)`` reads): ``state["subjects"]`` maps each
 subject id to its record; ``state["due"]`` is one index across subjects, a sorted list of
@@ -45,12 +55,22 @@ from typing import Any
 from sortedcontainers import SortedList
 
 from .decision import OPEN
-from .eventtime import parse_time
+from .eventtime import add_months, parse_time
 
 JOURNAL = "_journal"
 SEEN = "_seen"
 #: Keys of a record that the engine keeps for itself; rules cannot see or write them.
 ENGINE_KEYS = (JOURNAL, SEEN)
+#: How far back a record's journal reaches, in calendar months before its latest change: the
+#: longest window the policy looks back over (a CCPA request counts the requests of the 12
+#: months before it) and one more; older changes are folded into the record's base values
+#: (:func:`compact`; docs/decisions.md, "How far back memory is kept").
+HORIZON = 13
+#: A journal that holds more than ``MOST`` changes within its horizon keeps the latest
+#: ``KEPT`` and folds the others, so that a busy record (the global one, appended to at every
+#: recording deleted) stays bounded too.
+MOST = 32
+KEPT = 16
 #: What a journal entry may do: ``default`` sets a value only where none is; ``miss`` marks an
 #: obligation missed if it is still open or extended at that point of the journal.
 VERBS = ("set", "append", "delete", "default", "miss")
@@ -68,7 +88,11 @@ def _instant_key(text: str) -> str:
     return parse_time(text).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _apply(node: dict, entry: list) -> None:
+def _apply(node: dict, entry: list, owned: set[int] | None = None) -> None:
+    """Apply one journal entry to ``node`` in place, its value copied. With ``owned`` (the ids
+    of the containers the caller made), copy-on-write instead: a dict or list on the entry's
+    path that is not the caller's is copied (shallow) before it changes, and values are shared,
+    not copied, so the entries and values folded (:func:`compact`) are never changed."""
     at, _, verb, path, value = entry
     for step in path[:-1]:
         child = node.get(step)
@@ -76,20 +100,34 @@ def _apply(node: dict, entry: list) -> None:
             if verb in ("delete", "miss"):
                 return
             child = node[step] = {}
+            if owned is not None:
+                owned.add(id(child))
+        elif owned is not None and id(child) not in owned:
+            child = node[step] = dict(child)
+            owned.add(id(child))
         node = child
     last = path[-1]
     if verb == "set" or (verb == "default" and last not in node):
-        node[last] = copy.deepcopy(value)
+        node[last] = copy.deepcopy(value) if owned is None else value
     elif verb == "append":
-        if not isinstance(node.get(last), list):
-            node[last] = []
-        node[last].append(copy.deepcopy(value))
+        values = node.get(last)
+        if not isinstance(values, list):
+            values = node[last] = []
+            if owned is not None:
+                owned.add(id(values))
+        elif owned is not None and id(values) not in owned:
+            values = node[last] = list(values)
+            owned.add(id(values))
+        values.append(copy.deepcopy(value) if owned is None else value)
     elif verb == "delete":
         node.pop(last, None)
     elif verb == "miss":
         obligation = node.get(last)
         if isinstance(obligation, dict) and obligation.get("status") in OPEN \
                 and not obligation.get("missed"):
+            if owned is not None and id(obligation) not in owned:
+                obligation = node[last] = dict(obligation)
+                owned.add(id(obligation))
             obligation["status"] = "missed"
             obligation["missed_at"] = value
 
@@ -146,18 +184,60 @@ def editable(record: dict | None) -> dict:
 def write(record: dict, at: str, verb: str, path: list[str], value: Any = None) -> None:
     """Add one change at instant ``at`` to a record whose journal list and whose value at
     ``path[0]`` the caller owns, and bring its current values up to date (replaying the
-    journal when the change is earlier than its last one)."""
+    journal when the change is earlier than its last one); then fold what is past the
+    journal's horizon (:func:`compact`)."""
     journal = record[JOURNAL]
     entry = [at, len(journal), verb, list(path), copy.deepcopy(value)]
     if not journal or journal[-1][0] <= at:
         journal.append(entry)
         _apply(record, entry)
+    else:
+        journal.insert(bisect.bisect_right(journal, at, key=_instant), entry)
+        for key in [k for k in record if k not in ENGINE_KEYS]:
+            del record[key]
+        for each in journal:
+            _apply(record, each)
+    compact(record)
+
+
+def _instant(entry: list) -> str:
+    return entry[0]
+
+
+@functools.lru_cache(maxsize=4096)
+def _horizon(latest: str, months: int) -> str:
+    """The instant key ``months`` calendar months before ``latest`` (an instant key too); ``""``
+    (nothing is that old) when there is none (a state file's impossible date, year 1)."""
+    try:
+        return add_months(parse_time(latest), -months).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except (ValueError, OverflowError):
+        return ""
+
+
+def compact(record: dict) -> None:
+    """Fold the changes of the record's journal that are past its horizon into its base
+    values: those earlier than its latest change by more than :data:`HORIZON` months, and,
+    when more than :data:`MOST` changes are left, all but the latest :data:`KEPT` (never
+    parting the changes of one instant). The base values are entries at ``""``, one ``set``
+    per key, as a record stored before the journal existed gets (:func:`editable`); the
+    current values do not change. The journal list must be the caller's; the entries folded
+    and their values are left as they were (a record before still shares them)."""
+    journal = record.get(JOURNAL)
+    if not journal:
         return
-    journal.insert(bisect.bisect_right([e[0] for e in journal], at), entry)
-    for key in [k for k in record if k not in ENGINE_KEYS]:
-        del record[key]
-    for each in journal:
-        _apply(record, each)
+    base = bisect.bisect_right(journal, "", key=_instant)  # the base values' entries
+    if base == len(journal):
+        return
+    fold = bisect.bisect_left(journal, _horizon(journal[-1][0], HORIZON), lo=base, key=_instant)
+    if len(journal) - fold > MOST:
+        fold = bisect.bisect_right(journal, journal[-KEPT - 1][0], lo=fold, key=_instant)
+    if fold == base:
+        return
+    values: dict = {}
+    owned: set[int] = set()
+    for entry in journal[:fold]:
+        _apply(values, entry, owned)
+    journal[:fold] = [["", i, "set", [k], v] for i, (k, v) in enumerate(sorted(values.items()))]
 
 
 def saw(record: dict, at: str) -> None:

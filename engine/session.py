@@ -18,13 +18,25 @@ it: nothing calls back, nothing runs SQL while an event is evaluated, no transac
 thread-local. Retries (a write conflict, a transient database fault, a commit whose answer was
 lost) belong to the store's ``transactions`` iterator: it hands out a new attempt and the
 session runs the batch again from its start (evaluation is deterministic).
+
+:class:`MemoryStore`, the store of a replay without a database, keeps what a replay needs in
+memory that grows with the live subjects, not with the log: their records (whose journals
+:mod:`clauseline.records` bounds) and, per accepted event, 16 bytes of its idempotency index.
+The decisions a repeat answers with are written to an anonymous temporary file
+(:class:`KeptDecisions`): that file is I/O of the store, as a database would be, never of the
+evaluator, and its size grows with the log (about a tenth of the decisions' JSON).
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
+import struct
+import sys
+import tempfile
 import zlib
+from array import array
 from dataclasses import replace
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
@@ -81,48 +93,168 @@ class Store(Protocol):
         gives up."""
 
 
-def _deflate(data: bytes) -> bytes:
-    compressor = zlib.compressobj(1, zdict=_ZDICT)
-    return compressor.compress(data) + compressor.flush()
+class KeptDecisions:
+    """The idempotency index of a :class:`MemoryStore`: the decision of every accepted event,
+    by its (source, id), so that a repeat answers its first decision byte for byte.
+
+    What stays in memory is 16 bytes a decision: a 64-bit digest of its (source, id) and where
+    its canonical JSON was written, in sorted arrays (:class:`_Digests`). The JSON itself goes
+    to an anonymous temporary file (``tempfile.TemporaryFile``, gone with the process) in
+    blocks of about 128 KiB compressed with zlib (about a tenth of the decisions' size: some 90
+    MB of disk at a million decisions, growing with the log like the output a replay writes).
+    The file is the store's I/O, never the evaluator's; a repeat reads its decision back from
+    there (repeats are rare: a block is decompressed for each, the last one kept). A digest
+    only points at a candidate: the (source, id) written beside the JSON decides, so two pairs
+    whose digests collide are both kept and told apart."""
+
+    #: a block is compressed and written once it holds this many bytes
+    BLOCK = 1 << 17
+    #: a decision's place: the file offset of its block, shifted past its offset in the block
+    _INNER = 18  # bits for the offset in the block: it starts before the block is full
+    _HEAD = struct.Struct("<II")  # a decision's entry: the lengths of its key and of its JSON
+    _BLOCK_HEAD = struct.Struct("<I")  # a block in the file: its compressed length
+
+    def __init__(self):
+        self._digests = _Digests()
+        self._file: Any = None  # made on the first full block
+        self._written = 0  # the file's length
+        self._block = bytearray()  # the decisions not yet written (the block at ``_written``)
+        self._read: tuple[int, bytes] | None = None  # the last block read back: (offset, data)
+
+    def __len__(self) -> int:
+        return len(self._digests)
+
+    def __sizeof__(self) -> int:
+        """The bytes held in memory (``sys.getsizeof``): the index and the block not yet
+        written, not the file."""
+        return object.__sizeof__(self) + sys.getsizeof(self._digests) + \
+            sys.getsizeof(self._block) + (len(self._read[1]) if self._read else 0)
+
+    @staticmethod
+    def _key(source: str, event_id: str) -> bytes:
+        # the length keeps the pair unambiguous; surrogates are kept as they came
+        return f"{len(source)}:{source}{event_id}".encode("utf-8", "surrogatepass")
+
+    @staticmethod
+    def _digest(key: bytes) -> int:
+        return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little")
+
+    def add(self, source: str, event_id: str, decision_json: str) -> None:
+        """Keep the decision (its canonical JSON) of a pair not kept before."""
+        key = self._key(source, event_id)
+        data = decision_json.encode("utf-8")
+        place = self._written << self._INNER | len(self._block)
+        self._block += self._HEAD.pack(len(key), len(data))
+        self._block += key
+        self._block += data
+        self._digests.add(self._digest(key), place)
+        if len(self._block) >= self.BLOCK:
+            self._flush()
+
+    def get(self, source: str, event_id: str) -> str | None:
+        """The canonical JSON of the decision kept for this pair, if any."""
+        key = self._key(source, event_id)
+        for place in self._digests.find(self._digest(key)):
+            block = self._block_at(place >> self._INNER)
+            at = place & ((1 << self._INNER) - 1)
+            key_length, data_length = self._HEAD.unpack_from(block, at)
+            at += self._HEAD.size
+            if block[at:at + key_length] == key:
+                at += key_length
+                return bytes(block[at:at + data_length]).decode("utf-8")
+        return None
+
+    def _flush(self) -> None:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="clauseline-decisions-")
+        packed = zlib.compress(self._block, 1)
+        self._file.write(self._BLOCK_HEAD.pack(len(packed)) + packed)
+        self._written += self._BLOCK_HEAD.size + len(packed)
+        self._block = bytearray()
+
+    def _block_at(self, offset: int) -> bytes | bytearray:
+        """The decisions of the block written at ``offset`` (the one still in memory when it
+        is the last)."""
+        if offset == self._written:
+            return self._block
+        if self._read is None or self._read[0] != offset:
+            self._file.seek(offset)
+            length, = self._BLOCK_HEAD.unpack(self._file.read(self._BLOCK_HEAD.size))
+            self._read = offset, zlib.decompress(self._file.read(length))
+            self._file.seek(self._written)
+        return self._read[1]
 
 
-def _inflate(data: bytes) -> bytes:
-    decompressor = zlib.decompressobj(zdict=_ZDICT)
-    return decompressor.decompress(data) + decompressor.flush()
+class _Digests:
+    """A multiset of 64-bit digests, each with a 64-bit value, in sorted ``array("Q")`` runs:
+    16 bytes an entry where a dict of ints takes about a hundred. The runs are buckets by the
+    digests' leading bits (digests are uniform), each kept sorted by ``array.insert`` (a
+    ``memmove`` of a few kilobytes); when the buckets average ``BUCKET`` entries, each is split
+    in two by its next bit, so a lookup or an insert costs a bisection of one small run at any
+    size."""
 
+    BUCKET = 1024
 
-#: What decisions have in common (their keys and most frequent words), primed into each
-#: compression so that a small decision compresses well on its own.
-_ZDICT = (b'"trace":["status":"accepted""outcomes":[{"action":"clause":"data_categories":["due_by":'
-          b'"kind":"disclosure""kind":"retention""kind":"obligation""kind":"violation"'
-          b'"kind":"notice""permitted":true"permitted":false"purpose":"recipient":"ref":'
-          b'"rule":"subject":"policy_version":"securus-2019-05-04""event_type":"event_source":'
-          b'"event_id":"time":"out_of_order"')
+    def __init__(self):
+        self._bits = 0  # there are 2 ** _bits buckets
+        self._keys = [array("Q")]
+        self._values = [array("Q")]
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __sizeof__(self) -> int:
+        return object.__sizeof__(self) + sum(
+            sys.getsizeof(runs) + sum(sys.getsizeof(run) for run in runs)
+            for runs in (self._keys, self._values))
+
+    def find(self, digest: int) -> Iterator[int]:
+        """The values kept with ``digest`` (almost always one or none)."""
+        bucket = digest >> (64 - self._bits)
+        keys = self._keys[bucket]
+        at = bisect.bisect_left(keys, digest)
+        while at < len(keys) and keys[at] == digest:
+            yield self._values[bucket][at]
+            at += 1
+
+    def add(self, digest: int, value: int) -> None:
+        bucket = digest >> (64 - self._bits)
+        at = bisect.bisect_right(self._keys[bucket], digest)
+        self._keys[bucket].insert(at, digest)
+        self._values[bucket].insert(at, value)
+        self._count += 1
+        if self._count > self.BUCKET << self._bits:
+            self._split()
+
+    def _split(self) -> None:
+        shift = 63 - self._bits  # the bit that tells the two halves of a bucket apart
+        keys, values = [], []
+        for bucket in range(len(self._keys)):
+            old_keys, old_values = self._keys[bucket], self._values[bucket]
+            self._keys[bucket] = self._values[bucket] = None  # freed as the loop goes
+            middle = bisect.bisect_left(old_keys, (bucket << 1 | 1) << shift)
+            keys += [old_keys[:middle], old_keys[middle:]]
+            values += [old_values[:middle], old_values[middle:]]
+        self._keys, self._values = keys, values
+        self._bits += 1
 
 
 class MemoryStore:
-    """The default store of a replay without ``--db``: everything in memory, nothing kept."""
+    """The default store of a replay without ``--db``: everything in memory but the decisions'
+    JSON (:class:`KeptDecisions`), nothing kept after the process."""
 
     def __init__(self, state: dict | None = None):
         #: the whole state (subjects and the index of due instants); ``state`` starts it from
         #: a state read from a file (``evaluate --state``)
         self.state = state if state is not None else empty_state()
-        #: the idempotency index: a digest of each accepted event's (source, id) -> its
-        #: decision's canonical JSON, compressed (about 150 bytes an event instead of a few
-        #: kilobytes of objects: the one part of a replay's memory that grows with the log)
-        self.decisions: dict[bytes, bytes] = {}
-
-    @staticmethod
-    def _digest(source: str, event_id: str) -> bytes:
-        key = f"{len(source)}:{source}{event_id}"  # the length keeps the pair unambiguous
-        return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        #: the idempotency index: each accepted event's (source, id) -> its decision
+        self.decisions = KeptDecisions()
 
     def decision_for(self, source: str, event_id: str) -> Decision | None:
         """The decision kept for this (source, id), if any."""
-        packed = self.decisions.get(self._digest(source, event_id))
-        if packed is None:
-            return None
-        return Decision.from_dict(json.loads(_inflate(packed)))
+        text = self.decisions.get(source, event_id)
+        return None if text is None else Decision.from_dict(json.loads(text))
 
     def transactions(self, events: Sequence[Any], read_only: bool = False
                      ) -> Iterator["MemoryTransaction"]:
@@ -130,8 +262,7 @@ class MemoryStore:
         yield MemoryTransaction(self, read_only)
 
     def _keep(self, event: dict, decision: Decision, after: dict) -> None:
-        self.decisions[self._digest(event["source"], event["id"])] = _deflate(
-            decision.to_json().encode("utf-8"))
+        self.decisions.add(event["source"], event["id"], decision.to_json())
         if after is self.state:
             return  # nothing changed
         # the records this event changed, folded into the map this store owns: the cost of an

@@ -288,3 +288,25 @@ def test_some_have_and_none_have_look_across_a_list(people, some):
     spec = {"user_type": "{facility.exempt_user_types}"}
     assert computed(Condition("data.participants", "some_have", spec, "k1"), fact) is some
     assert computed(Condition("data.participants", "none_have", spec, "k2"), fact) is (not some)
+
+
+def test_membership_in_a_long_remembered_list_answers_as_the_list_does():
+    """A list that grows with the log (the recordings ordered deleted) is tested through a set
+    made once per list object: the same answers as scanning it, for every kind of item."""
+    from clauseline.evaluation.conditions import LONG_LIST, computed
+    from clauseline.policy.model import Condition
+    deleted = [f"rec-{i}" for i in range(LONG_LIST * 4)] + [{"an": "object"}, 7, ["a", "list"]]
+    one_of = Condition("data.recording_id", "one_of", "{memory.deleted}", "k1")
+    none_of = Condition("data.recording_id", "none_of", "{memory.deleted}", "k2")
+    for asked in ("rec-0", "rec-127", "rec-128", "REC-0", 7, 7.0, True, {"an": "object"},
+                  ["a", "list"], None):
+        fact = {"data": {"recording_id": asked}, "memory": {"deleted": deleted}}
+        expected = asked is not None and asked in deleted
+        assert computed(one_of, fact) is expected, asked
+        assert computed(none_of, fact) is (asked is not None and not expected), asked
+    # a new list (a record is copied when it changes) is read anew
+    grown = deleted + ["rec-new"]
+    fact = {"data": {"recording_id": "rec-new"}, "memory": {"deleted": grown}}
+    assert computed(one_of, fact) is True
+    fact["memory"]["deleted"] = deleted
+    assert computed(one_of, fact) is False

@@ -7,11 +7,42 @@ compiled rule then tests (see :mod:`clauseline.policy.compiler`).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 from ..eventtime import parse_instant
-from ..policy.model import Condition
-from .templates import lookup, render
+from ..policy.model import TIME_OPS, Condition
+from .templates import lookup
+
+
+#: A list this long or longer is tested for membership through a set (:func:`_members`).
+LONG_LIST = 32
+#: The sets of the last few long lists tested (a remembered list that grows with the log, such
+#: as the recordings ordered deleted on the global record): each list object is hashed once, not
+#: scanned at every event that tests it. Records are copied on write, so a list object a state
+#: holds never changes; its length is checked all the same.
+_SETS: "OrderedDict[int, tuple[list, int, frozenset]]" = OrderedDict()
+_SETS_KEPT = 16
+
+
+def _members(values: list) -> Any:
+    """Something to test ``in`` against that answers as ``values`` does: the list itself when
+    short (or holding unhashable items), else a set of it made once per list object."""
+    if len(values) < LONG_LIST:
+        return values
+    key = id(values)
+    kept = _SETS.get(key)
+    if kept is not None and kept[0] is values and kept[1] == len(values):
+        _SETS.move_to_end(key)
+        return kept[2]
+    try:
+        members = frozenset(values)
+    except TypeError:  # an object or a list among them: equality by scanning
+        return values
+    _SETS[key] = (values, len(values), members)
+    if len(_SETS) > _SETS_KEPT:
+        _SETS.popitem(last=False)
+    return members
 
 
 def _same(left: Any, right: Any) -> bool:
@@ -24,28 +55,33 @@ def computed(condition: Condition, fact: dict) -> bool:
     left, op = lookup(fact, condition.path), condition.op
     if op == "count_since":
         spec = condition.value
-        since = parse_instant(render(spec["since"], fact, shared=True))
+        since = condition.right(fact)
         items = left if isinstance(left, list) else []
         count = sum(1 for item in items if isinstance(item, dict) and since is not None
                     and (parse_instant(item.get(spec["at"])) or since) > since)
         return count >= spec["at_least"] if "at_least" in spec else count < spec["fewer_than"]
     if op in ("some_have", "none_have"):
-        wanted = {name: render(template, fact, shared=True)
-                  for name, template in condition.value.items()}
+        wanted = condition.right(fact, True)
         items = left if isinstance(left, list) else []
         found = any(isinstance(item, dict) and all(
             item.get(name) in (values if isinstance(values, list) else [values])
             for name, values in wanted.items()) for item in items)
         return found if op == "some_have" else not found
-    right = render(condition.value, fact, shared=True)  # only read: no copy
+    if op in TIME_OPS:
+        b = condition.right(fact)  # computed first: a shift out of the calendar raises
+        if left is None:
+            return False
+        a = parse_instant(left)
+        if a is None or b is None:
+            return False
+        return {"before": a < b, "after": a > b, "not_before": a >= b, "not_after": a <= b}[op]
+    right = condition.right(fact, True)  # only read: no copy
     if left is None:
         return False
     if op in ("one_of", "none_of"):
-        found = left in (right if isinstance(right, list) else [])
+        try:
+            found = left in _members(right) if isinstance(right, list) else False
+        except TypeError:  # an unhashable value (an object) against a set: not among its items
+            found = left in right
         return found if op == "one_of" else not found
-    if op in ("same_as", "differs_from"):
-        return right is not None and _same(left, right) == (op == "same_as")
-    a, b = parse_instant(left), parse_instant(right)
-    if a is None or b is None:
-        return False
-    return {"before": a < b, "after": a > b, "not_before": a >= b, "not_after": a <= b}[op]
+    return right is not None and _same(left, right) == (op == "same_as")

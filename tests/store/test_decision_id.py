@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from clauseline.chain import decision_id, verify
 from clauseline.session import Session
-from clauseline.store import migrate, open_store, schema_version
+from clauseline.store import head_revision, migrate, open_store, schema_version
 
 from .logs import START, mixed_log, payment
 from .test_chain import check, export, filled
@@ -134,7 +134,7 @@ def test_the_migration_fills_the_ids_of_older_rows(policy, store_url):
         old = count_rows(store.engine)
         assert old > 20
         migrate(store.engine)
-        assert schema_version(store.engine) == "0007"
+        assert schema_version(store.engine) == head_revision()
         # and the store goes on from there: new events get theirs as they are stored
         for _ in Session(policy, store).replay(lines):
             pass

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from clauseline import records
 from clauseline.records import current
 from clauseline.session import MemoryStore, Session
 from clauseline.store import engine_url, migrate, open_store, schema_version, StoreError
@@ -22,7 +23,7 @@ from clauseline.store.tables import metadata
 from .logs import START, ccpa_log, envelope, mixed_log, payment, stamp
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAD = "0007"
+HEAD = "0008"
 
 
 @pytest.fixture
@@ -567,16 +568,14 @@ def test_four_writers_on_shared_subjects_equal_a_serial_run(policy, backend, sto
             pass
     shared = open_store(store_url)
     try:
-        # the same values and the same obligations due; each record's journal lists the same
-        # changes, in the order the writers' events happened to arrive
+        # the same values and the same obligations due; each record's journal is bounded
+        # (where it was folded depends on the order the writers' events happened to arrive)
         stored, expected = shared.state(), serial.store.state
         assert {s: current(r) for s, r in stored["subjects"].items()} == \
             {s: current(r) for s, r in expected["subjects"].items()}
         assert stored["due"] == expected["due"]
-        def changes(record):  # (instant, verb, path, value) of each change, seq (arrival) aside
-            return sorted(json.dumps([e[0], e[2], e[3], e[4]]) for e in record["_journal"])
         for sid, record in stored["subjects"].items():
-            assert changes(record) == changes(expected["subjects"][sid])
+            assert len([e for e in record["_journal"] if e[0] != ""]) <= records.MOST, sid
         assert counts(shared)["events"] == sum(len(p.read_text().splitlines()) for p in parts)
     finally:
         shared.close()
