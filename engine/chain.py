@@ -19,7 +19,6 @@ head hash (``clauseline log export`` prints it) and checks it with ``verify --he
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from dataclasses import dataclass
@@ -66,7 +65,16 @@ def decision_id(source: Any, event_id: Any, policy_version: Any) -> str:
     another store gives the same ids, and an auditor recomputes it from an export."""
     digest = hashlib.sha256(canonical.dumps([source, event_id, policy_version])
                             .encode("utf-8", "surrogatepass")).digest()
-    return "dec_" + base64.b32encode(digest).decode("ascii").lower()[:26]
+    # base32 of the digest's first 130 bits, two characters (ten bits) at a time: the same
+    # text as ``base64.b32encode``, which loops in Python over the whole digest, at a third of
+    # its cost (a store derives an id for every event it keeps)
+    bits = int.from_bytes(digest[:17], "big") >> 6
+    return "dec_" + "".join([_BASE32_PAIRS[(bits >> shift) & 1023] for shift in _SHIFTS])
+
+
+_BASE32_PAIRS = [a + b for a in "abcdefghijklmnopqrstuvwxyz234567"
+                 for b in "abcdefghijklmnopqrstuvwxyz234567"]
+_SHIFTS = tuple(range(120, -1, -10))
 
 
 def decision_id_of(decision: Any) -> str | None:
@@ -82,6 +90,20 @@ def record_hash(record: dict) -> str:
     keys outside the chain, :data:`UNCHAINED`)."""
     body = {k: v for k, v in record.items() if k != "hash" and k not in UNCHAINED}
     return hashlib.sha256(canonical.dumps(body).encode("utf-8")).hexdigest()
+
+
+def text_hash(seq: int, event: str, decision: str, policy_hash: str | None, prev: str,
+              engine: str | None = None) -> str:
+    """:func:`record_hash` of the record :func:`link` makes, from the canonical JSON of its
+    event and decision (``canonical.dumps``) as the store has already made it to write them:
+    canonical JSON nests, so the record's text is theirs put between its other members, and
+    the documents are not serialised again."""
+    parts = ['{"decision":', decision]
+    if engine is not None:
+        parts += [',"engine_version":', canonical.dumps(engine)]
+    parts += [',"event":', event, ',"policy_hash":', canonical.dumps(policy_hash),
+              ',"prev":', canonical.dumps(prev), ',"seq":', canonical.dumps(seq), "}"]
+    return hashlib.sha256("".join(parts).encode("utf-8")).hexdigest()
 
 
 def link(seq: int, event: Any, decision: Any, policy_hash: str | None, prev: str,

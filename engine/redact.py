@@ -74,6 +74,7 @@ import functools
 import hashlib
 import hmac
 import json
+import math
 import re
 import unicodedata
 from typing import Any
@@ -438,12 +439,17 @@ def secrets_of(value: Any, kind: str | None = None, out: dict | None = None) -> 
     sensitive number (:func:`kind_of_key`), with its kind: the same number is then reduced
     wherever else it appears in that document (by value, not only by shape)."""
     out = {} if out is None else out
+    # only containers and values under a naming field can give a number: a walk that does not
+    # descend into the other values (almost all of an event's) costs no call for them
     if isinstance(value, dict):
         for k, v in value.items():
-            secrets_of(v, (kind_of_key(k) if isinstance(k, str) else None) or kind, out)
+            sub = (kind_of_key(k) if isinstance(k, str) else None) or kind
+            if sub is not None or isinstance(v, (dict, list)):
+                secrets_of(v, sub, out)
     elif isinstance(value, list):
         for v in value:
-            secrets_of(v, kind, out)
+            if kind is not None or isinstance(v, (dict, list)):
+                secrets_of(v, kind, out)
     elif kind is not None and isinstance(value, (str, int, float)) and not isinstance(value, bool):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -465,13 +471,41 @@ def _whole_card(value: int | float) -> str | None:
     return digits if luhn_ok(digits) else None
 
 
+def _json_form(value: Any) -> Any:
+    """A reduced value as its canonical JSON reads back (keys sorted); ValueError for one that
+    JSON would not read back as it is (see :meth:`Redactor.kept`)."""
+    if isinstance(value, dict):
+        if any(type(k) is not str for k in value):
+            raise ValueError("a key that is not a string")
+        return {k: _json_form(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_json_form(v) for v in value]
+    if value is None or isinstance(value, (str, bool)) or type(value) is int \
+            or (type(value) is float and math.isfinite(value)):
+        return value
+    raise ValueError(f"a {type(value).__name__} is not one of JSON's own values")
+
+
+#: Integers closer to zero than this are no card number and hold no ``known`` number (six
+#: digits or more): :meth:`Redactor._walk` keeps them as they are without looking closer.
+_SMALL = 100000
+
+
 class Redactor:
     """Reduces sensitive numbers in JSON documents with one HMAC key (bytes)."""
+
+    #: Longest text, and most texts, :attr:`_plain` keeps.
+    PLAIN_TEXT_MAX, PLAIN_TEXTS_MAX = 200, 1 << 15
 
     def __init__(self, key: bytes):
         if not key:
             raise ValueError("the redaction key must not be empty")
         self._key = key
+        #: texts :meth:`scrub_text` leaves as they are when no ``known`` numbers are given (its
+        #: answer then depends on the text alone): the words of events and records recur
+        #: (categories, statuses, paths, facility ids), and each is then scanned once. Short
+        #: texts only, and cleared when full, so that it stays a few megabytes.
+        self._plain: set[str] = set()
 
     def mac(self, kind: str, digits: str) -> str:
         """HMAC-SHA-256 of ``KIND:digits`` under the key, as hex."""
@@ -503,10 +537,14 @@ class Redactor:
     def scrub_text(self, text: str, known: dict[str, str] | None = None) -> str:
         """Replace card, SSN and named bank numbers inside free text (:func:`find_sensitive`);
         a whole RFC 3339 time is kept."""
-        if len(text) < 6 or not has_six_digits(text) or _DATE_TIME.fullmatch(text):
+        if len(text) < 6 or (not known and text in self._plain):
             return text
-        found = find_sensitive(text, known)
-        if not found:
+        if not has_six_digits(text) or _DATE_TIME.fullmatch(text) \
+                or not (found := find_sensitive(text, known)):
+            if not known and len(text) <= self.PLAIN_TEXT_MAX:
+                if len(self._plain) >= self.PLAIN_TEXTS_MAX:
+                    self._plain.clear()
+                self._plain.add(text)
             return text
         pieces, cursor = [], 0
         for start, end, kind, digits in found:
@@ -517,15 +555,30 @@ class Redactor:
         return "".join(pieces)
 
     def _walk(self, value: Any, kind: str | None = None, known: dict | None = None) -> Any:
+        # the leaves of most documents (texts, small numbers, null, booleans, outside any
+        # naming field) are handled in the loops below without a call each: a record's journal
+        # is mostly such leaves, and a store reduces every record it writes
         if isinstance(value, dict):
             out = {}
             for k, v in value.items():
                 sub = kind_of_key(k) if isinstance(k, str) else None
-                out[k] = (self.reduce(sub, v) if sub and kind is None
-                          else self._walk(v, sub or kind, known))
+                if sub or kind is not None:
+                    out[k] = (self.reduce(sub, v) if sub and kind is None
+                              else self._walk(v, sub or kind, known))
+                elif type(v) is str:
+                    out[k] = self.scrub_text(v, known)
+                elif v is None or type(v) is bool or (type(v) is int and -_SMALL < v < _SMALL):
+                    out[k] = v
+                else:
+                    out[k] = self._walk(v, None, known)
             return out
         if isinstance(value, list):
-            return [self._walk(v, kind, known) for v in value]
+            if kind is not None:
+                return [self._walk(v, kind, known) for v in value]
+            return [self.scrub_text(v, known) if type(v) is str
+                    else v if v is None or type(v) is bool
+                    or (type(v) is int and -_SMALL < v < _SMALL)
+                    else self._walk(v, None, known) for v in value]
         if kind is not None and not isinstance(value, bool) and isinstance(value, (str, int, float)):
             return self.reduce(kind, value)
         if isinstance(value, str):
@@ -547,11 +600,61 @@ class Redactor:
         (:func:`secrets_of` of the event it comes from) are reduced wherever they appear."""
         return self._walk(value, None, known)
 
-    def event(self, event: dict) -> dict:
+    def kept(self, value: Any, clean: dict[int, Any]) -> Any:
+        """:meth:`scrub` of a JSON value (without ``known`` numbers) in the form its canonical
+        JSON reads back as: keys sorted, JSON's own types only. ``clean`` (id -> object) holds
+        values already in that form that a scrub leaves as they are: those are returned as they
+        are, not walked, and the result's own such parts are added to it.
+
+        A SQL store keeps a subject's record between the events of a batch this way, instead
+        of its text: an event changes a few values of a record and shares the rest with the
+        record it was given (copy-on-write), which is this method's result for the event before,
+        so only what the event changed is walked and reduced. Raises ValueError for a value that
+        JSON would not read back as it is (a key that is not a string, a tuple, an infinite
+        float): the store then reduces, serialises and parses it the long way."""
+        return self._kept(value, clean)[0]
+
+    def _kept(self, value: Any, clean: dict[int, Any]) -> tuple[Any, bool]:
+        """(:meth:`kept` of ``value``, whether it is clean: a scrub leaves it as it is)."""
+        if clean.get(id(value)) is value:
+            return value, True
+        if isinstance(value, str):
+            out = self.scrub_text(value)
+            return out, out is value
+        if value is None or isinstance(value, bool):
+            return value, True
+        if type(value) is int or (type(value) is float and math.isfinite(value)):
+            out = self._walk(value)  # a whole card number is reduced
+            return (value, True) if out is value else (_json_form(out), False)
+        if isinstance(value, dict):
+            if any(type(k) is not str for k in value):
+                raise ValueError("a key that is not a string")
+            out, same = {}, True
+            for k in sorted(value):
+                sub = kind_of_key(k)
+                if sub:
+                    out[k], same = _json_form(self.reduce(sub, value[k])), False
+                else:
+                    out[k], ok = self._kept(value[k], clean)
+                    same = same and ok
+        elif isinstance(value, list):
+            out, same = [], True
+            for v in value:
+                item, ok = self._kept(v, clean)
+                out.append(item)
+                same = same and ok
+        else:
+            raise ValueError(f"a {type(value).__name__} is not one of JSON's own values")
+        if same:
+            clean[id(out)] = out
+        return out, same
+
+    def event(self, event: dict, known: dict[str, str] | None = None) -> dict:
         """A reduced copy of an event: envelope identifiers are kept; an extension attribute
         named for a sensitive number is reduced whole, one whose name holds six digits or more is
-        renamed (``[redacted name hmac:...]``), and the numbers given under such names are reduced wherever they appear."""
-        known = secrets_of(event)
+        renamed (``[redacted name hmac:...]``), and the numbers given under such names are reduced wherever they appear.
+        ``known``: :func:`secrets_of` the event, when the caller has it already."""
+        known = secrets_of(event) if known is None else known
         out = {}
         for k, v in event.items():
             if k in ENVELOPE_KEYS:
@@ -637,12 +740,33 @@ class _Mask(Redactor):
 _MASK = _Mask()
 
 
+#: Strings :func:`mask_numbers` leaves as they are: an event's and a decision's words recur
+#: (types, channels, facility ids), and each is then checked once. Cleared when full.
+_CLEAN: set[str] = set()
+_CLEAN_MAX = 65536
+
+
+def _masked_text(text: str, known: dict[str, str] | None) -> str:
+    """``_MASK.scrub_text(text, known)``, remembering the strings it leaves alone when no
+    ``known`` numbers are given (then the answer depends on the text alone)."""
+    if known:
+        return _MASK.scrub_text(text, known)
+    if text in _CLEAN:
+        return text
+    masked = _MASK.scrub_text(text)
+    if masked is text:
+        if len(_CLEAN) >= _CLEAN_MAX:
+            _CLEAN.clear()
+        _CLEAN.add(text)
+    return masked
+
+
 def mask_strings(value, keep: frozenset = frozenset(), known: dict[str, str] | None = None):
     """A JSON value with :func:`mask_numbers` applied to every string (and the ``known``
     numbers of :func:`secrets_of` masked wherever they appear), except under the keys in
     ``keep``; for decisions, whose outcomes may quote event values (a request id as ``ref``)."""
     if isinstance(value, str):
-        return _MASK.scrub_text(value, known)
+        return _masked_text(value, known)
     if isinstance(value, dict):
         return {k: (v if k in keep else mask_strings(v, keep, known)) for k, v in value.items()}
     if isinstance(value, list):
@@ -660,13 +784,18 @@ def masked_or_same(value, keep: frozenset = frozenset(), known: dict[str, str] |
     masked, and copies only the containers on the way to what is: for an event, which almost
     always holds no such number, the check costs a walk and no allocation."""
     if isinstance(value, str):
-        return _MASK.scrub_text(value, known)
+        return _masked_text(value, known)
     if isinstance(value, dict):
         out = None
         for k, v in value.items():
             if k in keep:
                 continue
-            m = masked_or_same(v, keep, known)
+            if isinstance(v, str):
+                m = _masked_text(v, known)
+            elif known or isinstance(v, (dict, list)):
+                m = masked_or_same(v, keep, known)
+            else:
+                continue  # a number, a boolean or null: nothing to mask without known numbers
             if m is not v:
                 if out is None:
                     out = dict(value)

@@ -53,16 +53,17 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import sqlalchemy as sa
+from sortedcontainers import SortedList
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 
 from .. import canonical
 from ..chain import (DECISION_ID, ENGINE_VERSION, GENESIS, REQUEST_ID, decision_id,
-                     engine_version, link)
+                     engine_version, text_hash)
 from ..decision import GLOBAL, OWED, Decision
 from ..errors import OneProblem
 from ..records import Records, changed_records, current, due_index, instant_key, named_subjects
-from ..redact import Redactor, secrets_of
+from ..redact import Redactor, kind_of_key, secrets_of
 from ..redact import shown_url as redacted_url
 from .tables import decisions, events, obligations, stream_positions, subjects
 
@@ -382,34 +383,104 @@ class _Kept:
     committed on its own, without a round trip:
 
     - ``decided``: for every (source, id) of the batch, the stored decision's text, or None;
-    - ``texts``: subject -> (record text as stored, version in the database; 0 when absent),
-      read at the start (the subjects the events name, ``*``, and those with overdue
-      obligations) and replaced as the batch's events write them;
-    - ``overdue``: the database's obligation rows still owed before the batch's latest event
-      time, read once; ``rows`` the rows of the subjects the batch wrote, which replace theirs;
-    - the events and decisions to insert; their seqs and chain records are made at the commit.
+    - ``versions``: subject -> its version in the database (0 when absent), for the subjects
+      read at the start (those the events name, ``*``, and those with overdue obligations) or
+      when an event first needs one; ``texts`` their records' texts as stored (None: no
+      record), and ``records`` the same in their Python form, parsed when an event first reads
+      one (once in the batch, not once per event). An event's write replaces them, reduced:
+      see :meth:`write`; ``clean`` remembers the parts of ``records``
+      already reduced (:meth:`clauseline.redact.Redactor.kept`), and ``fresh`` the records
+      written whose text is not parsed yet, to learn those parts when it is;
+    - ``due``: the index of the obligations still owed, as ``_OVERDUE`` would read them now:
+      (due instant, subject, ref) of the database's rows owed before the batch's latest event
+      time, those of a subject the batch wrote replaced by the rows it would store (``rows``);
+      ``entries`` says which entries of the index are whose, so that a write replaces them
+      in O(log n) each instead of every event scanning the batch's rows;
+    - ``written``: subject -> index in ``events`` of the last event that wrote it;
+    - the events and decisions to insert (their texts made once, for the rows and the chain);
+      their seqs and chain hashes are made at the commit.
     """
 
     def __init__(self):
         self.decided: dict[tuple[str, str], str | None] = {}
-        self.texts: dict[str, tuple[str | None, int]] = {}
-        self.overdue: list[tuple[str, str, str]] = []
+        self.versions: dict[str, int] = {}
+        self.texts: dict[str, str | None] = {}
+        self.records: dict[str, Any] = {}
+        self.clean: dict[int, Any] = {}
+        self.fresh: dict[str, dict] = {}
+        self.due = SortedList()
+        #: subject -> its entries in ``due``: the database's rows (keyed by their stored
+        #: subject id) until the batch writes the subject, then those of its rows
+        self.entries: dict[str, list[tuple[str, str, str]]] = {}
         self.rows: dict[str, list[dict]] = {}  # subject -> its obligation rows, as stored
-        #: subject -> (record text, index in ``events`` of the last event that wrote it)
-        self.written: dict[str, tuple[str, int]] = {}
+        self.written: dict[str, int] = {}
         self.events: list[dict] = []
         self.decisions: list[dict] = []
-        self.chained: list[tuple[dict, dict]] = []  # (stored event, stored decision)
+
+    def overdue(self, rows: Iterable[tuple[str, str, str]]) -> None:
+        """Index the database's obligation rows owed before the batch's latest time."""
+        for row in rows:
+            entry = tuple(row)
+            self.due.add(entry)
+            self.entries.setdefault(entry[1], []).append(entry)
+
+    def record(self, sid: str) -> Any:
+        """The subject's record as an event of the batch reads it (None: it has none)."""
+        if sid in self.records:
+            return self.records[sid]
+        text = self.texts[sid]
+        record = self.records[sid] = json.loads(text) if text is not None else None
+        written = self.fresh.pop(sid, None)
+        if written is not None:
+            # its members equal to those the event wrote were left as they were by the
+            # reduction, so they are clean, and so are the entries of a list among them (the
+            # journal): the next event that writes the subject shares them
+            for key, value in record.items():
+                if isinstance(value, (dict, list)) and value == written.get(key) \
+                        and kind_of_key(key) is None:
+                    self.clean[id(value)] = value
+                    if isinstance(value, list):
+                        self.clean.update((id(v), v) for v in value
+                                          if isinstance(v, (dict, list)))
+        return record
+
+    def write(self, sid: str, record: dict, known: dict[str, str], redactor: Redactor) -> None:
+        """An event changed the subject's record to ``record``: keep it reduced, as stored."""
+        self.versions.setdefault(sid, 0)
+        self.fresh.pop(sid, None)
+        if not known and any(self.clean.get(id(v)) is v for v in record.values()):
+            # it shares parts with what the batch already reduced: walk the rest only
+            try:
+                self.records[sid], self.texts[sid] = redactor.kept(record, self.clean), None
+                return
+            except ValueError:
+                pass  # not JSON's own values: the long way
+        # the first write of the subject in the batch: reduced and serialised as it is
+        # stored; parsed only if an event reads it again
+        self.texts[sid] = canonical.dumps(redactor.scrub(record, known))
+        self.records.pop(sid, None)
+        if not known:
+            self.fresh[sid] = record
+
+    def text(self, sid: str) -> str:
+        """The text to store of a record the batch wrote (serialised once)."""
+        text = self.texts[sid]
+        return text if text is not None else canonical.dumps(self.records[sid])
+
+    def wrote(self, sid: str, rows: list[dict]) -> None:
+        """The subject's obligation rows are now ``rows``: its entries in ``due`` follow."""
+        self.rows[sid] = rows
+        for entry in self.entries.pop(sid, ()):
+            self.due.remove(entry)
+        entries = [(r["due_at"], r["subject_id"], r["ref"]) for r in rows
+                   if not r["missed"] and r["due_at"] is not None]
+        self.due.update(entries)
+        self.entries[sid] = entries
 
     def due_before(self, limit: str) -> list[tuple[str, str, str]]:
         """What ``_OVERDUE`` would read now: (due instant, subject, ref) of every obligation still
         owed strictly before ``limit``, in the same order."""
-        found = [row for row in self.overdue if row[0] < limit and row[1] not in self.rows]
-        for rows in self.rows.values():
-            found.extend((r["due_at"], r["subject_id"], r["ref"]) for r in rows
-                         if not r["missed"] and r["due_at"] is not None and r["due_at"] < limit)
-        found.sort()
-        return found
+        return list(self.due.islice(0, self.due.bisect_left((limit,))))
 
 
 @dataclass(frozen=True)
@@ -471,6 +542,9 @@ class SqlTransaction:
         #: the error that ended this attempt, when another attempt may mend it
         self.failure: BaseException | None = None
         self._kept = _Kept()
+        #: id of an event of ``events`` -> the subjects it names (``events`` keeps them alive,
+        #: so no other object has their ids)
+        self._named: dict[int, set[str]] = {}
         self._conn: sa.Connection | None = None
         self._trans: sa.RootTransaction | None = None
         self._writing = False  # holds this process's SQLite writer lock
@@ -521,22 +595,27 @@ class SqlTransaction:
             except (TypeError, ValueError, KeyError):
                 pass
         if limits:
-            kept.overdue = [tuple(r) for r in conn.execute(_OVERDUE, {"limit": max(limits)})]
-        wanted = {GLOBAL} | {sid for _, sid, _ in kept.overdue}
+            kept.overdue(conn.execute(_OVERDUE, {"limit": max(limits)}))
+        wanted = {GLOBAL} | {sid for _, sid, _ in kept.due}
         for event in self.events:
             if isinstance(event, dict):
-                wanted |= named_subjects(event)
+                wanted |= self._named.setdefault(id(event), named_subjects(event))
         self._read_texts(wanted)
+
+    def _named_by(self, event: dict) -> set[str]:
+        """:func:`named_subjects` of an event, found once for those of the batch."""
+        named = self._named.get(id(event))
+        return named if named is not None else named_subjects(event)
 
     def _read_texts(self, ids: Iterable[Any]) -> None:
         """Read the records of the subjects ``ids`` this transaction does not know yet."""
         kept = self._kept
-        ids = sorted(i for i in ids if storable(i) and i not in kept.texts)
+        ids = sorted(i for i in ids if storable(i) and i not in kept.versions)
         for sid in ids:
-            kept.texts[sid] = (None, 0)
+            kept.versions[sid], kept.texts[sid] = 0, None
         for i in range(0, len(ids), 500):
             for sid, text, version in self._conn.execute(_SUBJECTS, {"ids": ids[i:i + 500]}):
-                kept.texts[sid] = (text, version)
+                kept.versions[sid], kept.texts[sid] = version, text
 
     def _close(self) -> None:
         """Roll back what was not committed and give the connection and locks back."""
@@ -585,12 +664,9 @@ class SqlTransaction:
             due = kept.due_before(normal_time(event.get("time")))
         except (TypeError, ValueError):
             due = []
-        wanted = named_subjects(event) | {GLOBAL} | {sid for _, sid, _ in due} | set(also)
+        wanted = self._named_by(event) | {GLOBAL} | {sid for _, sid, _ in due} | set(also)
         self._read_texts(wanted)
-        loaded: dict[str, dict | None] = {}
-        for sid in wanted:
-            text = kept.texts[sid][0] if storable(sid) else None
-            loaded[sid] = json.loads(text) if text is not None else None
+        loaded = {sid: kept.record(sid) if storable(sid) else None for sid in wanted}
         return {"subjects": Records(loaded), "due": due}
 
     def record(self, event: dict, decision: Decision, after: dict,
@@ -598,12 +674,12 @@ class SqlTransaction:
         if self.read_only:
             raise RuntimeError("a read-only transaction records nothing")
         kept, redactor = self._kept, self.store.redactor
-        stored_event = redactor.event(event)
         # a number the event gives under a naming field is reduced wherever it appears
         known = secrets_of(event)
+        stored_event = redactor.event(event, known)
         stored_decision = redactor.decision(decision.as_dict(), known)
         decision_text = canonical.dumps(stored_decision)
-        # its seq and chain record are made at the commit, when the batch's seqs are taken
+        # its seq and chain hash are made at the commit, when the batch's seqs are taken
         kept.events.append({"source": event["source"], "event_id": event["id"],
                             "type": event["type"], "subject": event.get("subject"),
                             "time": event["time"], "event": canonical.dumps(stored_event)})
@@ -614,14 +690,12 @@ class SqlTransaction:
                                "decision_id": decision_id(event["source"], event["id"],
                                                           decision.policy_version),
                                "request_id": self._request_id(event)})
-        kept.chained.append((stored_event, stored_decision))
         kept.decided[(event["source"], event["id"])] = decision_text
         place = len(kept.events) - 1
         for sid, record in changed_records(after).items():
-            text = canonical.dumps(redactor.scrub(record, known))
-            kept.written[sid] = (text, place)
-            kept.texts[sid] = (text, kept.texts.get(sid, (None, 0))[1])
-            kept.rows[sid] = redactor.scrub(_obligation_rows(sid, record), known)
+            kept.write(sid, record, known, redactor)
+            kept.written[sid] = place
+            kept.wrote(sid, redactor.scrub(_obligation_rows(sid, record), known))
 
     def _request_id(self, event: dict) -> str | None:
         """The request id given for this event (the very object) in :attr:`request_ids`."""
@@ -658,13 +732,12 @@ class SqlTransaction:
             last = conn.execute(_LAST_SEQ).scalar() or 0
             seqs = list(range(last + 1, last + 1 + len(kept.events)))
         head = conn.execute(_HEAD).scalar() or GENESIS
-        for seq, event_row, decision_row, (stored_event, stored_decision) in zip(
-                seqs, kept.events, kept.decisions, kept.chained):
-            chained = link(seq, stored_event, stored_decision, decision_row["policy_hash"], head,
-                           decision_row["engine_version"])
-            head = chained["hash"]
+        for seq, event_row, decision_row in zip(seqs, kept.events, kept.decisions):
             event_row["seq"] = decision_row["seq"] = seq
-            decision_row["prev_hash"], decision_row["hash"] = chained["prev"], chained["hash"]
+            decision_row["prev_hash"] = head
+            head = decision_row["hash"] = text_hash(
+                seq, event_row["event"], decision_row["decision"], decision_row["policy_hash"],
+                head, decision_row["engine_version"])
         return seqs
 
     def _write(self) -> None:
@@ -676,8 +749,8 @@ class SqlTransaction:
         conn.execute(_INSERT_EVENT_SEQ, kept.events)
         conn.execute(_INSERT_DECISION, kept.decisions)
         new, changed = [], []
-        for sid, (text, place) in kept.written.items():
-            version, seq = kept.texts[sid][1], seqs[place]
+        for sid, place in kept.written.items():
+            text, version, seq = kept.text(sid), kept.versions[sid], seqs[place]
             if version == 0:
                 new.append({"subject_id": sid, "record": text, "version": 1, "last_seq": seq})
             else:
