@@ -9,9 +9,11 @@ from fastapi import FastAPI
 
 from ..policy import load_policy
 from ..policy.model import Policy
+from ..session import Session
 from ..store import SqlStore, open_store
 from . import docs, problems
 from .committer import Committer
+from .keys import KeyCache
 from .observability import AccessLog, Metrics
 from .openapi import components
 from .routers import events, health, policy as policy_router, read, rights
@@ -64,8 +66,11 @@ def create_app(settings: Settings | None = None, *, policy: Policy | None = None
                                       policy)
     # at most as many threads on the store as its connection pool holds connections
     app.state.limiter = anyio.CapacityLimiter(8 if store.dialect == "postgresql" else 4)
+    # one session for every request (it holds the policy and the store, nothing of a request)
+    app.state.session = Session(policy, store)
     # single events posted at once share a transaction (service/committer.py)
-    app.state.committer = Committer(app.state.limiter)
+    app.state.committer = Committer(observe=app.state.metrics.group_commit.observe)
+    app.state.keys = KeyCache()  # keys checked in the last few seconds (service/keys.py)
     problems.install(app)
     for router in (events.router, read.router, rights.router, policy_router.router, health.router):
         app.include_router(router)

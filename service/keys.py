@@ -13,6 +13,10 @@ store keeps the digest, never the key, which is shown once, when it is created. 
 - ``admin``: every scope.
 
 Any valid key may read ``GET /v1/policy``; ``/healthz``, ``/readyz`` and ``/metrics`` need none.
+
+A service checks a key against the store once, then trusts it for ``KEY_CACHE_SECONDS``
+(:class:`KeyCache`): a key revoked with ``clauseline keys revoke`` is refused at the latest that
+long after, and a request reads no key from the store in between.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -113,13 +118,48 @@ def authenticate(store: SqlStore, token: str) -> ApiKey | None:
     match = _SHAPE.fullmatch(token)
     if match is None:
         return None
-    with store.engine.connect() as conn:
+    # a read: on SQLite a snapshot that does not queue behind the writers for the write lock
+    with store.engine.connect().execution_options(clauseline_read=True) as conn:
         row = conn.execute(sa.select(api_keys).where(api_keys.c.key_id == match.group(1))).first()
     if row is None or row.revoked_at is not None:
         return None
     if not hmac.compare_digest(row.digest, _digest(token)):
         return None
     return ApiKey(row.key_id, row.name, tuple(row.scopes.split()), row.created_at)
+
+
+#: How long a service trusts a key it checked against the store: a revoked key is refused at the
+#: latest this many seconds after its revocation (docs/service.md, "Keys and scopes").
+KEY_CACHE_SECONDS = 5.0
+
+
+class KeyCache:
+    """The live keys a service checked, by the digest of the whole key and the store that
+    answered: :meth:`get` answers one checked less than ``ttl`` seconds ago without reading the
+    store. Only live keys are kept (an unknown, wrong or revoked one is asked again each time),
+    so the cache holds at most the store's keys."""
+
+    def __init__(self, ttl: float = KEY_CACHE_SECONDS, clock=time.monotonic):
+        self.ttl = ttl
+        self.clock = clock
+        self._keys: dict[str, tuple[ApiKey, SqlStore, float]] = {}
+
+    def get(self, store: SqlStore, token: str) -> ApiKey | None:
+        """The key this token is, as ``store`` answered less than ``ttl`` seconds ago; None:
+        ask the store (:func:`authenticate`), then :meth:`put` its answer."""
+        kept = self._keys.get(_digest(token)) if _SHAPE.fullmatch(token) else None
+        if kept is None or kept[1] is not store or self.clock() - kept[2] >= self.ttl:
+            return None
+        return kept[0]
+
+    def put(self, store: SqlStore, token: str, key: ApiKey | None) -> None:
+        """What ``store`` answered for this token now (None: not a live key, nothing kept)."""
+        if not _SHAPE.fullmatch(token):
+            return  # malformed: never a key
+        if key is None:
+            self._keys.pop(_digest(token), None)
+        else:
+            self._keys[_digest(token)] = (key, store, self.clock())
 
 
 def has_keys(store: SqlStore) -> bool:

@@ -10,9 +10,12 @@ before its body was read whole is logged as status 499 with ``client_disconnecte
 no 500); a request whose framing broke is answered by service/protocol.py and logged as 400.
 
 Metrics (``GET /metrics``, Prometheus text format through prometheus-client):
-``clauseline_events_total{type,status}``, ``clauseline_outcomes_total{kind,clause}`` and
-``clauseline_http_request_duration_seconds{method,route,status}``. With several workers
-``clauseline serve`` sets ``PROMETHEUS_MULTIPROC_DIR`` and each scrape sums every worker.
+``clauseline_events_total{type,status}``, ``clauseline_outcomes_total{kind,clause}``,
+``clauseline_http_request_duration_seconds{method,route,status}`` and
+``clauseline_group_commit_events`` (how many single events each shared transaction took). With
+several workers ``clauseline serve`` sets ``PROMETHEUS_MULTIPROC_DIR`` and each scrape sums
+every worker. Counting costs a dictionary lookup per labelled child after its first use, and the
+access line is formatted only when the ``clauseline.access`` logger writes INFO.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import time
 import traceback
 import uuid
 from datetime import datetime, timezone
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client import generate_latest, multiprocess
@@ -60,15 +64,33 @@ class Metrics:
                                  ["method", "route", "status"], registry=self.registry,
                                  buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5,
                                           5, 10))
+        self.group_commit = Histogram("clauseline_group_commit_events",
+                                      "Single events committed together, per transaction "
+                                      "(service/committer.py)", registry=self.registry,
+                                      buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+        # each labelled child made once: prometheus-client checks and looks up the label values
+        # under a lock at every ``labels`` call, and these are counted at every request
+        self._children: dict[tuple, Any] = {}
+
+    def _child(self, metric, *values: str):
+        key = (metric, *values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
+    def observe_latency(self, method: str, route: str, status: str, seconds: float) -> None:
+        """One request's latency, by method, route template and status."""
+        self._child(self.latency, method, route, status).observe(seconds)
 
     def count(self, decision: Decision) -> None:
         """Count one decision of ``POST /v1/events``."""
         # only catalogue types become label values: a label per made-up type would grow without end
         kind = decision.event_type if decision.event_type in self.event_types else "other"
-        self.events.labels(kind, decision.status).inc()
+        self._child(self.events, kind, decision.status).inc()
         if decision.status == "accepted":
             for outcome in decision.outcomes:
-                self.outcomes.labels(outcome["kind"], outcome["clause"]).inc()
+                self._child(self.outcomes, outcome["kind"], outcome["clause"]).inc()
 
     def exposition(self) -> bytes:
         """The text a scrape gets: this process's metrics, or every worker's in multiprocess mode."""
@@ -154,12 +176,13 @@ class AccessLog:
             route = scope.get("route")
             template = getattr(route, "path", None) or "(unmatched)"
             status = str(sent["status"])
-            self.metrics.latency.labels(scope["method"], template, status).observe(elapsed)
-            fields = {"request_id": rid, "method": scope["method"], "route": template,
-                      "status": sent["status"], "duration_ms": round(elapsed * 1000, 3),
-                      "response_bytes": sent["bytes"]}
-            if sent.get("disconnected"):
-                fields["client_disconnected"] = True
-            if sent.get("malformed"):
-                fields["malformed"] = True
-            log_line(access_log, logging.INFO, fields)
+            self.metrics.observe_latency(scope["method"], template, status, elapsed)
+            if access_log.isEnabledFor(logging.INFO):  # else no line is even formatted
+                fields = {"request_id": rid, "method": scope["method"], "route": template,
+                          "status": sent["status"], "duration_ms": round(elapsed * 1000, 3),
+                          "response_bytes": sent["bytes"]}
+                if sent.get("disconnected"):
+                    fields["client_disconnected"] = True
+                if sent.get("malformed"):
+                    fields["malformed"] = True
+                log_line(access_log, logging.INFO, fields)

@@ -7,19 +7,21 @@ from urllib.parse import urlencode
 
 import anyio
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
-from ...chain import decision_id_of
+from ...chain import decision_id
 from ...decision import Decision
 from ...session import Session
 from ..content import BATCH, STRUCTURED, read_body, read_events
-from ..dependencies import get_limiter, get_metrics, get_session, get_settings, require
+from ..dependencies import (StateRoute, get_limiter, get_metrics, get_session, get_settings,
+                            require)
 from ..observability import Metrics
 from ..openapi import problem_responses, ref
 from ..problems import ProblemError, event_errors, request_id
 from ..settings import Settings
 
-router = APIRouter(prefix="/v1", tags=["events"])
+# the dependencies of these routes come straight from the app's state (StateRoute)
+router = APIRouter(prefix="/v1", tags=["events"], route_class=StateRoute)
 
 EXAMPLE = {"specversion": "1.0", "id": "e-17", "source": "/facilities/tx-dallas-01/payments",
            "type": "payment.made", "time": "2019-07-01T09:00:00Z", "subject": "acct-1",
@@ -74,7 +76,9 @@ def _location(decision: Decision) -> str:
     return "/v1/decisions?" + urlencode({"source": decision.event_source, "id": decision.event_id})
 
 
-def _single(decision: Decision, *, stored: bool) -> JSONResponse:
+def _single(decision: Decision, *, stored: bool) -> Response:
+    """The answer of one event: its decision's canonical JSON (``Decision.to_json``, the text
+    a replay writes, serialised once), or a 422 problem for a rejected event."""
     if decision.status == "rejected":
         raise ProblemError(422, "the event is invalid: " + "; ".join(
             f"{e.get('path') or '/'}: {e.get('message', '')}" for e in decision.errors[:3])
@@ -88,7 +92,8 @@ def _single(decision: Decision, *, stored: bool) -> JSONResponse:
     if stored:
         headers[DECISION_ID_HEADER] = _decision_id(decision)
     status = 201 if stored and decision.status == "accepted" else 200
-    return JSONResponse(decision.as_dict(), status_code=status, headers=headers)
+    return Response(decision.to_json().encode("utf-8"), status_code=status, headers=headers,
+                    media_type="application/json")
 
 
 #: The stored decision's id (``clauseline.chain.decision_id``) of a single event's answer, and
@@ -108,7 +113,8 @@ _IDS_HEADER = {"description": "A batch: the id of each decision, comma-separated
 def _decision_id(decision: Decision) -> str:
     """The id of a stored (accepted, or duplicate: the first) decision; ``-`` for a rejected
     one, which is not stored."""
-    return "-" if decision.status == "rejected" else decision_id_of(decision.as_dict())
+    return "-" if decision.status == "rejected" else decision_id(
+        decision.event_source, decision.event_id, decision.policy_version)
 
 
 @router.post(
@@ -154,8 +160,9 @@ async def post_events(request: Request, settings: Settings = Depends(get_setting
     for decision in decisions:
         metrics.count(decision)
     if incoming.mode == "batch":
-        return JSONResponse([d.as_dict() for d in decisions], status_code=200, headers={
-            DECISION_IDS_HEADER: ", ".join(_decision_id(d) for d in decisions)})
+        return Response(("[" + ",".join(d.to_json() for d in decisions) + "]").encode("utf-8"),
+                        status_code=200, media_type="application/json", headers={
+                            DECISION_IDS_HEADER: ", ".join(_decision_id(d) for d in decisions)})
     return _single(decisions[0], stored=True)
 
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from clauseline import empty_state, evaluate
 from clauseline.service.dependencies import get_session, get_store
-from clauseline.service.keys import revoke_key
+from clauseline.service.keys import KEY_CACHE_SECONDS, revoke_key
 from clauseline.session import Session
 from clauseline.store import SqlStore
 from clauseline.redact import Redactor
@@ -54,6 +54,9 @@ def test_structured_mode_stores_the_event_and_answers_its_decision(api, policy, 
     response = api.post("/v1/events", payment)
     assert response.status_code == 201, response.text
     assert response.json() == expected(policy, payment)[0]
+    # the body is the decision's canonical JSON, the very line a replay writes
+    assert response.text == Session(policy).submit(payment).to_json()
+    assert response.headers["content-type"] == "application/json"
     # the Location names the stored decision, which is the one returned
     stored = api.get(response.headers["location"])
     assert stored.status_code == 200 and stored.json() == response.json()
@@ -201,8 +204,22 @@ def test_401_without_a_valid_key_and_403_without_the_scope(api, event):
     problem_of(api.client.get("/v1/policy"), 401)
 
 
-def test_a_revoked_key_is_refused_at_once(api, event):
+def test_a_revoked_key_is_refused_within_the_key_cache_s_bound(api, event):
+    """A service trusts a key it checked for KEY_CACHE_SECONDS (service/keys.py): a revoked key
+    is refused once that long has passed since the service last read it from the store."""
+    now = [1000.0]
+    api.app.state.keys.clock = lambda: now[0]
     assert api.post("/v1/events", event("payment.made", PAYMENT), who="writer").status_code == 201
+    revoke_key(api.store, api.keys["writer"].split("_")[1])
+    now[0] += KEY_CACHE_SECONDS - 0.5  # still within the bound: the checked key is trusted
+    assert api.post("/v1/events", event("payment.made", PAYMENT), who="writer").status_code == 201
+    now[0] += 0.5
+    problem_of(api.post("/v1/events", event("payment.made", PAYMENT), who="writer"), 401,
+               "auth.invalid_key")
+    assert KEY_CACHE_SECONDS <= 5  # the bound docs/service.md promises
+
+
+def test_a_key_revoked_before_the_service_checked_it_is_refused_at_once(api, event):
     revoke_key(api.store, api.keys["writer"].split("_")[1])
     problem_of(api.post("/v1/events", event("payment.made", PAYMENT), who="writer"), 401,
                "auth.invalid_key")

@@ -204,8 +204,6 @@ def test_the_committer_hands_each_event_s_request_id_to_the_unit_of_work():
     import asyncio
     import time
 
-    import anyio
-
     from clauseline.decision import Decision
     from clauseline.service.committer import Committer
 
@@ -220,7 +218,7 @@ def test_the_committer_hands_each_event_s_request_id_to_the_unit_of_work():
             return [Decision(e["id"], "/s", "clock.tick", None, "v", "accepted") for e in events]
 
     async def main():
-        committer = Committer(anyio.CapacityLimiter(1))
+        committer = Committer()
         session = Recording()
         first = asyncio.create_task(committer.submit(session, {"id": "e-0"}, "req-0"))
         await asyncio.sleep(0.05)  # the first batch is committing

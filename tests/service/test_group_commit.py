@@ -56,8 +56,14 @@ def test_concurrent_single_posts_share_commits_and_get_the_serial_decisions(stor
     try:
         asyncio.run(main())
         stored = api.store.decisions()
+        exposition = api.client.get("/metrics").text
     finally:
         api.close()
+    # every single post went through the group commit, whose histogram counts the groups
+    sizes = {line.split(" ")[0]: float(line.split(" ")[1]) for line in exposition.splitlines()
+             if line.startswith("clauseline_group_commit_events_")}
+    assert sizes["clauseline_group_commit_events_sum"] == len(answers)
+    assert sizes["clauseline_group_commit_events_count"] < len(answers)
     accepted = {key: a for key, a in answers if a.get("status") == "accepted"}
     assert len(stored) == len(accepted) > 100
     assert len(commits) < len(accepted) / 2, (len(commits), len(accepted))  # shared commits
