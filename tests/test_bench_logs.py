@@ -104,21 +104,28 @@ def test_valid_and_most_rules_fire(log_file):
     assert fired >= 0.8 * len(counts), done.stdout
 
 
-@pytest.mark.slow  # about 15 s: make test-slow (and .ci/run)
+@pytest.mark.slow  # about 40 s: make test-slow (and .ci/run)
 def test_run_smoke_writes_json_and_markdown(tmp_path):
     out = tmp_path / "results"
     done = subprocess.run([sys.executable, str(BENCH / "run.py"), "--smoke", "--skip-http",
                            "--skip-postgres", "--sizes", "1000", "--out", str(out)],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((out / "latest.json").read_text())
     assert results["machine"]["cpu_count"] and results["machine"]["python"]
     assert results["reference"]["events_per_s"] > 0
+    assert results["reference"]["cpu_us_per_event"] > 0
     row = results["memory"]["1000"]
     assert row["rejected"] == 0 and row["events_per_s"] > 0 and len(row["decile_us"]) == 10
+    assert row["cpu_us_per_event"] > 0
+    assert [(r["events"], r["subjects"]) for r in results["rss"]] == [(600, 100), (1200, 100),
+                                                                      (900, 300)]
+    assert all(r["peak_rss_mb"] > 0 for r in results["rss"])
     assert results["tick"]["fold"]["tick_us"] > 0
-    assert results["sqlite"]["events_per_s"] > 0
+    assert results["sqlite"]["events_per_s"] > 0 and results["sqlite"]["cpu_ms_per_event"] > 0
     assert results["postgresql"] == {"skipped": "--skip-postgres"}
+    assert results["http"] == {"skipped": "--skip-http"}
     table = (out / "latest.md").read_text()
-    assert "| what | events/s | vs reference |" in table and "in memory" in table
+    assert "| what | events/s | vs reference (CPU) | other figures | target (issue 23) | met |" \
+        in table and "in memory" in table and "peak RSS, in memory, 1,200 events" in table
     assert table in done.stdout
