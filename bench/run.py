@@ -788,7 +788,8 @@ def http_rows(http: dict) -> list[str]:
         f"| HTTP single events: `clauseline serve`, 1 worker, SQLite, wrk, "
         f"{single['connections']} connections, {single['answered']:,} events | "
         f"{fmt(single['requests_per_s'])} | — | server {single['server_cpu_ms_per_event']:.3f} ms"
-        f" CPU/event, minus `replay --db` {added:.3f} ms = "
+        f" CPU/event; what the HTTP path adds, less `replay --db`'s "
+        f"{replay['cpu_ms_per_event']:.3f}: {added:.3f} ms = "
         f"{'—' if times is None else f'{times:.1f}'}× the floor; {latency(single)} | "
         f"{TARGETS['http_single']} | "
         f"{met(single_met)} |",
