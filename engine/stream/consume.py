@@ -56,6 +56,8 @@ ACK_WAIT = 120.0
 #: Seconds a consumer waits for a lost connection to come back, and then for JetStream to
 #: answer again, before it gives up with ``nats.unavailable``.
 RECOVER_WITHIN = RECONNECT_ATTEMPTS * RECONNECT_WAIT + 15.0
+#: Seconds a batch's published decisions wait for JetStream's acknowledgements.
+PUBLISH_ACK_WAIT = 10.0
 
 
 @dataclass
@@ -315,7 +317,9 @@ async def consume(policy, *, url: str, stream: str, db: str, partitions: int | N
                 futures = [await js.publish_async(f"{decisions}.p.{suffix}", body,
                                                   headers=headers, wait_stall=30.0)
                            for suffix, body, headers in out]
-                await asyncio.gather(*futures)
+                # bounded: an acknowledgement lost with a restarted server would otherwise be
+                # awaited for ever (a recovery then publishes again, under the same Nats-Msg-Id)
+                await asyncio.wait_for(asyncio.gather(*futures), PUBLISH_ACK_WAIT)
 
         async def recover(old, unsent):
             """After a lost connection: wait for it (bounded), publish the decisions of a
