@@ -40,8 +40,21 @@ class StoppedStarting(BaseException):
     ``KeyboardInterrupt`` is, so that no ``except Exception`` on the way swallows it)."""
 
 
+#: the SIGTERM that arrived while starting, if any. The handler also raises, but an exception
+#: raised in a signal handler is lost where the interrupted code was a callback whose errors
+#: are ignored (a weakref or GC callback, as SQLAlchemy's): the start-up checks this too
+_stopped: list[int] = []
+
+
 def _stop_starting(signum, frame) -> None:
+    _stopped.append(signum)
     raise StoppedStarting(signum)
+
+
+def _stop_if_stopped() -> None:
+    """Raise :class:`StoppedStarting` if a SIGTERM arrived whose handler's raise was lost."""
+    if _stopped:
+        raise StoppedStarting(_stopped[0])
 
 
 def check(settings: Settings, workers: int) -> str:
@@ -89,6 +102,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, log_level: 
     if workers == 1:
         from .app import create_app
         app = create_app(settings)  # the rules load here, SIGTERM still stopping the start-up
+    _stop_if_stopped()
     # uvicorn's httptools protocol, but a request that is not well-formed HTTP is answered as
     # problem details like every other error (service/protocol.py), not as text/plain
     from .protocol import ProblemHttpToolsProtocol
@@ -104,9 +118,11 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, log_level: 
             # handler is back: nothing more to do then (a SIGTERM stop exits 0, as a Ctrl-C stop
             # does). One that arrives before uvicorn took the signal over stops the start-up.
             if not server.should_exit:
-                raise StoppedStarting(signum)
+                server.should_exit = True  # should the raise be lost, uvicorn stops at once
+                _stop_starting(signum, frame)
 
         signal.signal(signal.SIGTERM, stopping)
+        _stop_if_stopped()
         try:
             server.run()
         except KeyboardInterrupt:  # as uvicorn.run does
@@ -118,6 +134,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, log_level: 
     # several workers: uvicorn's supervisor answers SIGTERM, then raises it again once stopped;
     # a no-op handler makes that stop exit 0, as a Ctrl-C stop does
     signal.signal(signal.SIGTERM, lambda *_: None)
+    _stop_if_stopped()
     os.environ.update(settings.to_env())
     metrics_dir = tempfile.mkdtemp(prefix="clauseline-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
