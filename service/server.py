@@ -51,6 +51,16 @@ def _stop_starting(signum, frame) -> None:
     raise StoppedStarting(signum)
 
 
+def _unraisable(hook):
+    """``sys.unraisablehook`` while starting: a :class:`StoppedStarting` lost in a callback is
+    not printed as a traceback (the start-up stops on its record all the same); anything else
+    goes to ``hook``."""
+    def quiet(unraisable) -> None:
+        if not isinstance(unraisable.exc_value, StoppedStarting):
+            hook(unraisable)
+    return quiet
+
+
 def _stop_if_stopped() -> None:
     """Raise :class:`StoppedStarting` if a SIGTERM arrived whose handler's raise was lost."""
     if _stopped:
@@ -74,6 +84,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, log_level: 
     """Check the settings, open (and migrate) the store once, then run uvicorn until stopped."""
     # SIGTERM stops the start-up at once, wherever it is (uvicorn answers it once it runs)
     signal.signal(signal.SIGTERM, _stop_starting)
+    sys.unraisablehook = _unraisable(sys.unraisablehook)
     import uvicorn
 
     check(settings, workers)

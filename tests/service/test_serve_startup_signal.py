@@ -106,6 +106,7 @@ def test_a_sigterm_whose_raise_was_lost_still_stops_the_start_up(tmp_path, monke
     monkeypatch.setattr(app_module, "create_app", loading_when_the_signal_came)
     monkeypatch.setattr(uvicorn.Server, "run", never_run)
     monkeypatch.setattr(server_module, "_stopped", [])
+    monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)  # serve() wraps it
     previous = signal.getsignal(signal.SIGTERM)
     try:
         with pytest.raises(server_module.StoppedStarting):
