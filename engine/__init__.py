@@ -28,6 +28,7 @@ _EXPORTS = {
     "Clause": "policy", "Interpretation": "policy", "Policy": "policy",
     "PolicyVersion": "policy", "Rule": "policy", "load_policy": "policy",
     "MemoryStore": "session", "Session": "session",
+    "TIMER_SOURCE": "timers", "due_ticks": "timers",
 }
 
 
@@ -64,5 +65,6 @@ if False:  # pragma: no cover - for type checkers and import-linter: what the na
 __all__ = [
     "Clause", "ClauselineError", "Decision", "EventError", "Interpretation", "MemoryStore",
     "Policy", "PolicyLoadError", "PolicyVersion", "Problem", "Rule", "SchemaSet", "Session",
-    "__version__", "empty_state", "evaluate", "load_policy", "parse_event",
+    "TIMER_SOURCE", "__version__", "due_ticks", "empty_state", "evaluate", "load_policy",
+    "parse_event",
 ]

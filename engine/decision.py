@@ -19,8 +19,8 @@ GLOBAL = "*"
 
 #: Obligation statuses that still owe something and have not yet passed their due instant.
 OPEN = ("open", "extended")
-#: Obligation statuses that still owe something: ``missed`` is set by the engine at the first
-#: event after the due instant (an obligation outcome never carries it).
+#: Obligation statuses that still owe something: ``missed`` is set by the engine's timer at
+#: the due instant (:mod:`clauseline.timers`; an obligation outcome never carries it).
 OWED = OPEN + ("missed",)
 
 #: Outcome kinds in the order a decision lists them.
@@ -46,6 +46,9 @@ class Decision:
     #: What the caller should know about how the decision was made, e.g. ``{"code":
     #: "state.empty", "message": ...}`` when ``clauseline evaluate`` had no store and no state.
     warnings: tuple[dict, ...] = ()
+    #: The decisions of the timers fired before this event (:mod:`clauseline.timers`), each
+    #: stored as its own; not part of this decision's JSON.
+    fired: tuple["Decision", ...] = field(default=(), compare=False, repr=False)
 
     def as_dict(self) -> dict:
         """The decision as plain JSON data (``errors`` only when rejected)."""
@@ -76,8 +79,8 @@ class Decision:
         return text
 
     def as_duplicate(self) -> "Decision":
-        """The same decision, marked as the answer to a repeated event."""
-        return replace(self, status="duplicate")
+        """The same decision, marked as the answer to a repeated event (which fires nothing)."""
+        return replace(self, status="duplicate", fired=())
 
     @classmethod
     def from_dict(cls, data: dict) -> "Decision":

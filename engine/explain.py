@@ -34,6 +34,7 @@ from .errors import printable  # the one escaping of text output
 from .eventtime import format_time
 from .policy.model import COMPUTED_OPS, Override, Policy, PolicyVersion, Rule
 from .redact import mask_numbers
+from .timers import TIMER_SOURCE
 
 #: Finds a rule by id, preferring the given policy version: ``(rule_id, version) -> Rule | None``.
 RuleLookup = Callable[[str, "str | None"], "Rule | None"]
@@ -296,12 +297,25 @@ def condition_line(c: Mapping) -> str:
     return line
 
 
+#: Lists the engine provides that are empty for most events, and when one is not: said under a
+#: ``for_each`` over it that had no element (docs/rule-format.md, the ``memory.*`` paths).
+ENGINE_LISTS = {
+    "memory.overdue_obligations": (
+        "(the engine lists an obligation there only in the tick of its timer, a decision of its "
+        f"own at the obligation's due instant, source {TIMER_SOURCE}, fired before the first "
+        "event later than it: docs/decisions.md, \"Obligations\")"),
+}
+
+
 def failure_lines(failure: Mapping) -> list[str]:
     """A failure (a ``Failure.as_dict()``) as lines (unindented)."""
     if failure["kind"] == "no_items":
         what = (f"{failure['path']} is absent" if not failure["present"]
                 else f"{failure['path']} is {show(failure['actual'])}")
-        return [f"{what}: no element to match (for_each needs a non-empty list)"]
+        lines = [f"{what}: no element to match (for_each needs a non-empty list)"]
+        if failure["path"] in ENGINE_LISTS:
+            lines.append(ENGINE_LISTS[failure["path"]])
+        return lines
     if failure["kind"] == "condition":
         return [condition_line(failure["conditions"][0])]
     lines = ["none of the match_any alternatives held:"]

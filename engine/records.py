@@ -369,6 +369,13 @@ def overdue(index: Sequence, at: str) -> list[tuple[str, str, str]]:
     return list(index[:bisect.bisect_left(index, (at,))])
 
 
+def due_at(index: Sequence, at: str) -> list[tuple[str, str, str]]:
+    """Index entries whose due instant is ``at`` exactly (a timer's)."""
+    if isinstance(index, SortedList):
+        return list(index.irange((at,), (at + "\uffff",)))
+    return list(index[bisect.bisect_left(index, (at,)):bisect.bisect_left(index, (at + "\uffff",))])
+
+
 def named_subjects(event: dict) -> set[str]:
     """The event's subject and every ``subject`` string inside its data (call parties, SVV
     participants): the records the event may read and write besides the shared one (``*``)

@@ -23,15 +23,19 @@ What the page promises:
   are capped (the ``MAX_*`` constants) and say how many they leave out, so a 10,000-event log
   gives a page of a few megabytes at most.
 
-Counting: a record is one line of the log (``{"event", "decision"}``); outcomes are counted over
-accepted decisions only, since a duplicate repeats its first decision and a rejected one has none;
+Counting: a record is one line of the log, or a timer's decision (``{"event", "decision"}``);
+outcomes are counted over accepted decisions only, since a duplicate repeats its first decision
+and a rejected one has none;
 for a log, beside them, with the duplicates' repeats (as ``clauseline replay``'s summary line
 counts). A store keeps accepted events only: its report says duplicates and rejected events are
-"not kept" (``source="store"``), never 0.
+"not kept" (``source="store"``), never 0. The decisions of the engine's deadline timers (a replay
+and a store's log hold them as records of their own) are counted apart from the events, as
+``clauseline replay``'s summary counts them, and their outcomes with the accepted events'.
 
 Obligations: each one's history (:func:`obligation_history`: opened, extended, fulfilled,
 declined, missed, with times, rule and clause) is derived from the decisions, so a log and a store
-give the same; :func:`obligations_csv` has a row per step.
+give the same (a missed deadline from the decision of the engine's timer at its due instant, which
+a replay and a store's log both hold); :func:`obligations_csv` has a row per step.
 
 Readings: the policy's interpretations are Markdown, rendered as HTML by markdown-it-py with raw
 HTML off and no links or images (:func:`reading_html`); the rule language's syntax in them is said
@@ -58,7 +62,9 @@ from .eventtime import format_time, parse_time
 from .explain import clause_title, outcome_summary, rule_text
 from .policy.model import Policy
 from .policy.templates import PLACEHOLDER, parse_placeholder
+from .records import instant_key
 from .redact import kind_of_key, mask_numbers
+from .timers import TIMER_SOURCE, tick_of, timer_id
 
 #: Example events listed under each violation code.
 MAX_EXAMPLES = 5
@@ -362,6 +368,14 @@ def _violations(records: Iterable[dict]) -> Iterable[tuple[dict, dict]]:
                 yield record, outcome
 
 
+def is_timer_record(record: dict) -> bool:
+    """Whether ``record`` is a timer's (:mod:`clauseline.timers`): a decision the engine made
+    at a deadline, not an event of the log (a posted event under the timer's source is
+    rejected, and counted as a rejected event)."""
+    decision = _decision(record)
+    return decision.get("event_source") == TIMER_SOURCE and decision.get("status") != "rejected"
+
+
 def _subject_of(record: dict) -> str | None:
     event = _event(record)
     subject = event.get("subject") if event else None
@@ -391,21 +405,50 @@ def obligation_history(records: list[dict], obligations: Iterable[dict] = ()) ->
     A step is ``{"step", "time", "due_by", "rule", "clause", "event_source", "event_id",
     "violations"}``: ``opened``, ``extended``, ``fulfilled`` or ``declined`` where an accepted
     decision has an obligation outcome with that status (its rule and clause); ``missed`` at the
-    first accepted event of the log, whatever its subject, that is later than the deadline while
-    the obligation is still open or extended (as the engine marks it: ``docs/decisions.md``),
-    citing the violation that event's decision reports for it if any. ``violations`` lists the
-    codes of the violations about the same subject and ref in the same decision. An obligation
-    the caller says is owed that no decision tells of (a log cut short) gets one step, opened at
-    its ``opened_at``, with no rule. Ordered by the first step's time, then subject and ref."""
+    decision of the obligation's **timer** (``docs/decisions.md``, "Obligations"): the engine's
+    ``clock.tick`` at the due instant (``event_source`` :data:`~clauseline.timers.TIMER_SOURCE`,
+    ``event_id`` :func:`~clauseline.timers.timer_id` of the subject, ref and instant) that
+    fired while it was still open or extended, citing the violation that decision reports for it
+    if any; so the step's time is the due instant. Records that hold no timer for a deadline
+    passed (a store written before the engine had timers) get the step where that engine
+    marked it: at the first accepted event later than the deadline, whatever its subject.
+    ``violations`` lists the codes of the violations about the same subject and ref in the same
+    decision. An obligation the caller says is owed that no decision tells of (a log cut short)
+    gets one step, opened at its ``opened_at``, with no rule. Ordered by the first step's time,
+    then subject and ref."""
     entries: dict[tuple[str, str], dict] = {}
     order: list[tuple[str, str]] = []
     pending: list[tuple[datetime, tuple[str, str], Any]] = []  # a heap of (due, key, due_by)
+    due_then: dict[datetime, list[tuple[tuple[str, str], Any]]] = defaultdict(list)  # for timers
 
     def watch(key: tuple[str, str]) -> None:
         entry = entries[key]
         due = _instant(entry["due_by"])
         if entry["status"] in ("open", "extended") and due is not None:
             heapq.heappush(pending, (due, key, entry["due_by"]))
+            due_then[due].append((key, entry["due_by"]))
+
+    def owing(key: tuple[str, str], due_by: Any) -> bool:
+        """Whether the obligation still owes what was due by ``due_by`` (no later step)."""
+        entry = entries[key]
+        return entry["status"] in ("open", "extended") and entry["due_by"] == due_by
+
+    def timer_of(decision: dict, outcomes: list[dict], moment: datetime) -> list[tuple[str, str]]:
+        """The obligation(s) whose timer made ``decision``: still owed, due at its instant,
+        and named by its id (or, where ids were masked, by its violation)."""
+        owed = [(key, due_by) for key, due_by in due_then.get(moment, ()) if owing(key, due_by)]
+        named = {(safe_text(o.get("subject")), safe_text(o.get("ref"))) for o in outcomes
+                 if o.get("kind") == "violation"}
+        found = []
+        for key, due_by in owed:
+            entry = entries[key]
+            try:
+                ident = timer_id(entry["subject"], entry["ref"], instant_key(due_by))
+            except (TypeError, ValueError):
+                ident = None
+            if (ident is not None and ident == decision.get("event_id")) or key in named:
+                found.append(key)
+        return found
 
     def step_of(record: dict, kind: str, outcome: dict | None, due_by: Any) -> dict:
         decision = _decision(record)
@@ -422,17 +465,25 @@ def obligation_history(records: list[dict], obligations: Iterable[dict] = ()) ->
         outcomes = _accepted_outcomes(record)
         moment = _instant(decision.get("time"))
         made: dict[tuple[str, str], list[dict]] = defaultdict(list)
-        # first what the engine marks at this event: an obligation still owed after its deadline
+
+        def missed(key: tuple[str, str]) -> None:
+            entry = entries[key]
+            reported = next((o for o in outcomes if o.get("kind") == "violation" and (
+                safe_text(o.get("subject")), safe_text(o.get("ref"))) == key), None)
+            step = step_of(record, "missed", reported, entry["due_by"])
+            entry["steps"].append(step)
+            entry["status"] = "missed"
+            made[key].append(step)
+        # first a deadline these records passed with no timer (records made before timers):
+        # missed at this event, the first later than it, as the engine that made them marked it
         while moment is not None and pending and pending[0][0] < moment:
             _, key, due_by = heapq.heappop(pending)
-            entry = entries[key]
-            if entry["status"] in ("open", "extended") and entry["due_by"] == due_by:
-                reported = next((o for o in outcomes if o.get("kind") == "violation" and (
-                    safe_text(o.get("subject")), safe_text(o.get("ref"))) == key), None)
-                step = step_of(record, "missed", reported, entry["due_by"])
-                entry["steps"].append(step)
-                entry["status"] = "missed"
-                made[key].append(step)
+            if owing(key, due_by):
+                missed(key)
+        # a timer's decision: its obligation missed at its due instant, this decision's time
+        if decision.get("event_source") == TIMER_SOURCE and moment is not None:
+            for key in timer_of(decision, outcomes, moment):
+                missed(key)
         # then what the rules decided
         for outcome in outcomes:
             if outcome.get("kind") != "obligation":
@@ -799,7 +850,10 @@ def _decided_by(records: list[dict]) -> list[tuple[str, str]]:
 
 
 def _summary(records: list[dict], first: datetime | None, last: datetime | None, source: str) -> str:
-    statuses = Counter(_decision(r).get("status") or "unknown" for r in records)
+    # events by status, as clauseline replay's summary counts them; the timers apart
+    statuses = Counter(_decision(r).get("status") or "unknown" for r in records
+                       if not is_timer_record(r))
+    timers = sum(1 for r in records if is_timer_record(r))
     kinds: Counter = Counter()
     printed: Counter = Counter()  # outcomes of every decision, a duplicate's repeat included
     effects: Counter = Counter()
@@ -833,6 +887,7 @@ def _summary(records: list[dict], first: datetime | None, last: datetime | None,
                        for s in ("accepted", "duplicate", "rejected")]
     status_rows += [(esc(s), f'<span data-stat="status.{esc(s)}">{n}</span>')
                     for s, n in sorted(statuses.items()) if s not in ("accepted", "duplicate", "rejected")]
+    status_rows.append(("deadline timers", f'<span data-stat="timers">{timers}</span>'))
     status_rows.append(("<b>records</b>", f'<b data-stat="records">{len(records)}</b>'))
     kind_rows = []
     for kind in KINDS:
@@ -859,6 +914,12 @@ def _summary(records: list[dict], first: datetime | None, last: datetime | None,
     ]
     parts = ['<section id="summary"><h2>Summary</h2><div class="cards">',
              "<div><h3>Events by status</h3>", _table(("status", "events"), status_rows, ("", "n")),
+             ('<p class="note">A deadline timer is not an event of the log: it is a decision of '
+              "the engine's own, a <code>clock.tick</code> from "
+              f"<code>{esc(TIMER_SOURCE)}</code> at the due instant of an obligation still owed "
+              "then, fired by the first event later than it (as <code>clauseline replay</code>'s "
+              "summary counts them). Its outcomes are counted with the accepted events'.</p>"
+              if timers else ""),
              "</div><div><h3>Outcomes by kind</h3>",
              _table(("kind", "outcomes", "with repeats") if source == "log" else ("kind", "outcomes"),
                     kind_rows, ("", "n", "n")),
@@ -1068,8 +1129,10 @@ def _history_section(history: list[dict], as_of: datetime | None) -> str:
                  "step (hover for its time and rule), a diamond per deadline (hollow: one an "
                  "extension replaced), the line from the first step to the last (to the log's last "
                  "event while still owed). A step is an obligation outcome of a decision "
-                 "(opened, extended, fulfilled, declined), or <b>missed</b>: the first event after "
-                 "the deadline while still open or extended, as the engine marks it.</p>")
+                 "(opened, extended, fulfilled, declined), or <b>missed</b>: the decision of the "
+                 "engine's timer for the deadline (a <code>clock.tick</code> at the due instant, "
+                 f"from <code>{esc(TIMER_SOURCE)}</code>), made when time passed the deadline "
+                 "while the obligation was still open or extended.</p>")
     parts.append('<ul class="legend">' + "".join(
         f'<li><svg class="swatch" viewBox="0 0 10 10" width="10" height="10"><circle cx="5" cy="5" '
         f'r="5" fill="{colour}"/></svg> {esc(step)}</li>' for step, colour in STEP_COLOURS.items())
@@ -1302,3 +1365,17 @@ __all__ = ["FILTER_WORDS", "MAX_DATA_CHARS", "MAX_EXAMPLES", "MAX_OBLIGATIONS", 
            "esc", "obligation_history", "obligations_csv", "path_words", "reading_html",
            "render_html", "safe_json", "safe_text", "syntax_words", "template_words",
            "violations_csv"]
+
+
+def replayed(decisions: Iterable[tuple[int, Any]], lines: list) -> Iterable[tuple[dict | None, Any]]:
+    """(event, decision) of each decision of a replay of ``lines`` (``Session.replay``'s
+    (line number, decision) pairs), as a store keeps them: a timer's decision with its own tick
+    (:func:`clauseline.timers.tick_of`), every other with its line's event (None when the line
+    is no event). What ``clauseline report LOG`` reports on."""
+    from .events import parse_event
+    for number, decision in decisions:
+        if decision.event_source == TIMER_SOURCE and decision.status != "rejected":
+            yield tick_of(decision), decision
+            continue
+        event, problems = parse_event(lines[number - 1])
+        yield (None if problems else event), decision

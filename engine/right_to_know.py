@@ -24,6 +24,7 @@ Nothing here does I/O but the one read of :func:`build`.
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -597,7 +598,8 @@ def to_html(document: dict) -> str:
                  f"{esc(versions or 'none')}. Built from the decision log up to record "
                  f"{esc((d.get('generated_from') or {}).get('through_seq'))}, whose chain hash is "
                  f"<code>{esc(d.get('chain_head'))}</code>. Digest of this document (JSON form): "
-                 f"<code>{esc(d.get('digest'))}</code>.</p>")
+                 f"<code>{html.escape(str(d.get('digest')))}</code>.</p>")  # a hash of ours, not masked:
+    # its hex may hold a card-like run of digits (as the report's chain head did)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
             "style-src 'unsafe-inline'\">"

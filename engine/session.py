@@ -47,6 +47,7 @@ from .events import Oversized, parse_event
 from .policy.model import Policy
 from .records import (DueAfter, Records, changed_records, empty_state, fold_due, instant_key,
                       unloaded)
+from .timers import TIMER_SOURCE, due_ticks, is_timer
 
 
 class Transaction(Protocol):
@@ -368,7 +369,10 @@ class Session:
             return empty_state()
         for tx in self.store.transactions([event], read_only=True):
             with tx:
-                state = self._evaluate(tx, event)[2]
+                if self.policy.schemas.event_problems(event):
+                    state = tx.state(event)
+                else:
+                    state = self._dry_run(tx, event)[1]
         return state
 
     def _unkeyed(self, event: Any) -> Decision:
@@ -382,19 +386,55 @@ class Session:
         first = tx.decided(*key)
         if first is not None:
             return first.as_duplicate()
+        problems = self.policy.schemas.event_problems(event)
+        if not problems and is_timer(event):
+            problems = [Problem("event.reserved_source", f"the source {TIMER_SOURCE} is the "
+                                "engine's own, for the ticks of its timers; an event cannot "
+                                "be posted under it", "/source")]
+        if problems:
+            return rejected(event, problems)
+        if not keep:  # a dry run: the timers' changes are seen, not recorded
+            return self._dry_run(tx, event)[0]
+        fired = self.fire(tx, event)
         decision, after, _ = self._evaluate(tx, event)
-        if keep and decision.status == "accepted":
+        if decision.status == "accepted":
             tx.record(event, decision, after, self.policy_hashes.get(decision.policy_version))
-        return decision
+        return replace(decision, fired=fired) if fired else decision
+
+    def fire(self, tx: Transaction, event: dict) -> tuple[Decision, ...]:
+        """Fire, record and return the timers due before the valid ``event``'s time: each an
+        obligation still owed at its due instant, decided by a tick of its own at that instant
+        (:mod:`clauseline.timers`), in the order (due instant, subject, ref)."""
+        fired = []
+        for tick in due_ticks(tx.state(event), event):
+            decision, after, _ = self._evaluate(tx, tick)
+            if decision.status == "accepted":
+                tx.record(tick, decision, after, self.policy_hashes.get(decision.policy_version))
+                fired.append(decision)
+        return tuple(fired)
+
+    def _dry_run(self, tx: Transaction, event: dict) -> tuple[Decision, dict]:
+        """(decision, the state it was evaluated against) of a validated event, after the
+        timers due before it, none of it recorded (a dry run, ``explain``)."""
+        wanted: set[str] = set()
+        while True:
+            state = loaded = tx.state(event, also=wanted)
+            for tick in due_ticks(state, event):
+                state = evaluate(self.policy, state, tick, checked=True)[1]
+            decision = evaluate(self.policy, state, event, checked=True)[0]
+            more = unloaded(loaded) - wanted
+            if not more:
+                return decision, state
+            wanted |= more
 
     def _evaluate(self, tx: Transaction, event: dict) -> tuple[Decision, dict, dict]:
-        """(decision, changes, the state evaluated against): evaluated again, with more loaded,
-        while an evaluation reads a record its transaction had not loaded (see
-        :class:`~clauseline.records.Records`)."""
+        """(decision, changes, the state evaluated against) of a validated event: evaluated
+        again, with more loaded, while an evaluation reads a record its transaction had not
+        loaded (see :class:`~clauseline.records.Records`)."""
         wanted: set[str] = set()
         state = tx.state(event)
         while True:
-            decision, after = evaluate(self.policy, state, event, fold=True)
+            decision, after = evaluate(self.policy, state, event, fold=True, checked=True)
             more = unloaded(state) - wanted
             if not more:
                 return decision, after, state
@@ -451,7 +491,10 @@ class Session:
         parsed = [event for _, event, refused in waiting if refused is None]
         decided = iter(self.submit_many(parsed) if parsed else [])
         for number, _, refused in waiting:
-            yield number, _with_line_if_rejected(refused or next(decided), number)
+            decision = refused or next(decided)
+            for timer in decision.fired:  # the timers it fired, each a decision of its own
+                yield number, timer
+            yield number, _with_line_if_rejected(decision, number)
 
 
 def _blank(line: Any) -> bool:

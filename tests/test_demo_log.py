@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from clauseline import Session, empty_state, evaluate, parse_event
+from clauseline import TIMER_SOURCE, Session, due_ticks, empty_state, evaluate, parse_event
 
 LOG = Path(__file__).resolve().parents[1] / "examples" / "demo-log.jsonl"
 
@@ -15,10 +15,16 @@ def replay(policy):
 
 def test_demo_log_rejects_only_its_deliberate_bad_lines(policy):
     decisions = replay(policy)
-    statuses = [d.status for d in decisions]
+    events = [d for d in decisions if d.event_source != TIMER_SOURCE]
+    statuses = [d.status for d in events]
     assert statuses.count("rejected") == 3
     assert statuses.count("duplicate") == 1
-    assert len(decisions) == sum(1 for line in LOG.read_text().splitlines() if line.strip())
+    assert len(events) == sum(1 for line in LOG.read_text().splitlines() if line.strip())
+    # and the deadlines it lets pass, each reported by a timer of its own at its due instant
+    timers = [d for d in decisions if d.event_source == TIMER_SOURCE]
+    assert timers and all(d.status == "accepted" and d.event_type == "clock.tick" for d in timers)
+    assert all(o["violation"] == "ccpa.deadline_missed" and d.time == o["detail"].split(
+        " was due by ")[1].split(" ")[0] for d in timers for o in d.outcomes)
 
 
 def test_replay_equals_evaluating_one_by_one_with_carried_state(policy):
@@ -28,6 +34,10 @@ def test_replay_equals_evaluating_one_by_one_with_carried_state(policy):
         event, problems = parse_event(line)
         if problems or (event.get("source"), event.get("id")) in seen:
             continue
+        if not policy.schemas.event_problems(event):  # a valid event fires the timers due
+            for tick in due_ticks(state, event):
+                timer, state = evaluate(policy, state, tick)
+                one_by_one.append(timer)
         decision, state = evaluate(policy, state, event)
         if decision.status == "accepted":
             seen.add((event["source"], event["id"]))

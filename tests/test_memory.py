@@ -5,6 +5,7 @@ obligations and wildcard rules, independent of the shipped rules."""
 import pytest
 
 from clauseline import Session, load_policy
+from clauseline.timers import TIMER_SOURCE, timer_id
 
 SOURCE = """\
 # Tiny policy
@@ -203,30 +204,46 @@ def test_a_late_answer_is_a_violation_one_second_after_due(tiny):
     assert ("violation", "late") in kinds(late)
 
 
-def test_deadline_missed_fires_once_at_the_first_tick_past_due(tiny):
+def missed_by(decision):
+    """(subject, violation, ref, the timer's time) for each outcome of the timers fired before
+    the decision's event (each a decision of its own, at its obligation's due instant)."""
+    return [(o["subject"], o["violation"], o["ref"], timer.time)
+            for timer in decision.fired for o in timer.outcomes]
+
+
+def test_deadline_missed_fires_once_by_a_timer_when_the_first_tick_passes_due(tiny):
     s = Session(tiny)
-    s.submit(filed("r-1", "2019-03-01T10:00:00+02:00"))
+    s.submit(filed("r-1", "2019-03-01T10:00:00+02:00"))     # due 2019-03-11T08:00:00Z
     on_time = s.submit(ev("clock.tick", {}, "2019-03-11T08:00:00Z", subject=None))
-    assert on_time.outcomes == ()
+    assert on_time.outcomes == () and on_time.fired == ()
     first = s.submit(ev("clock.tick", {}, "2019-03-11T08:00:01Z", subject=None))
-    assert [(o["subject"], o["violation"], o["ref"]) for o in first.outcomes] == [("s-1", "missed", "r-1")]
+    # the tick fires the timer first: a clock.tick of the engine's at the due instant, whose
+    # decision alone lists the obligation in memory.overdue_obligations and reports it
+    [timer] = first.fired
+    assert (timer.event_type, timer.event_source, timer.time) == (
+        "clock.tick", TIMER_SOURCE, "2019-03-11T08:00:00Z")
+    assert timer.event_id == timer_id("s-1", "r-1", "2019-03-11T08:00:00.000000Z")
+    assert missed_by(first) == [("s-1", "missed", "r-1", "2019-03-11T08:00:00Z")]
+    assert timer.trace == ("A.deadline-missed",)
+    assert first.outcomes == () and "A.deadline-missed" not in first.trace
+    record = s.store.state["subjects"]["s-1"]["obligations"]["r-1"]
+    assert record["status"] == "missed" and record["missed_at"] == "2019-03-11T08:00:00Z"
     again = s.submit(ev("clock.tick", {}, "2019-03-20T00:00:00Z", subject=None))
-    assert again.outcomes == ()
+    assert again.outcomes == () and again.fired == ()
 
 
-def test_deadline_missed_fires_on_the_subjects_own_next_event(tiny):
+def test_deadline_missed_fires_before_the_subjects_own_next_event(tiny):
     s = Session(tiny)
     s.submit(filed("r-1", "2019-03-01T10:00:00Z"))
     later = s.submit(ev("communication.opted_out", {"channel": "sms", "method": "sms_stop"}, "2019-04-01T00:00:00Z"))
-    assert ("violation", "missed") in kinds(later)
+    assert missed_by(later) == [("s-1", "missed", "r-1", "2019-03-11T10:00:00Z")]
+    assert ("violation", "missed") not in kinds(later)
 
 
 def test_windowed_count_declines_the_third_request_and_not_one_outside(tiny):
     s = Session(tiny)
-
-    def kinds(decision):  # the earlier requests' missed deadlines are beside the point here
-        return [(o["kind"], o["status"]) for o in decision.outcomes if o["kind"] == "obligation"]
-
+    # (the earlier requests' missed deadlines are reported by their timers, in the decisions
+    # fired before these events, not in them)
     s.submit(filed("r-1", "2019-03-01T10:00:00Z"))
     s.submit(filed("r-2", "2019-03-15T10:00:00Z"))
     third = s.submit(filed("r-3", "2019-03-31T10:00:00Z"))

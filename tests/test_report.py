@@ -5,8 +5,9 @@ browser (headless Chromium) with its charts and without a console error.
 
 The records are the demo log replayed in memory (not reduced: the report itself must mask), plus
 a few lines that bring what the demo lacks: a subject id that is an HTML script, a card number in
-free text, an obligation still open and one missed. Obligations and the chain result come from
-the same lines replayed into a SQLite store, as the CLI would give them."""
+free text, an obligation still open and one missed (reported by the engine's timer, a decision of
+its own in the records). Obligations and the chain result come from the same lines replayed into
+a SQLite store, as the CLI would give them."""
 
 from __future__ import annotations
 
@@ -23,11 +24,13 @@ from pathlib import Path
 import pytest
 from helpers import chromium, run_chromium
 
-from clauseline import Session, canonical, chain, parse_event
+from clauseline import Session, canonical, chain
 from clauseline.eventtime import format_time, parse_time
 from clauseline.report import (MAX_EXAMPLES, OBLIGATION_FIELDS, obligations_csv, reading_html,
                                render_html, violations_csv)
+from clauseline.report import replayed as report_records
 from clauseline.store import open_store
+from clauseline.timers import TIMER_SOURCE
 
 REPO = Path(__file__).resolve().parents[1]
 LOG = REPO / "examples" / "demo-log.jsonl"
@@ -66,12 +69,14 @@ def log_lines() -> list[str]:
 
 
 def replayed(policy, lines: list[str]) -> list[dict]:
-    """Records as the report takes them: each replayed line's parsed event and decision."""
-    records = []
-    for number, decision in Session(policy).replay(lines):
-        event, problems = parse_event(lines[number - 1])
-        records.append({"event": None if problems else event, "decision": decision.as_dict()})
-    return records
+    """Records as the report takes them: each replayed line's parsed event and decision, and
+    each timer's tick and decision (yielded just before the line that fired it)."""
+    return [{"event": event, "decision": decision.as_dict()}
+            for event, decision in report_records(Session(policy).replay(lines), lines)]
+
+
+def timer_records(records):
+    return [r for r in records if r["decision"]["event_source"] == TIMER_SOURCE]
 
 
 @pytest.fixture(scope="module")
@@ -120,13 +125,18 @@ def test_the_records_carry_what_the_tests_rely_on(records, stored):
     statuses = Counter(r["decision"]["status"] for r in records)
     assert statuses["rejected"] == 3 and statuses["duplicate"] == 1
     assert {o["status"] for o in owed} == {"open", "missed"}
-    assert verdict.startswith("chain intact: 410 record(s)")
+    timers = timer_records(records)  # the demo's missed deadline and the one missed here
+    assert [o["violation"] for r in timers for o in r["decision"]["outcomes"]] == [
+        "ccpa.deadline_missed"] * 2
+    assert statuses["accepted"] == 412  # 410 events and the 2 timers' decisions: the chain's
+    assert verdict.startswith("chain intact: 412 record(s)")
     assert any(o.get("subject") == HOSTILE for o in accepted_outcomes(records))
 
 
 def test_summary_counts_equal_counts_from_the_records(page, records):
     shown = stats(page)
-    statuses = Counter(r["decision"]["status"] for r in records)
+    timers = timer_records(records)  # counted apart from the events, their outcomes with them
+    statuses = Counter(r["decision"]["status"] for r in records if r not in timers)
     outcomes = accepted_outcomes(records)
     kinds = Counter(o["kind"] for o in outcomes)
     effects = Counter(o["effect"] for o in outcomes if o["kind"] == "disclosure")
@@ -134,6 +144,7 @@ def test_summary_counts_equal_counts_from_the_records(page, records):
     assert shown["records"] == str(len(records))
     for status in ("accepted", "duplicate", "rejected"):
         assert shown[f"status.{status}"] == str(statuses[status])
+    assert shown["timers"] == str(len(timers)) == "2"
     for kind in ("disclosure", "retention", "notice", "obligation", "violation"):
         assert shown[f"kind.{kind}"] == str(kinds[kind])
     assert shown["outcomes"] == str(len(outcomes))
@@ -265,7 +276,11 @@ def test_each_subject_has_a_drill_down(page, records):
 def test_records_of_a_store_render_too(stored, policy):
     owed, verdict, log_records = stored
     text = render_html(log_records, policy=policy, obligations=owed, chain=verdict)
-    assert stats(text)["records"] == str(len(log_records)) == stats(text)["status.accepted"]
+    timers = timer_records(log_records)  # a store keeps the timers' ticks and decisions
+    assert len(timers) == 2 and all(r["event"]["source"] == TIMER_SOURCE for r in timers)
+    shown = stats(text)
+    assert shown["records"] == str(len(log_records))
+    assert (shown["status.accepted"], shown["timers"]) == (str(len(log_records) - 2), "2")
     assert CARD not in text and HOSTILE not in text
 
 

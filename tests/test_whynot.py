@@ -10,9 +10,10 @@ with CLAUSELINE_UPDATE_GOLDEN=1 and review the diff the same way before committi
 
 import json
 import os
+import re
 from pathlib import Path
 
-from clauseline import empty_state, evaluate, parse_event
+from clauseline import TIMER_SOURCE, due_ticks, empty_state, evaluate, parse_event
 from clauseline.evaluation.facts import facts_for
 from clauseline.evaluation.whynot import base_fact, check, compare, cross_type, explain_event
 from clauseline.explain import render_why, show
@@ -184,6 +185,37 @@ def test_a_for_each_rule_without_items_fails_on_its_list(policy):
     missed = x.rule("U.ccpa-deadline-missed")
     assert missed.facts == [] and missed.failure.kind == "no_items"
     assert (missed.failure.path, missed.failure.actual) == ("memory.overdue_obligations", [])
+
+
+def test_a_missed_deadline_is_explained_on_its_timer_s_tick_not_on_the_event_that_fired_it(policy):
+    """Past a deadline, the engine fires the obligation's timer before the next event
+    (clauseline.due_ticks; docs/decisions.md, "Obligations"): why not on that event says the
+    list is empty and that only a timer's tick lists an obligation there; why on the tick says
+    the rule matched that obligation and put the violation in the timer's decision."""
+    state = state_after(policy, account("cus-ca", "US-CA"), ccpa("cus-ca"))
+    later = payment("completed")  # another subject's event, after the due instant
+    later.update(subject="cus-2", time="2019-09-01T00:00:00Z")
+    (tick,) = due_ticks(state, later)
+    assert (tick["source"], tick["type"], tick["time"]) == (
+        TIMER_SOURCE, "clock.tick", "2019-08-15T09:00:00Z")  # the request's due instant
+    timer = explain_event(policy, state, tick)
+    fired = timer.rule("U.ccpa-deadline-missed")
+    assert fired.fired and [f.matched for f in fired.facts] == [True]
+    assert [(o["violation"], o["subject"], o["ref"]) for o in fired.outcomes] == [
+        ("ccpa.deadline_missed", "cus-ca", "ccpa-1")]
+    text = render_why(timer, policy)
+    assert re.search(r"matched item 0 \{.*'ref': 'ccpa-1'.*'subject': 'cus-ca'\} of "
+                     r"memory\.overdue_obligations:", text)
+    assert "ccpa.deadline_missed" in text.split("Did not fire:")[0]
+
+    after = evaluate(policy, state, tick)[1]  # what the timer left: the obligation missed
+    x = explain_event(policy, after, later)
+    missed = x.rule("U.ccpa-deadline-missed")
+    assert not missed.fired and missed.failure.kind == "no_items"
+    assert (missed.failure.path, missed.failure.actual) == ("memory.overdue_obligations", [])
+    why_not = render_why(x, policy).split("U.ccpa-deadline-missed:")[1]
+    assert "only in the tick of its timer" in why_not and TIMER_SOURCE in why_not
+    assert not any(o.get("violation") == "ccpa.deadline_missed" for o in x.decision.outcomes)
 
 
 # --- state: a Californian profile, or not ------------------------------------------------------
@@ -366,9 +398,11 @@ def test_the_explanation_agrees_with_the_engine_on_every_event_of_the_demo_log(p
     to apply) are the decision's trace; every rule said not to fire has a failing condition,
     except a fallback rule that matched but decided no category (it joins the trace only where
     it decides), which says so in its note; and the Python check of each rule on each fact
-    agrees with what durable_rules matched on the facts built by ``base_fact``."""
-    state, explained, fallbacks = empty_state(), 0, 0
-    for event in _demo_events():
+    agrees with what durable_rules matched on the facts built by ``base_fact``. The ticks of the
+    timers the engine fires before an event (``due_ticks``) are explained as events are."""
+    state, explained, fallbacks, timers = empty_state(), 0, 0, 0
+    events = (e for event in _demo_events() for e in (*due_ticks(state, event), event))
+    for event in events:
         x = explain_event(policy, state, event)
         decision, after = evaluate(policy, state, event)
         assert x.decision.to_json() == decision.to_json()
@@ -393,8 +427,11 @@ def test_the_explanation_agrees_with_the_engine_on_every_event_of_the_demo_log(p
                 for i, f in zip(indexes, r.facts):
                     assert f.matched == ((r.rule, i) in hits), (event["id"], r.rule, f.index)
             render_why(x, policy)
+        if event["source"] == TIMER_SOURCE:
+            timers += 1
+            assert "U.ccpa-deadline-missed" in {r.rule for r in x.fired}, event["id"]
         state = after
-    assert explained > 390 and fallbacks > 0
+    assert explained > 390 and fallbacks > 0 and timers == 1  # the deadline the demo misses
 
 
 def test_a_rejected_event_s_own_text_is_escaped_in_the_header(policy):

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from .. import canonical
-from ..events import parse_event, read_lines
+from ..events import read_lines
 from ..session import Session
+from ..timers import TIMER_SOURCE
 from .common import count_events, echo, load, open_log, progress
 
 #: The longest log export record ``verify`` reads (an event of at most 256 KiB with its decision).
@@ -37,7 +38,7 @@ def owed_in_memory(state: dict) -> list[dict]:
 
 
 def cmd_report(args) -> int:
-    from ..report import obligations_csv, render_html, violations_csv
+    from ..report import obligations_csv, render_html, replayed, violations_csv
     if (args.log is None) == (args.db is None):
         echo("clauseline report: give a log (LOG.jsonl) or a store (--db URL), not both",
              sys.stderr)
@@ -70,10 +71,10 @@ def cmd_report(args) -> int:
             return 1
         with handle, progress(args.quiet, lambda: count_events(args.log), "report") as advance:
             lines = list(read_lines(handle))
-            for number, decision in session.replay(lines):
-                advance()
-                event, problems = parse_event(lines[number - 1])
-                records.append({"event": None if problems else event, "decision": decision.as_dict(),
+            for event, decision in replayed(session.replay(lines), lines):
+                if decision.event_source != TIMER_SOURCE:  # a timer is no line of the log
+                    advance()
+                records.append({"event": event, "decision": decision.as_dict(),
                                 "engine_version": engine_version(),
                                 "policy_hash": session.policy_hashes.get(decision.policy_version)})
         obligations = owed_in_memory(session.store.state)

@@ -18,6 +18,7 @@ from ..events.parsing import loads_bounded
 from ..explain import describe
 from ..records import plain_state
 from ..session import MemoryStore, Session
+from ..timers import TIMER_SOURCE
 from .common import (ERROR, count_events, echo, errors_exit_2, forced, load, open_log,
                      progress, read_event, read_state, show, state_checked, stateless)
 
@@ -176,13 +177,18 @@ def _replay(args, store) -> int:
     refused: list[int] = []
     started = time.perf_counter()
     number = 0
+    timers = printed = 0  # the timers' decisions printed, and every decision printed
     try:
         with progress(args.quiet, lambda: count_events(args.log), "replay") as advance:
             batch = args.batch or (1 if args.log == "-" else DEFAULT_REPLAY_BATCH)
             for number, decision in session.replay(read_lines(source), order=args.order,
                                                    batch=batch):
-                advance()
-                statuses[decision.status] += 1
+                printed += 1
+                if decision.event_source == TIMER_SOURCE and decision.status != "rejected":
+                    timers += 1  # a deadline's timer, fired before the line's event
+                else:
+                    advance()
+                    statuses[decision.status] += 1
                 if decision.status == "rejected":
                     refused.append(number)
                 for outcome in decision.outcomes:
@@ -193,7 +199,7 @@ def _replay(args, store) -> int:
                         if args.format == "text" else decision.to_json())
                 out.write(text + "\n")
                 if recorded is not None:
-                    compare, then = recorded.counterpart(decision, sum(statuses.values()) - 1)
+                    compare, then = recorded.counterpart(decision, printed - 1)
                     why = difference(decision.as_dict(), then) if compare else None
                     if why is not None:
                         differences.append(f"line {number} ({decision.event_source or '-'} "
@@ -215,7 +221,8 @@ def _replay(args, store) -> int:
     elapsed = time.perf_counter() - started
     total = sum(statuses.values())
     echo(f"clauseline replay: {total} events in {elapsed:.2f}s: "
-         + ", ".join(f"{statuses[s]} {s}" for s in ("accepted", "duplicate", "rejected")),
+         + ", ".join(f"{statuses[s]} {s}" for s in ("accepted", "duplicate", "rejected"))
+         + (f"; {timers} deadline timer(s) fired, each a decision of its own" if timers else ""),
          sys.stderr)
     # every decision printed, a duplicate's repeat included (the report counts both ways)
     echo("  outcomes (duplicates' repeats included): "
@@ -231,7 +238,7 @@ def _replay(args, store) -> int:
             echo(f"  differs: {line}", sys.stderr)
         if len(differences) > 200:
             echo(f"  ... and {len(differences) - 200} more", sys.stderr)
-        echo(f"clauseline replay --compare: {len(differences)} of {total} decision(s) differ "
+        echo(f"clauseline replay --compare: {len(differences)} of {printed} decision(s) differ "
              f"from {args.compare}", sys.stderr)
         if differences:
             return 1

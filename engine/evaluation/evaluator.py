@@ -20,13 +20,15 @@ from ..redact import ENVELOPE_KEYS, OUTCOME_KEYS, mask_strings, masked_or_same, 
 from .. import records as memory
 from .combining import apply_overrides, combine_disclosures, rule_outcomes
 from .facts import facts_for, memory_view, profile_after, profile_changes, profile_view
-from ..records import due_index, instant_key, overdue
+from ..records import due_at, due_index, instant_key
+from ..timers import TIMER_SOURCE, timer_id
 from .state import StateChanges
 
 
 
 def evaluate(policy: Policy, state: dict, event: Any,
-             schemas: SchemaSet | None = None, fold: bool = False) -> tuple[Decision, dict]:
+             schemas: SchemaSet | None = None, fold: bool = False,
+             checked: bool = False) -> tuple[Decision, dict]:
     """Evaluate one parsed event against ``state``; return the decision and the new state.
 
     A rejected event leaves the state as it was (the same object is returned). Events are
@@ -34,12 +36,16 @@ def evaluate(policy: Policy, state: dict, event: Any,
     ``subjects`` is a new dict sharing the unchanged records; with ``fold`` it is a
     :class:`~clauseline.records.SubjectsAfter` holding only the changed ones, for a
     store that folds them into its own map (so an event's cost does not grow with the number
-    of subjects).
+    of subjects). ``checked``: the caller validated the event already.
+
+    Deadlines are the caller's: an obligation overdue at the event's time is listed in
+    ``memory.overdue_obligations`` only by its timer's tick (:mod:`clauseline.timers`), which
+    a :class:`~clauseline.session.Session` fires before the event.
     """
-    schemas = schemas or policy.schemas
-    problems = schemas.event_problems(event)
-    if problems:
-        return rejected(event, problems), state
+    if not checked:
+        problems = (schemas or policy.schemas).event_problems(event)
+        if problems:
+            return rejected(event, problems), state
     try:
         return _evaluate(policy, state, event, fold)
     except OverflowError:
@@ -87,7 +93,7 @@ def _evaluate(policy: Policy, state: dict, event: dict, fold: bool) -> tuple[Dec
     record = subjects.get(subject) if subject else None
     view = memory.view_at(record, at)
     latest = memory.latest(record)
-    overdue = _overdue(subjects, due_index(state), at)
+    overdue = _timer_due(subjects, due_index(state), event, at)
     facts = facts_for(version, _base_fact(policy, version, event, moment, at, subjects, record,
                                           view, overdue))
 
@@ -169,7 +175,7 @@ def base_fact(policy: Policy, version: PolicyVersion, state: dict, event: dict) 
     record = subjects.get(subject) if subject else None
     view = memory.view_at(record, at)
     return _base_fact(policy, version, event, parse_time(event["time"]), at, subjects, record,
-                      view, _overdue(subjects, due_index(state), at))
+                      view, _timer_due(subjects, due_index(state), event, at))
 
 
 def _base_fact(policy: Policy, version: PolicyVersion, event: dict, moment, at: str,
@@ -187,11 +193,15 @@ def _base_fact(policy: Policy, version: PolicyVersion, event: dict, moment, at: 
             "policy": {"version": version.version, "contact": dict(version.contact)}}
 
 
-def _overdue(subjects: dict, index: list, at: str) -> list[dict]:
-    """The obligations still owed whose due instant is before ``at``, whatever their subject,
-    each as its record (as of ``at``) with its ``subject``; sorted by due instant."""
+def _timer_due(subjects, index, event: dict, at: str) -> list[dict]:
+    """For a timer's tick (:mod:`clauseline.timers`), its obligation still owed and due at
+    ``at``, as its record (as of ``at``) with its ``subject``; for any other event, nothing."""
+    if event.get("source") != TIMER_SOURCE:
+        return []
     out = []
-    for _, sid, ref in overdue(index, at):
+    for _, sid, ref in due_at(index, at):
+        if timer_id(sid, ref, at) != event["id"]:
+            continue
         obligation = (memory.view_at(subjects.get(sid), at).get("obligations") or {}).get(ref)
         if isinstance(obligation, dict) and obligation.get("status") in OPEN:
             out.append(dict(obligation, subject=sid))

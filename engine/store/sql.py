@@ -65,6 +65,7 @@ from ..errors import OneProblem
 from ..records import Records, changed_records, current, due_index, instant_key, named_subjects
 from ..redact import Redactor, kind_of_key, secrets_of
 from ..redact import shown_url as redacted_url
+from ..timers import is_timer
 from .tables import decisions, events, obligations, stream_positions, subjects
 
 T = TypeVar("T")
@@ -661,9 +662,11 @@ class SqlTransaction:
     def state(self, event: dict, also: Iterable[str] = ()) -> dict:
         kept = self._kept
         try:
-            due = kept.due_before(normal_time(event.get("time")))
+            limit = normal_time(event.get("time"))
         except (TypeError, ValueError):
             due = []
+        else:  # a timer's tick reads the obligations due at its very instant too
+            due = kept.due_before(limit + "\uffff" if is_timer(event) else limit)
         wanted = self._named_by(event) | {GLOBAL} | {sid for _, sid, _ in due} | set(also)
         self._read_texts(wanted)
         loaded = {sid: kept.record(sid) if storable(sid) else None for sid in wanted}

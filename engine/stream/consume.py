@@ -9,8 +9,10 @@ messages in flight: ``max_ack_pending``), and for each message and each partitio
   evaluated against the partition's store;
 - any other event is skipped, unless the partition owes an obligation due before the event's
   time: then the event is the first after that deadline, and the partition decides it as a
-  ``clock.tick`` at its time (same source and id), marking the obligation missed and reporting
-  it, exactly where a serial replay reports it.
+  ``clock.tick`` at its time (same source and id), which fires the timers of those deadlines
+  (:mod:`clauseline.timers`: each a decision of its own at its due instant, marking the
+  obligation missed and reporting it), exactly where a serial replay fires them. The timers
+  an owned event fires before it are published the same way.
 
 The batch's events are evaluated with ``Session.submit_many`` (one transaction per partition
 and batch where the store groups commits), cut where a partition must see its own deadlines
@@ -67,6 +69,7 @@ class Counters:
     messages: int = 0
     evaluated: int = 0
     ticks: int = 0
+    timers: int = 0
     skipped: int = 0
     rejected: int = 0
     duplicates: int = 0
@@ -193,6 +196,8 @@ class Partitions:
         for i, decision in zip(places, decided):
             results[i] = decision
         for (kind, _, route), decision in zip(items, results):
+            for timer in decision.fired:  # deadlines of this partition's subjects
+                self._timer(k, timer, out, counters)
             self._publishable(k, kind, route, decision, out, counters)
         self.due[k] = self.stores[k].next_due()
 
@@ -219,6 +224,14 @@ class Partitions:
             return  # nothing of this partition's own in it
         out.append((str(k), canonical.dumps(part).encode(),
                     self._headers(data, k, kind == "event" and reporter)))
+
+    def _timer(self, k: int, timer, out, counters) -> None:
+        """A timer this partition fired (an obligation of one of its subjects still owed at
+        its due instant): a decision of its own, which only this partition makes."""
+        counters.timers += 1
+        data = timer.as_dict()
+        out.append((str(k), canonical.dumps(partial(data, k, self.partitions, owner=True))
+                    .encode(), self._headers(data, k, True)))
 
     @staticmethod
     def _headers(data: dict, k: int, owner: bool) -> dict:
@@ -466,7 +479,7 @@ def run_consume(policy, args) -> int:
     elapsed = time.monotonic() - c.started
     print(f"clauseline consume: {c.messages} message(s) read in {elapsed:.1f} s "
           f"({c.rate():,.0f}/s): {c.evaluated} decided, {c.ticks} as clock ticks for this "
-          f"process's deadlines, {c.duplicates} already stored, {c.rejected} rejected; "
+          f"process's deadlines, {c.timers} deadline timer(s) fired, {c.duplicates} already stored, {c.rejected} rejected; "
           + (f"stream sequence {c.last_seq}" if c.last_seq else "nothing applied yet")
           + f", lag {c.lag}"
           + (f"; resumed after {c.reconnects} lost connection(s)" if c.reconnects else ""),

@@ -252,9 +252,13 @@ def expectation_failures(decision: Decision, expect: dict) -> list[str]:
     appear; an empty list means no outcome at all), ``absent`` (must not appear), ``only``
     (no outcome beyond those listed), ``trace_includes``/``trace_excludes`` (rule ids),
     ``out_of_order`` (whether the decision is marked as earlier than its subject's latest event)
-    and ``errors`` (partial errors of a rejected decision).
+    and ``errors`` (partial errors of a rejected decision); ``timers``, the same (but status)
+    for the decisions of the timers fired before the event, taken together.
     """
     failures = []
+    if "timers" in expect:
+        failures += [f"the timers fired before it: {f}"
+                     for f in expectation_failures(_timers_together(decision), expect["timers"])]
     status = expect.get("status", "accepted")
     if decision.status != status:
         failures.append(f"expected status {status}, got {decision.status}\n{explain(decision)}")
@@ -292,3 +296,15 @@ def expectation_failures(decision: Decision, expect: dict) -> list[str]:
         if not any(all(e.get(k) == v for k, v in partial.items()) for e in decision.errors):
             failures.append(f"expected an error {show_value(partial)}\n{explain(decision)}")
     return failures
+
+
+def _timers_together(decision: Decision) -> Decision:
+    """The decisions of the timers fired before ``decision``'s event as one: their outcomes
+    and rules fired, in the order they fired (for a scenario's ``timers`` expectation)."""
+    from ..timers import TIMER_SOURCE
+    fired = decision.fired
+    return Decision(", ".join(d.event_id for d in fired) or "(no timer fired)", TIMER_SOURCE,
+                    "clock.tick", fired[-1].time if fired else decision.time,
+                    fired[-1].policy_version if fired else decision.policy_version, "accepted",
+                    tuple(o for d in fired for o in d.outcomes),
+                    tuple(r for d in fired for r in d.trace))

@@ -1,4 +1,6 @@
-"""Rule coverage: which rules of which policies the decisions of a test run made fire."""
+"""Rule coverage: which rules of which policies the decisions of a test run made fire,
+the decisions of the timers an event fired (``Decision.fired``, :mod:`clauseline.timers`)
+included."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ from dataclasses import dataclass, field
 
 from ..decision import Decision
 from ..policy.model import Override, Policy, Rule
+from ..timers import TIMER_SOURCE
 
 
 @dataclass
@@ -14,10 +17,26 @@ class RuleCoverage:
 
     fired: dict[tuple[str, str], int] = field(default_factory=dict)
     policies: dict[int, Policy] = field(default_factory=dict)
+    #: Timers' decisions handed on their own (a replay yields each just before the decision of
+    #: the event that fired it, which carries it again in ``fired``): counted once.
+    _timers: list[Decision] = field(default_factory=list, repr=False)
 
     def record(self, policy: Policy, decision: Decision) -> None:
-        """Count the rules of one decision (duplicates and rejections fire nothing new)."""
+        """Count the rules of one decision and of the timers it fired (duplicates and
+        rejections fire nothing new); a timer's decision is counted once, whether it comes
+        inside its event's ``fired``, on its own, or both (a replay's)."""
         self.policies[id(policy)] = policy
+        if decision.event_source == TIMER_SOURCE:
+            self._timers.append(decision)
+            self._count(decision)
+            return
+        for timer in decision.fired:
+            if not any(timer is seen for seen in self._timers):
+                self._count(timer)
+        self._timers.clear()
+        self._count(decision)
+
+    def _count(self, decision: Decision) -> None:
         if decision.status != "accepted":
             return
         for rule_id in decision.trace:

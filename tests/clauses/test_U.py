@@ -1,7 +1,14 @@
 """Clause U, the California privacy rights cycle: filing, the 12-month limit, the extension,
-the response and its checks, the missed deadline, non-discrimination, non-residents."""
+the response and its checks, the missed deadline, non-discrimination, non-residents.
+
+A missed deadline is reported by the engine's timer: a decision of its own at the due instant
+(a ``clock.tick`` from ``urn:clauseline:timer``), fired before the first event later than that
+instant and handed back with that event's decision (``Decision.fired``)."""
 
 import pytest
+
+from clauseline.records import instant_key
+from clauseline.timers import TIMER_SOURCE, timer_id
 
 
 RECEIPT = "2019-07-01T09:00:00Z"
@@ -47,6 +54,33 @@ def violations(decision):
     return sorted(o["violation"] for o in of_kind(decision, "violation"))
 
 
+def timer_u(decision):
+    """The clause U outcomes of the timers fired before the decision's event, in firing order."""
+    return tuple(o for timer in decision.fired for o in u(timer))
+
+
+def quiet(decision):
+    """Nothing of clause U: neither in the event's own decision nor in a timer it fired."""
+    return u(decision) == () and timer_u(decision) == ()
+
+
+def missed_by_timer(decision, subject, ref, due):
+    """The one timer fired before the event, checked to be the tick of ``subject``'s ``ref`` at
+    ``due`` reporting that deadline missed (and nothing else); the event's own decision does
+    not report it. Returns the violation."""
+    [timer] = decision.fired
+    assert timer.status == "accepted"
+    assert (timer.event_type, timer.event_source, timer.time) == ("clock.tick", TIMER_SOURCE, due)
+    assert timer.event_id == timer_id(subject, ref, instant_key(due))
+    [missed] = u(timer)
+    assert missed["violation"] == "ccpa.deadline_missed"
+    assert missed["subject"] == subject and missed["ref"] == ref
+    assert missed["detail"] == (f"The response to request {ref} was due by {due} and had not "
+                                "been delivered by then.")
+    assert "ccpa.deadline_missed" not in violations(decision)
+    return missed
+
+
 # --- filing -----------------------------------------------------------------------------------
 
 def test_a_residents_request_opens_an_obligation_due_in_45_days(run):
@@ -76,7 +110,7 @@ def test_a_non_resident_gets_a_notice_and_no_obligation(run, residence):
     assert "1-800-844-6591" in notice["detail"]
     assert notice["rule"] == "U.ccpa-not-applicable-outside-california"
     # nothing is owed, so nothing can be missed
-    assert u(run("clock.tick", {}, subject=None, time="2019-12-01T00:00:00Z")) == ()
+    assert quiet(run("clock.tick", {}, subject=None, time="2019-12-01T00:00:00Z"))
 
 
 def test_a_non_residents_requests_do_not_use_up_the_two(run):
@@ -104,9 +138,12 @@ def test_the_third_request_within_12_months_is_declined_with_a_notice(run):
     assert notice["channel"] == "electronic" and notice["to"] == "ca-1"
     assert "1-800-844-6591" in notice["detail"]
     # a declined request owes nothing: no deadline can be missed for it
-    # (r-1 and r-2, never answered, were reported missed at this very event)
-    assert sorted(o["ref"] for o in of_kind(d, "violation")) == ["r-1", "r-2"]
-    assert u(run("clock.tick", {}, subject=None, time="2020-09-01T00:00:00Z")) == ()
+    # (r-1 and r-2, never answered, were reported missed by their timers, fired before this
+    # event at their due instants; this event's own decision does not report them)
+    assert of_kind(d, "violation") == []
+    assert [(t.time, [o["ref"] for o in u(t)]) for t in d.fired] == [
+        ("2019-07-16T09:00:00Z", ["r-1"]), (DUE, ["r-2"])]
+    assert quiet(run("clock.tick", {}, subject=None, time="2020-09-01T00:00:00Z"))
 
 
 def test_the_third_request_just_outside_12_months_is_owed_a_response(run):
@@ -141,23 +178,27 @@ def test_the_limit_is_per_subject(run):
 def test_deadline_missed_once_one_minute_after_day_45(run):
     resident(run)
     run("ccpa.request.filed", filed())
-    assert u(run("clock.tick", {}, subject=None, time=DUE)) == ()
+    # at the due instant itself nothing is missed yet: no timer fires
+    assert quiet(run("clock.tick", {}, subject=None, time=DUE))
+    # the first event past it fires the timer, dated at the due instant, not at 09:01
     d = run("clock.tick", {}, subject=None, time="2019-08-15T09:01:00Z")
-    [missed] = u(d)
-    assert missed["violation"] == "ccpa.deadline_missed"
-    assert missed["subject"] == "ca-1" and missed["ref"] == "r-1"
+    assert u(d) == ()
+    missed = missed_by_timer(d, "ca-1", "r-1", DUE)
     assert missed["rule"] == "U.ccpa-deadline-missed"
-    assert u(run("clock.tick", {}, subject=None, time="2019-08-15T09:02:00Z")) == ()
-    assert u(run("clock.tick", {}, subject=None, time="2019-12-01T00:00:00Z")) == ()
+    # reported once: later events fire no timer for it again
+    assert quiet(run("clock.tick", {}, subject=None, time="2019-08-15T09:02:00Z"))
+    assert quiet(run("clock.tick", {}, subject=None, time="2019-12-01T00:00:00Z"))
 
 
 def test_deadline_missed_is_reported_at_any_event_past_due(run):
     resident(run)
     run("ccpa.request.filed", filed())
+    # any event past the due instant (here a service change) fires the timer before it
     d = run("service.changed", {"change": "price_increase", "reason": "non_payment"},
             time="2019-08-20T00:00:00Z")
-    assert violations(d) == ["ccpa.deadline_missed"]
-    assert u(run("clock.tick", {}, subject=None, time="2019-08-21T00:00:00Z")) == ()
+    assert violations(d) == []
+    missed_by_timer(d, "ca-1", "r-1", DUE)
+    assert quiet(run("clock.tick", {}, subject=None, time="2019-08-21T00:00:00Z"))
 
 
 def test_a_response_in_time_leaves_nothing_to_miss(run):
@@ -166,7 +207,8 @@ def test_a_response_in_time_leaves_nothing_to_miss(run):
     d = run("ccpa.response.delivered", response(), time=DUE)
     assert [(o["kind"], o.get("status")) for o in u(d)] == [("obligation", "fulfilled")]
     assert u(d)[0]["rule"] == "U.ccpa-response-fulfils-request"
-    assert u(run("clock.tick", {}, subject=None, time="2019-09-01T00:00:00Z")) == ()
+    assert d.fired == ()      # delivered at the due instant itself: in time, no timer fired
+    assert quiet(run("clock.tick", {}, subject=None, time="2019-09-01T00:00:00Z"))
 
 
 def test_every_subjects_missed_deadline_is_reported_by_one_tick(run):
@@ -175,7 +217,12 @@ def test_every_subjects_missed_deadline_is_reported_by_one_tick(run):
     run("ccpa.request.filed", filed("r-1"), subject="ca-1")
     run("ccpa.request.filed", filed("r-2"), subject="ca-2", time="2019-07-02T09:00:00Z")
     d = run("clock.tick", {}, subject=None, time="2019-09-01T00:00:00Z")
-    assert sorted((o["subject"], o["ref"]) for o in u(d)) == [("ca-1", "r-1"), ("ca-2", "r-2")]
+    # one timer per deadline, each a decision of its own at its due instant, in that order
+    assert u(d) == ()
+    assert [(t.time, [(o["subject"], o["ref"], o["violation"]) for o in u(t)])
+            for t in d.fired] == [
+        (DUE, [("ca-1", "r-1", "ccpa.deadline_missed")]),
+        ("2019-08-16T09:00:00Z", [("ca-2", "r-2", "ccpa.deadline_missed")])]
 
 
 # --- the extension ----------------------------------------------------------------------------
@@ -192,20 +239,25 @@ def test_an_extension_noticed_on_day_45_moves_the_due_date_to_receipt_plus_90(ru
     assert EXTENDED_DUE in notice["detail"] and "1-800-844-6591" in notice["detail"]
     assert violations(d) == []
     # the old due date has no effect any more; the new one does
-    assert u(run("clock.tick", {}, subject=None, time="2019-08-16T09:00:00Z")) == ()
-    assert u(run("clock.tick", {}, subject=None, time=EXTENDED_DUE)) == ()
-    assert violations(run("clock.tick", {}, subject=None, time="2019-09-29T09:01:00Z")) == \
-        ["ccpa.deadline_missed"]
+    assert quiet(run("clock.tick", {}, subject=None, time="2019-08-16T09:00:00Z"))
+    assert quiet(run("clock.tick", {}, subject=None, time=EXTENDED_DUE))
+    d = run("clock.tick", {}, subject=None, time="2019-09-29T09:01:00Z")
+    assert u(d) == ()
+    missed_by_timer(d, "ca-1", "r-1", EXTENDED_DUE)
 
 
 def test_an_extension_noticed_on_day_46_is_a_violation_and_the_due_date_stays(run):
     resident(run)
     run("ccpa.request.filed", filed())
+    # the late extension is the first event past the due instant: the timer reports the
+    # missed deadline before it, and the extension is late
     d = run("ccpa.request.extended", {"request_id": "r-1"}, time="2019-08-16T09:00:00Z")
-    assert violations(d) == ["ccpa.deadline_missed", "ccpa.extension_late"]
+    assert violations(d) == ["ccpa.extension_late"]
+    missed_by_timer(d, "ca-1", "r-1", DUE)
     assert of_kind(d, "obligation") == [] and of_kind(d, "notice") == []
     late = run("ccpa.response.delivered", response(), time="2019-08-20T09:00:00Z")
     assert violations(late) == ["ccpa.response_late"]
+    assert late.fired == ()   # the deadline was reported once, by its timer
 
 
 def test_an_extension_one_minute_after_day_45_is_late(run):
@@ -222,9 +274,9 @@ def test_a_second_extension_is_a_violation(run):
     d = run("ccpa.request.extended", {"request_id": "r-1"}, time="2019-07-11T09:00:00Z")
     assert violations(d) == ["ccpa.extension_repeated"]
     assert of_kind(d, "obligation") == []
-    # still due at receipt + 90, not pushed further
+    # still due at receipt + 90, not pushed further (and not missed before it)
     ok = run("ccpa.response.delivered", response(), time=EXTENDED_DUE)
-    assert violations(ok) == []
+    assert violations(ok) == [] and timer_u(ok) == ()
 
 
 # --- the response and its checks --------------------------------------------------------------
@@ -232,8 +284,11 @@ def test_a_second_extension_is_a_violation(run):
 def test_a_late_response_is_a_violation_and_still_fulfils(run):
     resident(run)
     run("ccpa.request.filed", filed())
+    # the late response fires the deadline's timer before it (the deadline is missed at the
+    # due instant), then fulfils the request, late
     d = run("ccpa.response.delivered", response(), time="2019-08-15T09:01:00Z")
-    assert violations(d) == ["ccpa.deadline_missed", "ccpa.response_late"]
+    assert violations(d) == ["ccpa.response_late"]
+    missed_by_timer(d, "ca-1", "r-1", DUE)
     [late] = [o for o in u(d) if o.get("violation") == "ccpa.response_late"]
     assert late["ref"] == "r-1" and late["rule"] == "U.ccpa-response-late"
     assert [o["status"] for o in of_kind(d, "obligation")] == ["fulfilled"]
@@ -304,7 +359,7 @@ def test_a_second_delivery_of_a_fulfilled_request_decides_nothing(run):
     run("ccpa.request.filed", filed())
     run("ccpa.response.delivered", response(), time="2019-07-10T09:00:00Z")
     d = run("ccpa.response.delivered", response(fee=5), time="2019-09-10T09:00:00Z")
-    assert u(d) == ()
+    assert quiet(d)
 
 
 # --- non-discrimination -----------------------------------------------------------------------
@@ -333,7 +388,7 @@ def test_refiling_a_known_request_id_neither_reopens_nor_recounts_it(run):
     run("ccpa.response.delivered", response(), time="2019-07-10T09:00:00Z")
     again = run("ccpa.request.filed", filed("r-1"), time="2019-07-11T09:00:00Z")
     assert of_kind(again, "obligation") == []
-    assert u(run("clock.tick", {}, subject=None, time="2019-12-01T00:00:00Z")) == ()
+    assert quiet(run("clock.tick", {}, subject=None, time="2019-12-01T00:00:00Z"))
     # r-1 counted once: a second request is still owed a response
     d = run("ccpa.request.filed", filed("r-2"), time="2019-07-12T09:00:00Z")
     assert [o["status"] for o in of_kind(d, "obligation")] == ["open"]
@@ -383,7 +438,7 @@ def test_an_unverifiable_request_notice_says_why_and_how_to_file_again(run):
                   "does not count", "no account is needed", "1-800-844-6591"):
         assert words in notice["detail"], words
     # nothing is owed, so nothing can be missed
-    assert u(run("clock.tick", {}, subject=None, time="2019-12-01T00:00:00Z")) == ()
+    assert quiet(run("clock.tick", {}, subject=None, time="2019-12-01T00:00:00Z"))
 
 
 def test_a_verification_result_for_a_request_never_filed_decides_nothing(run):

@@ -89,9 +89,13 @@ def test_a_prepared_document_changes_no_obligation_and_emits_nothing(run):
             time="2019-07-10T09:00:00Z")
     assert d.outcomes == () or list(d.outcomes) == []
     assert [r for r in d.trace if r.startswith("U.")] == ["U.ccpa-response-document-prepared"]
-    # still owed: the deadline is missed if nothing is delivered
+    # still owed: the deadline is missed if nothing is delivered, reported by its timer (a
+    # decision of its own at the due instant, fired before the first event past it)
     d = run("clock.tick", {}, subject=None, time="2019-08-16T00:00:00Z")
-    assert [o["violation"] for o in violations(d)] == ["ccpa.deadline_missed"]
+    assert violations(d) == []
+    [timer] = d.fired
+    assert timer.time == "2019-08-15T09:00:00Z"
+    assert [(o["violation"], o["ref"]) for o in violations(timer)] == [("ccpa.deadline_missed", "r-1")]
 
 
 def _bench_logs():
@@ -124,8 +128,13 @@ def test_a_generated_log_naming_no_document_decides_as_without_the_document_rule
              for e in lines if e["type"] != "ccpa.response.prepared"]
 
     def decide(policy, events):
+        """Every decision, the timers' (fired before an event) included, in order."""
         session = Session(policy)
-        return [session.submit(e).to_json() for e in events]
+        out = []
+        for e in events:
+            decision = session.submit(e)
+            out += [timer.to_json() for timer in decision.fired] + [decision.to_json()]
+        return out
 
     shipped = load_policy()
     before = load_policy(_without_document_rules(tmp_path))

@@ -4,7 +4,8 @@
 ``clauseline.evaluate`` by hand gives, with the session's documented additions only: a repeated
 (``source``, ``id``) of an accepted event is answered with the first decision marked
 ``duplicate``; a rejected line's errors carry ``line`` and a ``line N: `` prefix; blank lines
-are skipped but counted. And a session over a SQLite store (``clauseline.store.open_store``)
+are skipped but counted; a valid event first fires the deadlines' timers due before its time
+(``clauseline.due_ticks``), each a decision of its own on the event's line. And a session over a SQLite store (``clauseline.store.open_store``)
 makes the decisions a session in memory makes.
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 
-from clauseline import Session, empty_state, evaluate
+from clauseline import Session, due_ticks, empty_state, evaluate
 
 from .conftest import SLOW_FACTOR, bounded, mixed_logs, shared_policy
 
@@ -41,6 +42,10 @@ def by_hand(policy, lines: list[str]) -> list[tuple[int, str]]:
         if key is not None and key in first:
             decision = first[key].as_duplicate()
         else:
+            if key is not None and not policy.schemas.event_problems(event):
+                for tick in due_ticks(state, event):
+                    timer, state = evaluate(policy, state, tick)
+                    out.append((number, timer.to_json()))
             decision, state = evaluate(policy, state, event)
             if decision.status == "accepted" and key is not None:
                 first[key] = decision
@@ -126,8 +131,10 @@ def test_a_request_id_holding_a_card_number_is_owed_in_a_store_as_in_memory(stor
     masked, in memory as in a store, and nothing raw reaches the subject's record."""
     lines = _ccpa_log("r-4111111111111111")
     check_store_decides_as_memory(store_template, lines)
-    last = list(Session(shared_policy()).replay(lines))[-1][1]
-    [missed] = [o for o in last.outcomes if o["kind"] == "violation"]
+    replayed = [d for _, d in Session(shared_policy()).replay(lines)]
+    timers = [d for d in replayed if d.event_source == "urn:clauseline:timer"]
+    assert replayed[-2] is timers[-1]  # fired by the last line, just before its decision
+    [missed] = [o for o in timers[-1].outcomes if o["kind"] == "violation"]
     assert missed["ref"] == "r-[redacted card ...1111]"
     assert missed["rule"] == "U.ccpa-deadline-missed"
 

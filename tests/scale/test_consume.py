@@ -27,6 +27,7 @@ from clauseline.store import open_store
 from clauseline.stream.merge import merge, merged_decisions, rule_order
 from clauseline.stream.partitioning import partition_of
 from clauseline.stream.stores import partition_url
+from clauseline.timers import TIMER_SOURCE
 
 from .conftest import ROOT, clauseline, js
 
@@ -78,8 +79,12 @@ def test_three_consumers_over_six_partitions_store_the_serial_decisions(scale, w
     assert _differences(serial, merged) == []
 
     # subject-less events reached every partition, and their union is the serial decision
-    ticks = [k for k, d in serial.items() if d["event_type"] in ("clock.tick", "policy.changed")]
+    ticks = [k for k, d in serial.items() if d["event_type"] in ("clock.tick", "policy.changed")
+             and k[0] != TIMER_SOURCE]
     assert ticks and all(merged[k] == serial[k] for k in ticks)
+    # a deadline's timer is fired by its subject's partition alone
+    timers = {k: d["outcomes"][0]["subject"] for k, d in serial.items() if k[0] == TIMER_SOURCE}
+    assert timers or which != "demo"
     for k in range(PARTITIONS):
         store = open_store(partition_url(scale.base, k), create=False)
         try:
@@ -87,6 +92,8 @@ def test_three_consumers_over_six_partitions_store_the_serial_decisions(scale, w
         finally:
             store.close()
         assert set(ticks) <= stored
+        assert {t for t, subject in timers.items() if partition_of(subject, PARTITIONS) == k} \
+            == {key for key in stored if key[0] == TIMER_SOURCE}
 
     if which == "demo":
         # the decisions stream: one owner message per event, and its partials merge into the
