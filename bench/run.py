@@ -30,7 +30,12 @@ Run: `.venv/bin/python bench/run.py [--quick] [--only STAGE,...] [--sizes 10000,
   the servers' CPU (utime+stime from /proc/PID/stat, before and after the load) per event,
   against `replay --db` on the same SQLite store kind and the same events: what the HTTP path
   adds per event against the minimal endpoint's CPU per request; p50/p99 from wrk; then batches
-  of 100.
+  of 100;
+- scale: `bench/scale.py` (issue 24): the CPU of draining a log through NATS JetStream and
+  `clauseline consume` with 1, 2, 4 and 8 partitions, one consumer per partition run one after
+  the other, against one consumer of the same log (20k events over 2,000 subjects; 2,000 with
+  `--quick`); its table is also written to DIR/scale.md and DIR/scale.json (skipped, saying why,
+  when NATS or PostgreSQL does not answer, or with `--skip-postgres`).
 
 Writes DIR/latest.json (every figure, the machine, the versions, the date) and DIR/latest.md (the
 table with the targets), and prints the table. Progress goes to stderr. The machine has 2 shared
@@ -90,7 +95,8 @@ SPEED_RATIO, GROWTH_RATIO, GROWTH_MB, OTHER_MB = 0.30, 1.3, 256, 300
 TICK_RATIO, HTTP_RATIO, HTTP_P99_MS, BATCH_P99_MS = 2.0, 2.0, 50, 500
 SQLITE_RATE, POSTGRESQL_RATE = 5000, 3000
 DEFAULT_MEMORY_ROWS = "50000/2000,400000/2000,1000000/5000"
-STAGES = ("reference", "speed", "memory", "tick", "stores", "http")
+STAGES = ("reference", "speed", "memory", "tick", "stores", "http", "scale")
+NATS_DEFAULT = os.environ.get("CLAUSELINE_TEST_NATS", "nats://127.0.0.1:4222")
 WRK_SCRIPT = HERE / "wrk_post.lua"
 WRK = shutil.which("wrk")
 
@@ -601,6 +607,44 @@ def http_stage(log: Path, events: int, folder: Path, connections: int, batch_con
     return out
 
 
+def scale_module():
+    """bench/scale.py, imported from its path (`scale` alone may name tests/scale in pytest)."""
+    import importlib.util
+    name = "clauseline_bench_scale"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, HERE / "scale.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def scale_stage(sizes: str, partitions: str, seed: int, nats: str, pg: str,
+                out_dir: Path) -> dict:
+    """`bench/scale.py` in a subprocess (its progress passed on): its JSON, or why it was
+    skipped (exit 3: NATS or PostgreSQL does not answer) or failed."""
+    say(f"scale: bench/scale.py --logs {sizes} --partitions {partitions} (NATS JetStream, "
+        f"PostgreSQL)")
+    command = [sys.executable, str(HERE / "scale.py"), "--logs", sizes, "--partitions",
+               partitions, "--seed", str(seed), "--nats", nats, "--pg", pg,
+               "--out", str(out_dir / "scale.md"), "--json", str(out_dir / "scale.json")]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True, env=ENV)
+    tail: list[str] = []
+    for line in child.stderr:
+        tail = (tail + [line])[-40:]
+        print(f"    {line.rstrip()}", file=sys.stderr, flush=True)
+    code = child.wait()
+    if code == 3:
+        reason = tail[-1].strip().removeprefix("bench/scale.py: skipped: ") if tail else "?"
+        say(f"  skipped: {reason}")
+        return {"skipped": reason}
+    if code != 0:
+        say(f"  failed (exit {code})")
+        return {"error": "".join(tail)[-1500:]}
+    return json.loads((out_dir / "scale.json").read_text(encoding="utf-8"))
+
+
 def machine() -> dict:
     from importlib import metadata
 
@@ -757,6 +801,16 @@ def markdown(results: dict) -> str:
         for size, row in sorted(memory.items(), key=lambda kv: int(kv[0])):
             lines.append(f"| {int(size):,} | " + " | ".join(f"{u:,.0f}" for u in row["decile_us"])
                          + " |")
+    scale = results.get("scale")
+    if scale:
+        lines += ["", "Scaling with partitions (issue 24, `bench/scale.py`; also "
+                  "`scale.md`): the CPU of draining the log with one consumer per partition, "
+                  "run one after the other, against one consumer of a 1-partition stream:", ""]
+        if "skipped" in scale or "error" in scale:
+            lines.append(f"{'Skipped' if 'skipped' in scale else 'Failed'}: "
+                         f"{cell(scale.get('skipped') or scale.get('error'))}")
+        else:
+            lines.append(scale_module().render(scale).rstrip("\n"))
     return "\n".join(lines) + "\n"
 
 
@@ -857,6 +911,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tick-open", type=int, default=None,
                         help="open obligations of the tick state (default 1000000)")
     parser.add_argument("--pg", default=PG_DEFAULT, help="PostgreSQL database to use a schema of")
+    parser.add_argument("--nats", default=NATS_DEFAULT, help="NATS server with JetStream (the "
+                        "scale stage)")
+    parser.add_argument("--scale-logs", help="log sizes of the scale stage (default 20000; "
+                        "--quick 2000)")
+    parser.add_argument("--scale-partitions", help="partition counts of the scale stage "
+                        "(default 1,2,4,8)")
     parser.add_argument("--keep-logs", help="generate the logs into this folder and keep them")
     args = parser.parse_args(argv)
 
@@ -974,6 +1034,16 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"  failed: {error}")
         elif args.skip_http:
             results["http"] = {"skipped": "--skip-http"}
+
+        if "scale" in stages:
+            if args.skip_postgres:
+                results["scale"] = {"skipped": "--skip-postgres"}
+            else:
+                results["scale"] = scale_stage(
+                    args.scale_logs or ("300" if args.smoke else "2000" if args.quick
+                                        else "20000"),
+                    args.scale_partitions or ("1,2" if args.smoke else "1,2,4,8"),
+                    args.seed, args.nats, args.pg, out_dir)
     finally:
         if not args.keep_logs:
             shutil.rmtree(work, ignore_errors=True)

@@ -349,6 +349,20 @@ class Session:
                     tx.commit([self._decide(tx, event) for event in events])
         return tx.committed
 
+    def advance(self, time: str) -> list[Decision]:
+        """Fire and record, in one transaction, the timers due strictly before ``time`` (an RFC
+        3339 time: a watermark, the event time a stream's producer has reached): what a valid
+        event at ``time`` would fire before it, without an event. Returns their decisions, in
+        the order they fired (none when nothing is due)."""
+        mark = {"specversion": "1.0", "id": "watermark", "source": TIMER_SOURCE,
+                "type": "clock.tick", "time": time, "data": {}}
+        instant_key(time)  # a ValueError for what is no time
+        for tx in self.store.transactions([mark]):
+            with tx:
+                if tx.committed is None:
+                    tx.commit(list(self.fire(tx, mark)))
+        return tx.committed
+
     def preview(self, event: Any) -> Decision:
         """Evaluate one parsed event against the stored state and record nothing (a dry run).
 
@@ -384,13 +398,14 @@ class Session:
         if key is None:
             return self._unkeyed(event)
         first = tx.decided(*key)
-        if first is not None:
-            return first.as_duplicate()
         problems = self.policy.schemas.event_problems(event)
         if not problems and is_timer(event):
             problems = [Problem("event.reserved_source", f"the source {TIMER_SOURCE} is the "
                                 "engine's own, for the ticks of its timers; an event cannot "
                                 "be posted under it", "/source")]
+        if first is not None:  # a repeat, valid, still shows that its time has come
+            fired = self.fire(tx, event) if keep and not problems else ()
+            return replace(first.as_duplicate(), fired=fired) if fired else first.as_duplicate()
         if problems:
             return rejected(event, problems)
         if not keep:  # a dry run: the timers' changes are seen, not recorded

@@ -6,7 +6,13 @@ events stream with the partitioning of ``clauseline publish`` (docs/scale.md) an
 not yet decided. ``clauseline consume`` decides it; its decision goes to the decisions stream
 and the partition stores. An invalid event still answers 422 and is not published. The body of
 a 202 is ``{"status": "queued", "event_id", "event_source", "stream", "seq", "duplicate"}``
-(``duplicate``: JetStream already held the same source and id, within its two-minute window).
+(``duplicate``: JetStream already held the same source and id, within its two-minute window;
+``seq``: the stream sequence of the message to the event's owner partition, the first of those
+fanned out to every partition that evaluates it). Each message carries the worker's watermark
+(``Clauseline-Watermark``: the latest time of the valid events it published), and every
+``WATERMARK_EVERY`` events or ``WATERMARK_INTERVAL`` of event time a watermark message goes to
+every partition, as ``clauseline publish`` sends them (docs/scale.md, "Deadlines: timers and
+watermarks"); a ``clock.tick`` posted reaches every partition too.
 What is published is the event reduced as the store reduces it (no card, bank or social
 security number in full: :mod:`clauseline.stream.reduction`), and a stream made here keeps
 messages for ``--enqueue-max-age`` (default 7 days).
@@ -20,7 +26,7 @@ import json
 from ..decision import Decision, rejected
 from ..stream.jetstream import StreamError, connect, events_stream, guarded, shown_nats
 from ..stream.partitioning import Router
-from ..stream.publish import message_for
+from ..stream.publish import Watermark, messages_for
 from ..stream.reduction import stream_redactor
 
 
@@ -30,6 +36,7 @@ class Enqueuer:
     def __init__(self, url: str, stream: str, policy, max_age: float | None = None):
         self.url, self.stream, self.policy, self.max_age = url, stream, policy, max_age
         self.redactor = stream_redactor()
+        self.watermark = Watermark(policy)
         self.shown = shown_nats(url)
         self._lock = asyncio.Lock()
         self._nc = self._js = self._router = None
@@ -53,18 +60,23 @@ class Enqueuer:
         js, router = await self._ready()
         out: list = []
         futures = []
+        extra = []  # the copies and watermarks: stored before the answer too
         for event in events:
             problems = self.policy.schemas.event_problems(event)
             if problems:
                 out.append(rejected(event, problems))
                 continue
             body = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
-            subject, headers, _, data = message_for(router, self.stream, body, self.redactor)
+            messages, _ = messages_for(router, self.stream, body, self.redactor, self.watermark)
+            if self.watermark.due():
+                messages += self.watermark.messages(self.stream, router.partitions)
             try:
-                futures.append((len(out), await js.publish_async(subject, data, headers=headers,
-                                                                  wait_stall=10.0)))
+                sent = [await js.publish_async(subject, data, headers=headers, wait_stall=10.0)
+                        for subject, headers, data in messages]
             except Exception as error:  # noqa: BLE001
                 raise guarded(self.shown)(error) from None
+            futures.append((len(out), sent[0]))
+            extra.extend(sent[1:])
             out.append({"status": "queued", "event_id": event.get("id"),
                         "event_source": event.get("source"), "stream": self.stream})
         for index, future in futures:
@@ -73,6 +85,10 @@ class Enqueuer:
             except Exception as error:  # noqa: BLE001
                 raise guarded(self.shown)(error) from None
             out[index].update(seq=ack.seq, duplicate=bool(ack.duplicate))
+        try:
+            await asyncio.wait_for(asyncio.gather(*extra), 10.0)
+        except Exception as error:  # noqa: BLE001
+            raise guarded(self.shown)(error) from None
         return out
 
     async def close(self) -> None:

@@ -178,7 +178,10 @@ def test_identical_runs_both_trees(tmp_path):
     assert done.returncode in (0, 1), done.stdout + done.stderr[-2000:]
     assert "memory demo: " in done.stdout
     assert (tmp_path / "revision" / "engine" / "__init__.py").exists()
-    assert (tmp_path / "demo.memory.tree.out").read_bytes().count(b"\n") == 409
+    # a decision per line of the demo log, and one per deadline timer it fires
+    lines = (ROOT / "examples" / "demo-log.jsonl").read_bytes().count(b"\n")
+    out = (tmp_path / "demo.memory.tree.out").read_bytes()
+    assert out.count(b"\n") == lines + out.count(b'"event_source":"urn:clauseline:timer"')
 
 
 @pytest.mark.slow  # about a minute: three servers posted to by wrk
@@ -195,3 +198,37 @@ def test_http_stage_posts_each_event_once(tmp_path):
     assert out["batch"]["answered"] == batches and out["batch"]["non_2xx"] == 0
     assert out["single"]["server_cpu_s"] > 0 and out["replay_db"]["cpu_ms_per_event"] > 0
     assert out["single"]["p99_ms"] >= out["single"]["p50_ms"] > 0
+
+
+@pytest.mark.slow  # about 20 s: publish and drain a 300-event log with 1 and 2 partitions
+def test_scale_table_has_a_row_per_partition_count(tmp_path):
+    scale = _load("scale")
+    # the met column, judged on made-up figures against one = 10 s
+    rows = {n: {"partitions": n, "total_cpu_s": total, "busiest_cpu_s": busiest}
+            for n, total, busiest in ((2, 12.0, 6.0), (4, 13.0, 3.5), (8, 20.0, 2.1))}
+    for row in rows.values():
+        scale.judge(row, 10.0)
+    assert [rows[n]["met"] for n in (2, 4, 8)] == [None, True, False]
+    reason = scale.unavailable(scale.NATS_DEFAULT, scale.PG_DEFAULT)
+    if reason:
+        pytest.skip(reason)
+    out = tmp_path / "scale.md"
+    done = subprocess.run([sys.executable, str(BENCH / "scale.py"), "--events", "300",
+                           "--subjects", "100", "--partitions", "1,2", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = out.read_text()
+    assert table in done.stdout
+    header = _row(table, "| partitions |")
+    assert header[0] == "partitions" and header[-1] == "met"
+    for n in (1, 2):
+        cells = _row(table, f"| {n} |")
+        assert len(cells) == len(header)
+        total, busiest, over_total, over_busiest, wall = map(float, cells[1:6])
+        assert total >= busiest > 0 and wall > 0 and over_busiest > 0
+        assert len(cells[6].split(", ")) == n  # each consumer's CPU
+        assert cells[-1] in ("met", "missed", "—")
+    assert _row(table, "| 1 |")[3:5] == ["1.00", "1.00"]
+    results = json.loads(out.with_suffix(".json").read_text())
+    assert [r["partitions"] for r in results["logs"][0]["rows"]] == [1, 2]
+    assert results["machine"]["cpu_count"] and results["empty_consumer"]["cpu_s"] > 0

@@ -20,6 +20,31 @@ def max_age(text: str) -> float:
         raise argparse.ArgumentTypeError(str(error).lstrip(": ")) from None
 
 
+def event_time_span(text: str) -> float:
+    """An argparse type: a positive span of event time, such as 1d, 12h or 30m (seconds)."""
+    from ..stream.jetstream import parse_duration
+    try:
+        return parse_duration(text, "")
+    except ValueError:
+        shown = text if len(text) <= 24 and text.isprintable() else "the value"
+        raise argparse.ArgumentTypeError(f"{shown!r} is not a positive span of event time; write "
+                                         "a number and a unit (s, m, h, d, w), e.g. 1d, 12h, "
+                                         "30m") from None
+
+
+def watermark_options(p) -> None:
+    """The rate of watermark messages (``publish``; docs/scale.md)."""
+    from ..stream.publish import WATERMARK_EVERY, WATERMARK_INTERVAL
+    p.add_argument("--watermark-every", metavar="N", type=at_least_one, default=WATERMARK_EVERY,
+                   help="send a watermark message to every partition after this many events "
+                   f"(default {WATERMARK_EVERY}) ...")
+    p.add_argument("--watermark-interval", metavar="SPAN", type=event_time_span,
+                   default=event_time_span(WATERMARK_INTERVAL),
+                   help="... or once the log's event time moved this far since the last one "
+                   f"(default {WATERMARK_INTERVAL}), and at the end: a partition that gets no "
+                   "event still sees time pass and fires its deadline timers")
+
+
 def max_age_option(p, what: str) -> None:
     from ..stream.jetstream import DEFAULT_MAX_AGE
     p.add_argument("--max-age", metavar="DURATION", type=max_age,
@@ -32,7 +57,7 @@ def max_age_option(p, what: str) -> None:
 def cmd_publish(args) -> int:
     from ..stream.publish import run_publish
     run_publish(args.log, args.nats, args.stream, args.partitions, load(args.rules), args.quiet,
-                args.max_age)
+                args.max_age, args.watermark_every, args.watermark_interval)
     return 0
 
 
@@ -64,9 +89,13 @@ def register(subparsers, parents) -> None:
         help="send a JSON Lines log into a NATS JetStream stream, "
         "partitioned by subject", formatter_class=argparse.RawDescriptionHelpFormatter,
         description=textwrap.fill("Publish each line of the log, in order, to the events stream "
-        "(created when absent, with --partitions, default 6): on NAME.p.K, K the partition of "
-        "the event's CloudEvents subject (a stable hash), or NAME.all for an event without "
-        "subject (clock.tick, policy.changed), which every partition decides. A repeat of an "
+        "(created when absent, with --partitions, default 6): on NAME.p.K for each partition K "
+        "that evaluates it: the partition of the event's CloudEvents subject (a stable hash) "
+        "and those of the subjects it names; every partition for an event without subject "
+        "(clock.tick, policy.changed) or one that writes the shared record. Each message "
+        "carries the log's event time so far (Clauseline-Watermark), and watermark messages "
+        "reach every partition (--watermark-every, --watermark-interval), so that each fires "
+        "its deadline timers where a serial replay does. A repeat of an "
         "event (same source and id) within two minutes is dropped by JetStream (Nats-Msg-Id). "
         "Each event is published reduced, as a store keeps it: no card, bank or social "
         "security number reaches the stream in full (the HMAC under CLAUSELINE_REDACTION_KEY "
@@ -83,6 +112,7 @@ def register(subparsers, parents) -> None:
                    help="partitions of a new stream (default 6); for an existing one it must be "
                    "its own count, which is used when omitted")
     max_age_option(p, "the events stream")
+    watermark_options(p)
     p.set_defaults(func=cmd_publish)
 
     p = subparsers.add_parser(
@@ -93,9 +123,11 @@ def register(subparsers, parents) -> None:
                             parents.quiet],
         help="decide events from a NATS JetStream stream, for a set "
         "of partitions, into PostgreSQL", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=textwrap.fill("A durable JetStream consumer: reads the events stream in its "
-        "order, evaluates the events of the partitions it owns (and, for their subjects, those "
-        "that cross partitions) and stores each partition in its own store: the schema "
+        description=textwrap.fill("Durable JetStream consumers, one per partition it owns: each "
+        "reads its partition's subject (NAME.p.K) alone, in the stream's order, evaluates its "
+        "events (and, for its subjects, those that cross partitions, which publish sent it "
+        "too), fires its deadline timers as the watermarks pass them, and stores each "
+        "partition in its own store: the schema "
         "PREFIX_pK of the --db database (PREFIX: the schema the URL selects, or clauseline). "
         "A batch is acknowledged only once its events and decisions are committed; a batch "
         "delivered again is answered from the stores (duplicate). Decisions are published to "

@@ -1,22 +1,23 @@
 """``clauseline consume``: a durable JetStream consumer that decides its partitions' events.
 
 One process owns a set of partitions (``--partition K``, repeatable; default all) and keeps one
-store per partition (:mod:`clauseline.stream.stores`). It reads the whole events stream, in the
-stream's order, through one durable pull consumer, a batch at a time (``--batch``, the bound on
-messages in flight: ``max_ack_pending``), and for each message and each partition it owns:
+store per partition (:mod:`clauseline.stream.stores`). Each partition K is read through a
+durable pull consumer of its own, filtered on its subject ``NAME.p.K`` (what ``publish`` sends
+it: its events, those fanned out to it, the broadcasts and the watermark messages), in the
+stream's order, a batch at a time (``--batch``, the bound on messages in flight:
+``max_ack_pending``); a process with several partitions reads them in turn, each apart. For
+each message:
 
-- an event that concerns the partition (:class:`clauseline.stream.partitioning.Route`) is
-  evaluated against the partition's store;
-- any other event is skipped, unless the partition owes an obligation due before the event's
-  time: then the event is the first after that deadline, and the partition decides it as a
-  ``clock.tick`` at its time (same source and id), which fires the timers of those deadlines
-  (:mod:`clauseline.timers`: each a decision of its own at its due instant, marking the
-  obligation missed and reporting it), exactly where a serial replay fires them. The timers
-  an owned event fires before it are published the same way.
+- its ``Clauseline-Watermark`` (the producer's event time) first fires the partition's
+  deadline timers due before it (:meth:`clauseline.session.Session.advance`;
+  :mod:`clauseline.timers`: each a decision of its own at its due instant), where a serial
+  replay fires them: before the first event later than their instant;
+- its event, if any (a watermark message has none), is evaluated against the partition's store.
+  The timers an event fires itself (due before its own time) are published the same way.
 
-The batch's events are evaluated with ``Session.submit_many`` (one transaction per partition
-and batch where the store groups commits), cut where a partition must see its own deadlines
-first. Only once every event of the batch is committed in every store are its decisions
+The batch's events are evaluated with ``Session.submit_many`` (one transaction per batch where
+the store groups commits), cut where the partition must see its own deadlines first. Only once
+every event of the batch is committed are its decisions
 published (``--decisions`` stream, one message per event and partition, ``Nats-Msg-Id`` for
 de-duplication) and the batch acknowledged (AckAll on its last message). A crash before the
 acknowledgement means the batch is delivered again: the stores answer ``duplicate``, and the
@@ -49,7 +50,8 @@ from ..session import Session
 from .jetstream import (RECONNECT_ATTEMPTS, RECONNECT_WAIT, StreamError, check_name, connect,
                         decisions_stream, events_stream, guarded, shown_nats)
 from .merge import partial
-from .partitioning import Router, peek
+from .partitioning import Router, nats_subject, peek
+from .publish import WATERMARK
 from .stores import applied_seq, open_partition, record_position
 
 DEFAULT_BATCH = 500
@@ -68,7 +70,7 @@ class Counters:
 
     messages: int = 0
     evaluated: int = 0
-    ticks: int = 0
+    watermarks: int = 0
     timers: int = 0
     skipped: int = 0
     rejected: int = 0
@@ -82,10 +84,16 @@ class Counters:
         return self.messages / max(time.monotonic() - self.started, 1e-9)
 
 
-def _tick_for(event: dict) -> dict:
-    """The clock tick a partition decides a foreign event as: its time, source and id."""
-    return {"specversion": "1.0", "id": event["id"], "source": event["source"],
-            "type": "clock.tick", "time": event["time"], "data": {}}
+def _watermark(headers: dict) -> tuple[str, str] | None:
+    """(instant, text) of a message's ``Clauseline-Watermark``; None without one, or with one
+    that is no time (a producer's mistake: the message is decided, its watermark ignored)."""
+    text = headers.get(WATERMARK) if headers else None
+    if not isinstance(text, str):
+        return None
+    try:
+        return instant_key(text), text
+    except (TypeError, ValueError):
+        return None
 
 
 def _msg_id(decision: dict, partition: int) -> str:
@@ -94,7 +102,8 @@ def _msg_id(decision: dict, partition: int) -> str:
 
 
 class Partitions:
-    """The stores and sessions of the partitions one process owns, and the batch logic."""
+    """The stores and sessions of the partitions one process owns, and the batch logic: each
+    partition's messages (its own subject, ``NAME.p.K``) are decided apart from the others'."""
 
     def __init__(self, policy, db: str, stream: str, partitions: int, mine: list[int]):
         self.policy = policy
@@ -110,8 +119,10 @@ class Partitions:
             self.close()
             raise
         self.sessions = {k: Session(policy, s) for k, s in self.stores.items()}
+        #: each partition's earliest due instant still owed (None: none), kept after a commit
         self.due = {k: s.next_due() for k, s in self.stores.items()}
-        self.applied = min(applied_seq(s, stream) for s in self.stores.values())
+        #: each partition's applied stream sequence (its store's ``stream_positions``)
+        self.applied = {k: applied_seq(s, stream) for k, s in self.stores.items()}
 
     def close(self) -> None:
         for store in self.stores.values():
@@ -119,73 +130,57 @@ class Partitions:
 
     # -- one batch ---------------------------------------------------------------------------
 
-    def process(self, batch: list[tuple[int, bytes, str | None]],
+    def process(self, k: int, batch: list[tuple[int, bytes, dict]],
                 counters: Counters) -> list[tuple[str, bytes, dict]]:
-        """Decide a batch of (stream sequence, body, ``Clauseline-Partitions`` header) in order;
-        commit; return the messages for the decisions stream (subject suffix, body, headers)."""
-        pending: dict[int, list] = {k: [] for k in self.mine}
-        creates = {k: False for k in self.mine}
+        """Decide a batch of partition ``k``'s messages (stream sequence, body, headers) in
+        order; commit; return the messages for the decisions stream (subject suffix, body,
+        headers). A message's watermark first fires the partition's timers due before it (an
+        event of the batch that may open or move an obligation is committed first, to know)."""
+        pending: list = []
+        creates = False
         out: list = []
         last = 0
-        for seq, body, header in batch:
+        for seq, body, headers in batch:
             last = max(last, seq)
-            if seq <= self.applied:
+            if seq <= self.applied[k]:
                 counters.skipped += 1
                 continue  # applied before a restart: its effects are stored
-            event = peek(body)
-            route = self.router.from_header(event, header)
-            for k in self.mine:
-                if route.concerns(k):
-                    pending[k].append(("event", body, route))
-                    if isinstance(event, dict) \
-                            and event.get("type") in self.router.obligation_types:
-                        creates[k] = True
-                    continue
-                if not self._may_be_overdue(k, event, creates, pending, out, counters):
-                    continue
-                if not self.policy.schemas.event_problems(event):
-                    pending[k].append(("tick", _tick_for(event), route))
-                    # committed at once: the next foreign event must see the deadline missed
-                    self._flush(k, pending, out, counters)
             counters.messages += 1
-        for k in self.mine:
-            self._flush(k, pending, out, counters)
-        for k in self.mine:
-            if last:
-                record_position(self.stores[k], self.stream, k, self.partitions, last)
-        self.applied = max(self.applied, last)
+            mark = _watermark(headers)
+            if mark is not None:
+                if creates:
+                    self._flush(k, pending, out, counters)
+                    creates = False
+                due = self.due[k]
+                if due is not None and due < mark[0]:
+                    self._flush(k, pending, out, counters)
+                    for timer in self.sessions[k].advance(mark[1]):
+                        self._timer(k, timer, out, counters)
+                    self.due[k] = self.stores[k].next_due()
+            if not body.strip():
+                counters.watermarks += 1  # a watermark message: time passes, nothing else
+                continue
+            event = peek(body)
+            pending.append(("event", body, self.router.from_header(
+                event, headers.get("Clauseline-Partitions"))))
+            if isinstance(event, dict) and event.get("type") in self.router.obligation_types:
+                creates = True
+        self._flush(k, pending, out, counters)
+        if last:
+            record_position(self.stores[k], self.stream, k, self.partitions, last)
+        self.applied[k] = max(self.applied[k], last)
         counters.last_seq = max(counters.last_seq, last)
         return out
 
-    def _may_be_overdue(self, k: int, event: Any, creates, pending, out, counters) -> bool:
-        """Whether partition ``k`` may owe an obligation due before this foreign event's time
-        (then it decides the event as a tick). An event of this batch that opens or moves an
-        obligation must be committed first, to know."""
-        if not isinstance(event, dict) or not isinstance(event.get("time"), str) \
-                or not isinstance(event.get("id"), str) or not isinstance(event.get("source"), str):
-            return False
-        try:
-            at = instant_key(event["time"])
-        except (TypeError, ValueError):
-            return False
-        if creates[k]:
-            self._flush(k, pending, out, counters)
-            creates[k] = False
-        due = self.due[k]
-        return due is not None and due < at
-
-    def _flush(self, k: int, pending, out, counters) -> None:
-        items = pending[k]
+    def _flush(self, k: int, pending: list, out, counters) -> None:
+        """Decide and commit partition ``k``'s pending events (emptied), in one batch."""
+        items = list(pending)
         if not items:
             return
-        pending[k] = []
+        pending.clear()
         parsed, places = [], []
         results: list = [None] * len(items)
-        for i, (kind, payload, route) in enumerate(items):
-            if kind == "tick":
-                parsed.append(payload)
-                places.append(i)
-                continue
+        for i, (_, payload, _) in enumerate(items):
             event, problems = parse_event(payload)
             if problems:
                 results[i] = rejected(None, problems)
@@ -195,35 +190,32 @@ class Partitions:
         decided = self.sessions[k].submit_many(parsed) if parsed else []
         for i, decision in zip(places, decided):
             results[i] = decision
-        for (kind, _, route), decision in zip(items, results):
+        for (_, _, route), decision in zip(items, results):
             for timer in decision.fired:  # deadlines of this partition's subjects
                 self._timer(k, timer, out, counters)
-            self._publishable(k, kind, route, decision, out, counters)
+            self._publishable(k, route, decision, out, counters)
         self.due[k] = self.stores[k].next_due()
 
-    def _publishable(self, k: int, kind: str, route, decision, out, counters) -> None:
+    def _publishable(self, k: int, route, decision, out, counters) -> None:
         data = decision.as_dict()
         if data["status"] == "duplicate":
             counters.duplicates += 1
             data["status"] = "accepted"  # the stored decision, published again (same msg id)
-        if kind == "tick":
-            counters.ticks += 1
-        else:
-            counters.evaluated += 1
+        counters.evaluated += 1
         # the owner vouches for the envelope, the trace and the outcomes about everyone; of an
         # event without subject every partition does (each decided it for its own subjects)
-        owner = kind == "event" and route.owner in (k, None)
+        owner = route.owner in (k, None)
         reporter = route.owner == k or (route.owner is None and k == 0)
         if data["status"] == "rejected":
             counters.rejected += 1
-            if kind == "event" and reporter:
+            if reporter:
                 out.append((str(k), canonical.dumps(data).encode(), self._headers(data, k, True)))
             return
         part = partial(data, k, self.partitions, owner=owner)
         if not reporter and not part["outcomes"]:
             return  # nothing of this partition's own in it
         out.append((str(k), canonical.dumps(part).encode(),
-                    self._headers(data, k, kind == "event" and reporter)))
+                    self._headers(data, k, reporter)))
 
     def _timer(self, k: int, timer, out, counters) -> None:
         """A timer this partition fired (an obligation of one of its subjects still owed at
@@ -286,19 +278,22 @@ async def consume(policy, *, url: str, stream: str, db: str, partitions: int | N
             last_seq = (await js.stream_info(stream)).state.last_seq
         except Exception as error:  # noqa: BLE001
             raise convert(error) from None
-        counters.last_seq = owned.applied  # where a consumer that reads nothing stands
-        if owned.applied > last_seq:
+        applied = max(owned.applied.values())
+        counters.last_seq = applied  # where a consumer that reads nothing stands
+        if applied > last_seq:
             raise StreamError("stream.recreated", f"the partition stores have applied stream "
-                              f"{stream!r} up to sequence {owned.applied}, past its end "
+                              f"{stream!r} up to sequence {applied}, past its end "
                               f"({last_seq}): the stream was deleted and made again. Give the "
                               "new stream new stores (another schema prefix in --db)")
-        name = durable or f"clauseline-{stream}-p" + "-".join(str(k) for k in chosen)
-        name = name[:200]
+        # one durable consumer per partition, filtered on the partition's subject
+        names = {k: f"{durable or f'clauseline-{stream}'}"[:190] + f"-p{k}" for k in chosen}
+        subs: dict = {}
 
-        async def subscribe():
-            """(Re-)create the durable consumer at the acknowledged floor (or the stores'
-            applied position, if later) and bind to it: redeliveries then come first, in
-            stream order, and a consumer a restarted server holds stale is replaced."""
+        async def subscribe(k: int):
+            """(Re-)create partition ``k``'s durable consumer at its acknowledged floor (or its
+            store's applied position, if later) and bind to it: redeliveries then come first,
+            in stream order, and a consumer a restarted server holds stale is replaced."""
+            name = names[k]
             floor = 0
             try:
                 info = await js.consumer_info(stream, name)
@@ -306,20 +301,24 @@ async def consume(policy, *, url: str, stream: str, db: str, partitions: int | N
                 await js.delete_consumer(stream, name)
             except NotFoundError:
                 pass
-            start = max(floor, owned.applied) + 1
+            start = max(floor, owned.applied[k]) + 1
             config = ConsumerConfig(
                 durable_name=name, ack_policy=AckPolicy.ALL, ack_wait=ACK_WAIT,
-                max_ack_pending=batch, max_deliver=-1,
+                max_ack_pending=batch, max_deliver=-1, filter_subject=nats_subject(stream, k),
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE if start > 1 else DeliverPolicy.ALL,
                 opt_start_seq=start if start > 1 else None,
-                description=f"clauseline consume: partitions {chosen} of {n}")
+                description=f"clauseline consume: partition {k} of {n}")
             await js.add_consumer(stream, config)
             return await js.pull_subscribe_bind(durable=name, stream=stream)
+
+        async def subscribe_all() -> None:
+            for k in chosen:
+                subs[k] = await subscribe(k)
 
         try:
             if decisions:
                 await decisions_stream(js, decisions, max_age, say)
-            sub = await subscribe()
+            await subscribe_all()
         except StreamError:
             raise
         except Exception as error:  # noqa: BLE001
@@ -334,10 +333,10 @@ async def consume(policy, *, url: str, stream: str, db: str, partitions: int | N
                 # awaited for ever (a recovery then publishes again, under the same Nats-Msg-Id)
                 await asyncio.wait_for(asyncio.gather(*futures), PUBLISH_ACK_WAIT)
 
-        async def recover(old, unsent):
+        async def recover(unsent) -> None:
             """After a lost connection: wait for it (bounded), publish the decisions of a
             committed batch not yet published (same Nats-Msg-Id: never twice), and re-create
-            the consumer past the committed batches."""
+            the consumers past the committed batches."""
             deadline = time.monotonic() + RECOVER_WITHIN
             while not nc.is_connected:
                 if nc.is_closed or time.monotonic() > deadline:
@@ -345,20 +344,22 @@ async def consume(policy, *, url: str, stream: str, db: str, partitions: int | N
                                       f"it did not come back within {RECOVER_WITHIN:.0f} s; "
                                       "what was committed is kept: run consume again") from None
                 if stop is not None and stop.is_set():
-                    return old
+                    return
                 await asyncio.sleep(0.1)
             while True:  # JetStream may not answer for a moment after a restart
                 try:
                     await publish(unsent)
-                    try:
-                        await old.unsubscribe()
-                    except Exception:  # noqa: BLE001 - a subscription of the lost connection
-                        pass
-                    fresh = await subscribe()
+                    for old in subs.values():
+                        try:
+                            await old.unsubscribe()
+                        except Exception:  # noqa: BLE001 - a subscription of the lost connection
+                            pass
+                    await subscribe_all()
                     link["handled"] = link["lost"]
                     counters.reconnects += 1
-                    say(f"resuming after stream sequence {owned.applied}")
-                    return fresh
+                    say("resuming after stream sequence "
+                        + ", ".join(f"{owned.applied[k]} (partition {k})" for k in chosen))
+                    return
                 except Exception as error:  # noqa: BLE001
                     if time.monotonic() > deadline or nc.is_closed:
                         raise convert(error) from None
@@ -369,37 +370,50 @@ async def consume(policy, *, url: str, stream: str, db: str, partitions: int | N
             return not nc.is_connected or link["lost"] != link["handled"]
 
         async def drained() -> bool:
-            """Whether every message of the stream is delivered and acknowledged."""
-            info = await js.consumer_info(stream, name)
-            return info.num_pending == 0 and info.num_ack_pending == 0
+            """Whether every message of every owned partition is delivered and acknowledged."""
+            for k in chosen:
+                info = await js.consumer_info(stream, names[k])
+                if info.num_pending or info.num_ack_pending:
+                    return False
+            return True
 
+        lags = {k: 0 for k in chosen}
+        # with several partitions, a short wait on each in turn (an idle one holds none up)
+        wait = 1.0 if len(chosen) == 1 else 0.2
         while stop is None or not stop.is_set():
             unsent = None  # decisions of a committed batch, until published
             try:
                 if link["lost"] != link["handled"] and nc.is_connected:
-                    sub = await recover(sub, None)  # reconnected: the consumer may be stale
-                try:
-                    msgs = await sub.fetch(batch, timeout=1.0)
-                except (NatsTimeout, asyncio.TimeoutError):  # "none yet", either kind
-                    msgs = []
-                if not msgs:
-                    if drain and await drained():
+                    await recover(None)  # reconnected: the consumers may be stale
+                idle = True
+                for k in chosen:
+                    if stop is not None and stop.is_set():
                         break
-                    counters.lag = 0
+                    try:
+                        msgs = await subs[k].fetch(batch, timeout=wait)
+                    except (NatsTimeout, asyncio.TimeoutError):  # "none yet", either kind
+                        msgs = []
+                    if not msgs:
+                        lags[k] = 0
+                        continue
+                    idle = False
+                    items = [(m.metadata.sequence.stream, m.data, m.headers or {}) for m in msgs]
+                    lags[k] = msgs[-1].metadata.num_pending
+                    counters.lag = sum(lags.values())
+                    decided = loop.run_in_executor(None, owned.process, k, items, counters)
+                    unsent = await _not_nats(decided)
+                    await publish(unsent)
+                    unsent = None
+                    await msgs[-1].ack_sync(timeout=10.0)
                     if on_batch:
                         on_batch(counters)
-                    continue
-                items = [(m.metadata.sequence.stream, m.data,
-                          (m.headers or {}).get("Clauseline-Partitions")) for m in msgs]
-                counters.lag = msgs[-1].metadata.num_pending
-                decided = loop.run_in_executor(None, owned.process, items, counters)
-                unsent = await _not_nats(decided)
-                await publish(unsent)
-                unsent = None
-                await msgs[-1].ack_sync(timeout=10.0)
-                if on_batch:
-                    on_batch(counters)
-                if drain and counters.lag == 0 and await drained():
+                counters.lag = sum(lags.values())
+                if idle:
+                    if drain and await drained():
+                        break
+                    if on_batch:
+                        on_batch(counters)
+                elif drain and counters.lag == 0 and await drained():
                     break
             except StreamError:
                 raise
@@ -408,7 +422,7 @@ async def consume(policy, *, url: str, stream: str, db: str, partitions: int | N
             except Exception as error:  # noqa: BLE001
                 if not transient():
                     raise convert(error) from None
-                sub = await recover(sub, unsent)
+                await recover(unsent)
         return counters
     finally:
         if owned is not None:
@@ -478,8 +492,8 @@ def run_consume(policy, args) -> int:
         print("\r" + " " * 100 + "\r", end="", file=sys.stderr)
     elapsed = time.monotonic() - c.started
     print(f"clauseline consume: {c.messages} message(s) read in {elapsed:.1f} s "
-          f"({c.rate():,.0f}/s): {c.evaluated} decided, {c.ticks} as clock ticks for this "
-          f"process's deadlines, {c.timers} deadline timer(s) fired, {c.duplicates} already stored, {c.rejected} rejected; "
+          f"({c.rate():,.0f}/s): {c.evaluated} decided, {c.watermarks} watermark(s), "
+          f"{c.timers} deadline timer(s) fired, {c.duplicates} already stored, {c.rejected} rejected; "
           + (f"stream sequence {c.last_seq}" if c.last_seq else "nothing applied yet")
           + f", lag {c.lag}"
           + (f"; resumed after {c.reconnects} lost connection(s)" if c.reconnects else ""),

@@ -12,11 +12,17 @@ from urllib.parse import urlsplit
 
 from ..errors import OneProblem
 from ..redact import shown_url
-from .partitioning import ALL_TOKEN, MAX_PARTITIONS, PARTITION_TOKEN
+from .partitioning import MAX_PARTITIONS, PARTITION_TOKEN
 
-#: The stream's description records its partition count: publishers and consumers read it.
-_DESCRIPTION = "clauseline events, partitions={n}"
+#: The stream's description records its partition count and its layout: publishers and
+#: consumers read it. Layout 2: every message a partition must see is on its own subject
+#: ``NAME.p.K`` (events fanned out, broadcasts copied, watermarks), which its consumer alone
+#: reads (docs/scale.md); a stream without ``layout=2`` was made by an earlier clauseline, whose
+#: consumers read every message of the stream.
+_DESCRIPTION = "clauseline events, partitions={n}, layout=2"
 _PARTITIONS = re.compile(r"partitions=(\d+)")
+_LAYOUT = re.compile(r"layout=(\d+)")
+LAYOUT = 2
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 DEFAULT_PARTITIONS = 6
 #: Seconds to wait for a server to answer a connection.
@@ -183,7 +189,7 @@ async def _events_stream(js, stream: str, partitions: int | None, create: bool,
         n = partitions or DEFAULT_PARTITIONS
         age = max_age or parse_duration(DEFAULT_MAX_AGE)
         await js.add_stream(StreamConfig(
-            name=stream, subjects=[f"{stream}.{PARTITION_TOKEN}.*", f"{stream}.{ALL_TOKEN}"],
+            name=stream, subjects=[f"{stream}.{PARTITION_TOKEN}.*"],
             description=_DESCRIPTION.format(n=n), storage=StorageType.FILE,
             duplicate_window=min(DUPLICATE_WINDOW, age), max_age=age))
         return n
@@ -191,6 +197,12 @@ async def _events_stream(js, stream: str, partitions: int | None, create: bool,
     if found is None:
         raise StreamError("stream.not_clauseline", f"stream {stream!r} on {shown} was not made "
                           "by clauseline publish (its description names no partition count)")
+    layout = _LAYOUT.search(getattr(info.config, "description", None) or "")
+    if (int(layout.group(1)) if layout else 1) != LAYOUT:
+        raise StreamError("stream.layout_old", f"stream {stream!r} on {shown} was made by an "
+                          "earlier clauseline, whose consumers read every message of the stream; "
+                          "this one reads only its partitions' subjects. Publish the log again "
+                          "into a new stream (and new stores: another schema prefix in --db)")
     if partitions is not None and partitions != found:
         raise StreamError("stream.partitions_mismatch", f"stream {stream!r} has {found} "
                           f"partitions, not {partitions}: re-partitioning needs a new stream "

@@ -13,18 +13,20 @@ partitions"). The shipped rules let an event
   SVV participants);
 - write the shared record (subject ``*``: a recording deleted for an exempt party, clause R),
   which every event reads (``memory.global``);
-- report and mark missed an overdue obligation of any subject (clause U: "at the first event
-  after it, whatever that event's subject").
+- pass the due instant of an obligation of any subject (clause U: its timer fires before the
+  first event later than it, whatever that event's subject).
 
 So a :class:`Route` names, besides the owner (the partition of the CloudEvents ``subject``),
 every partition that evaluates the event in full: those of every subject it names, or all of
 them for a subject-less event (``clock.tick``, ``policy.changed``) and for an event that writes
 the shared record or a subject it does not name (the producer finds out, where the rules allow,
-by evaluating it against an empty state; else every event of such a type). Each partition
-keeps, of its decision, the outcomes about its own subjects (:mod:`clauseline.stream.merge`). Deadlines are
-handled by the consumer: every consumer reads every event of the stream, in order, and a
-partition with an obligation overdue at a foreign event's time decides that event as a clock
-tick for its own subjects.
+by evaluating it against an empty state; else every event of such a type). The producer
+publishes the event once on the subject of each of those partitions (:meth:`Router.targets`,
+``NAME.p.K``), and each partition's consumer reads its own subject only. Each partition keeps,
+of its decision, the outcomes about its own subjects (:mod:`clauseline.stream.merge`).
+Deadlines are timers (:mod:`clauseline.timers`): each message carries the producer's
+watermark (``Clauseline-Watermark``, :class:`clauseline.stream.publish.Watermark`), and a
+partition fires its timers due before it.
 """
 
 from __future__ import annotations
@@ -38,11 +40,10 @@ from typing import Any
 from ..decision import GLOBAL
 from ..records import named_subjects
 
-#: The subjects of a stream: ``NAME.p.K`` for an event owned by partition K, ``NAME.all`` for a
-#: subject-less one (it concerns every partition).
+#: The subjects of a stream: ``NAME.p.K``, what partition K must see (its own events, those
+#: fanned out to it, the broadcasts and the watermarks), read by partition K's consumer alone.
 PARTITION_TOKEN = "p"
-ALL_TOKEN = "all"
-#: Most partitions a stream may have (a consumer reads every partition's events anyway).
+#: Most partitions a stream may have.
 MAX_PARTITIONS = 1024
 _ITEM_SUBJECT = re.compile(r"^\{item\.subject\}$")
 
@@ -148,11 +149,20 @@ class Router:
             return cautious
         return Route(cautious.owner, frozenset(given))
 
-    def nats_subject(self, stream: str, route: Route) -> str:
-        """The NATS subject an event of this route is published on."""
-        if route.owner is None:
-            return f"{stream}.{ALL_TOKEN}"
-        return f"{stream}.{PARTITION_TOKEN}.{route.owner}"
+    def targets(self, route: Route) -> list[int]:
+        """The partitions an event of this route is published to, the owner first: every one
+        that evaluates it (all of them for a subject-less event or a write to the shared
+        record)."""
+        if route.partitions is None:
+            first = [route.owner] if route.owner is not None else []
+            return first + [k for k in range(self.partitions) if k != route.owner]
+        rest = sorted(route.partitions - {route.owner})
+        return ([route.owner] if route.owner is not None else []) + rest
+
+
+def nats_subject(stream: str, partition: int) -> str:
+    """The NATS subject of what ``partition`` of ``stream`` must see."""
+    return f"{stream}.{PARTITION_TOKEN}.{partition}"
 
 
 def owns(outcome: dict, partition: int, partitions: int) -> bool:

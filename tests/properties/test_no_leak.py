@@ -229,13 +229,15 @@ def outputs(template: Path, event) -> dict[str, str]:
     # the NATS events stream (clauseline publish, serve --enqueue-nats): the message as it is
     # published, and the decision a consumer makes from it (what the decisions stream carries)
     from clauseline.stream.partitioning import Router
-    from clauseline.stream.publish import message_for
+    from clauseline.stream.publish import Watermark, messages_for
     from clauseline.stream.reduction import StreamRedactor
-    subject, headers, _, body = message_for(Router(policy, 6), "EVENTS",
-                                            json.dumps(event, ensure_ascii=False).encode(),
-                                            StreamRedactor(b"a key"))
-    out["nats: events stream message"] = " ".join([subject, json.dumps(headers),
-                                                   body.decode("utf-8", "replace")])
+    messages, _ = messages_for(Router(policy, 6), "EVENTS",
+                               json.dumps(event, ensure_ascii=False).encode(),
+                               StreamRedactor(b"a key"), Watermark(policy))
+    out["nats: events stream message"] = "\n".join(
+        " ".join([subject, json.dumps(headers), data.decode("utf-8", "replace")])
+        for subject, headers, data in messages)
+    body = messages[0][2]
     (_, consumed), = list(Session(policy).replay([body.decode("utf-8", "surrogateescape")]))
     out["nats: decision of a consumer"] = consumed.to_json()
     with tempfile.TemporaryDirectory() as folder:

@@ -4,8 +4,8 @@
 ``clauseline.evaluate`` by hand gives, with the session's documented additions only: a repeated
 (``source``, ``id``) of an accepted event is answered with the first decision marked
 ``duplicate``; a rejected line's errors carry ``line`` and a ``line N: `` prefix; blank lines
-are skipped but counted; a valid event first fires the deadlines' timers due before its time
-(``clauseline.due_ticks``), each a decision of its own on the event's line. And a session over a SQLite store (``clauseline.store.open_store``)
+are skipped but counted; a valid event (a repeat too) first fires the deadlines' timers due
+before its time (``clauseline.due_ticks``), each a decision of its own on the event's line. And a session over a SQLite store (``clauseline.store.open_store``)
 makes the decisions a session in memory makes.
 """
 
@@ -39,13 +39,13 @@ def by_hand(policy, lines: list[str]) -> list[tuple[int, str]]:
             continue
         event = json.loads(line)
         key = _key(event)
+        if key is not None and not policy.schemas.event_problems(event):
+            for tick in due_ticks(state, event):  # a valid event, repeated or not
+                timer, state = evaluate(policy, state, tick)
+                out.append((number, timer.to_json()))
         if key is not None and key in first:
             decision = first[key].as_duplicate()
         else:
-            if key is not None and not policy.schemas.event_problems(event):
-                for tick in due_ticks(state, event):
-                    timer, state = evaluate(policy, state, tick)
-                    out.append((number, timer.to_json()))
             decision, state = evaluate(policy, state, event)
             if decision.status == "accepted" and key is not None:
                 first[key] = decision

@@ -10,6 +10,7 @@ does not answer."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import sys
@@ -195,8 +196,9 @@ def test_a_consumer_killed_in_the_middle_and_restarted_loses_nothing_and_applies
 
     # delivered all over again (as after a crash between commit and acknowledgement): every
     # event is answered from the stores as already stored, and nothing changes
-    async def forget(jetstream):
-        await jetstream.delete_consumer(scale.stream, "clauseline-%s-p0-1" % scale.stream)
+    async def forget(jetstream):  # each partition's durable consumer
+        for k in OWNERS[0]:
+            await jetstream.delete_consumer(scale.stream, f"clauseline-{scale.stream}-p{k}")
     js(forget)
     for k in OWNERS[0]:
         store = open_store(partition_url(scale.base, k), create=False)
@@ -234,13 +236,17 @@ def test_a_log_published_again_appends_nothing_and_an_idle_consumer_says_so(scal
     first = scale.publish(DEMO, PARTITIONS)
     lines = [line for line in DEMO.read_text(encoding="utf-8").splitlines() if line.strip()]
     assert f"{len(lines)} event(s) to stream" in first.stderr
-    # the demo log repeats one event: the stream holds every other line once
+    # the demo log repeats one event: the stream holds every other line once, on each
+    # partition that evaluates it, and the watermarks
     assert "1 dropped as repeats" in first.stderr
-    assert f"last sequence {len(lines) - 1}," in first.stderr
+    rounds = int(re.search(r"(\d+) watermark\(s\) to every partition", first.stderr).group(1))
+    held = int(re.search(r"last sequence (\d+),", first.stderr).group(1))
+    assert rounds >= 1 and held >= len(lines) - 1 + rounds * PARTITIONS
     again = scale.publish(DEMO, PARTITIONS)
-    # every line is dropped as a repeat: the keyed events and the three bad lines alike
+    # every line is dropped as a repeat: the keyed events and the three bad lines alike, and
+    # with them their copies and the watermarks
     assert f"{len(lines)} dropped as repeats" in again.stderr, again.stderr
-    assert f"last sequence {len(lines) - 1}," in again.stderr
+    assert f"last sequence {held}," in again.stderr
 
 
 def test_consume_refuses_a_stream_partitioned_otherwise_and_a_missing_stream(scale):
@@ -386,3 +392,57 @@ def test_stores_of_a_stream_made_again_are_refused(scale):
     finally:
         log.unlink()
     assert refused.returncode == 1 and "stream.recreated" in refused.stderr, refused.stderr
+
+
+def _timers_log(path: Path, partitions: int) -> tuple[str, str]:
+    """A CCPA request of a subject, then only other partitions' events, past its due instant:
+    the subject's partition gets no event after the request, so only watermarks tell it that
+    time passed. (The requester's subject, and another partition's subject.)"""
+    ids = [f"acct-{i}" for i in range(200)]
+    owner = ids[0]
+    other = next(s for s in ids if partition_of(s, partitions) != partition_of(owner, partitions))
+    lines = [{"specversion": "1.0", "id": "filed", "source": "/ccpa", "type": "ccpa.request.filed",
+              "subject": owner, "time": "2019-07-01T09:00:00Z",
+              "data": {"request_id": "r-1", "kinds": ["categories"], "delivery": "mail",
+                       "has_account": False,
+                       "profile": {"residence": {"country": "US", "region": "US-CA"}}}}]
+    for day in range(60):
+        lines.append({"specversion": "1.0", "id": f"visit-{day}", "source": "/web",
+                      "type": "website.visited", "subject": other,
+                      "time": f"2019-07-{day + 2:02d}T10:00:00Z" if day < 30
+                      else f"2019-08-{day - 29:02d}T10:00:00Z",
+                      "data": {"session_id": f"s-{day}", "dnt": False, "collected": [],
+                               "cookies": []}})
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+    return owner, other
+
+
+def test_an_idle_partition_fires_its_timer_from_the_watermarks_and_reads_only_its_own(scale,
+                                                                                      tmp_path):
+    """Each consumer reads its partition's subject only; the requester's partition sees no
+    event after the request, yet fires the deadline's timer from the watermarks, the decision a
+    serial replay makes (there, before the first later event, another subject's visit)."""
+    log = tmp_path / "timers.jsonl"
+    owner, other = _timers_log(log, 2)
+    published = subprocess.run([clauseline(), "publish", str(log), "--nats", scale.nats,
+                                "--stream", scale.stream, "--partitions", "2",
+                                "--watermark-every", "7"], capture_output=True, text=True,
+                               timeout=120, check=True)
+    rounds = int(re.search(r"(\d+) watermark\(s\) to every partition", published.stderr).group(1))
+    assert rounds >= 61 // 7
+    outputs = _run_consumers(scale, [[0], [1]])
+    read = {}
+    for k, (code, err) in enumerate(outputs):
+        assert code == 0, err
+        read[k] = int(re.search(r"(\d+) message\(s\) read", err).group(1))
+    mine, others = partition_of(owner, 2), partition_of(other, 2)
+    # the requester's partition: its request and the watermarks, not the 60 visits
+    assert read[mine] == 1 + rounds and read[others] == 60 + rounds
+    serial = scale.replay_serial(log)
+    merged = merged_decisions(scale.base, 2, load_policy())
+    assert _differences(serial, merged) == []
+    [timer] = [d for k, d in serial.items() if k[0] == TIMER_SOURCE]
+    assert timer["time"] == "2019-08-15T09:00:00Z"
+    assert [(o["violation"], o["subject"]) for o in timer["outcomes"]] == [
+        ("ccpa.deadline_missed", owner)]
+    assert "1 deadline timer(s) fired" in outputs[mine][1]

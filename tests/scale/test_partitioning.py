@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from clauseline.stream.merge import merge, partial, partials_of
-from clauseline.stream.partitioning import Router, partition_of
+from clauseline.stream.partitioning import Router, nats_subject, partition_of
 from clauseline.stream.stores import partition_url, schema_of
 
 
@@ -31,11 +31,12 @@ def test_routes(policy, event):
     router = Router(policy, 6)
     tick = event("clock.tick", {}, subject=None)
     assert router.route(tick).partitions is None and router.route(tick).owner is None
-    assert router.nats_subject("EV", router.route(tick)) == "EV.all"
+    assert router.targets(router.route(tick)) == list(range(6))  # a copy to every partition
     pay = event("payment.made", {"transaction_id": "t"}, subject="acct-1")
     route = router.route(pay)
     assert route.owner == partition_of("acct-1", 6) and route.partitions == {route.owner}
-    assert router.nats_subject("EV", route) == f"EV.p.{route.owner}"
+    assert router.targets(route) == [route.owner]
+    assert nats_subject("EV", route.owner) == f"EV.p.{route.owner}"
     # a call writes the shared record when a party is exempt: every partition evaluates calls
     assert {"call.recorded", "svv.session.recorded"} <= router.everywhere
     call = event("call.recorded", {"parties": [{"subject": "x-2", "user_type": "family"}]})
@@ -45,6 +46,7 @@ def test_routes(policy, event):
     other = next(s for s in ids if partition_of(s, 6) != partition_of("acct-1", 6))
     named = event("disclosure.requested", {"x": [{"subject": other}]}, subject="acct-1")
     assert router.route(named).partitions == {partition_of("acct-1", 6), partition_of(other, 6)}
+    assert router.targets(router.route(named)) == [partition_of("acct-1", 6), partition_of(other, 6)]
     assert router.route(None).owner == 0 and router.route({"subject": 5}).owner == 0
     assert "ccpa.request.filed" in router.obligation_types
 
