@@ -403,9 +403,14 @@ def _cases() -> list[Case]:
     add(("publish",), "--nats not a URL",
         ["publish", "LOG", "--nats", "not a url::x", "--stream", "S"], says="nats.unavailable")
     for command in (("publish",), ("consume",)):  # a stream's retention: a positive duration
-        for value in ("0", "0s", "-7d", "7", "seven days", "1d-2h", "\u202e7d", "99999999d"):
+        for value in ("0", "0s", "-7d", "7", "seven days", "1d-2h", "\u202e7d", "99999999d",
+                      CARD):
             add(command, f"--max-age {value!r}", BASE[command] + ["--max-age", value],
                 exits=(2,), says="--max-age")
+    for value in ("0", "0s", "-1d", "7", "a day", "1d-2h", "\u202e1d", "99999999d", CARD):
+        add(("publish",), f"--watermark-interval {value!r}",  # a positive span of event time
+            BASE[("publish",)] + ["--watermark-interval", value], exits=(2,),
+            says="--watermark-interval")
     add(("publish",), "--stream not a name", ["publish", "LOG", "--nats", NO_NATS, "--stream",
                                               "a b.c"], says="stream.")
     add(("merge",), "--out a folder", BASE[("merge",)] + ["--out", ("hostile", "folder", "")],

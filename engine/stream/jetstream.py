@@ -11,7 +11,7 @@ import re
 from urllib.parse import urlsplit
 
 from ..errors import OneProblem
-from ..redact import shown_url
+from ..redact import mask_numbers, shown_url
 from .partitioning import MAX_PARTITIONS, PARTITION_TOKEN
 
 #: The stream's description records its partition count and its layout: publishers and
@@ -57,8 +57,8 @@ def parse_duration(text: str, what: str = "--max-age") -> float:
     """Seconds of a duration written as numbers with units, ``7d``, ``36h``, ``1d12h``, ``90m``,
     ``30s`` (``ms``, ``s``, ``m``, ``h``, ``d``, ``w``). Refused (ValueError, a message naming
     ``what``): no unit, zero, a negative or unparseable one, or more than 100 years."""
-    shown = text if isinstance(text, str) and len(text) <= 24 and text.isprintable() \
-        else "the value"
+    shown = mask_numbers(text) if isinstance(text, str) and len(text) <= 24 \
+        and text.isprintable() else "the value"  # never a card number echoed
     plain = text.strip() if isinstance(text, str) else ""
     pieces = list(_DURATION.finditer(plain))
     if plain.startswith("-"):

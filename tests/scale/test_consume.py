@@ -61,14 +61,23 @@ def _run_consumers(scale, procs: list[list[int]], *extra: str, timeout: float = 
     return outputs
 
 
-@pytest.mark.parametrize("which", ["demo", pytest.param("generated", marks=pytest.mark.slow)])
-def test_three_consumers_over_six_partitions_store_the_serial_decisions(scale, which,
-                                                                        generated_log, tmp_path):
+#: the partitions of each consumer process: one process owning all six, three, six
+SPLITS = {1: [list(range(PARTITIONS))], 3: OWNERS, 6: [[k] for k in range(PARTITIONS)]}
+
+
+@pytest.mark.parametrize("which,consumers", [
+    ("demo", 3), ("demo", 1), ("demo", 6),
+    pytest.param("generated", 3, marks=pytest.mark.slow),
+    pytest.param("generated", 1, marks=pytest.mark.slow),
+    pytest.param("generated", 6, marks=pytest.mark.slow)])
+def test_consumers_over_six_partitions_store_the_serial_decisions(scale, which, consumers,
+                                                                  generated_log, tmp_path):
     log = DEMO if which == "demo" else generated_log
     published = scale.publish(log, PARTITIONS)
     assert "6 partitions" in published.stderr
     consumers = [subprocess.Popen(scale.consume_args(mine, "--drain"), stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for mine in OWNERS]
+                                  stderr=subprocess.PIPE, text=True)
+                 for mine in SPLITS[consumers]]
     serial = scale.replay_serial(log)  # meanwhile
     for p in consumers:
         _, err = p.communicate(timeout=150)

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
+
 from clauseline import Session
 from clauseline.session import MemoryStore
 from clauseline.timers import TIMER_SOURCE, timer_id
@@ -116,3 +118,20 @@ def test_replay_prints_each_timer_before_the_event_that_fired_it(tmp_path):
                             "--compare", str(recorded)], capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert "0 of 4 decision(s) differ" in again.stderr
+
+
+def test_advance_fires_what_a_later_event_would_and_nothing_twice(policy):
+    """``Session.advance(time)`` (a stream partition's watermark): the timers due strictly
+    before ``time``, fired and recorded as a valid event at ``time`` would fire them."""
+    by_event, by_watermark = Session(policy, MemoryStore()), Session(policy, MemoryStore())
+    for session in (by_event, by_watermark):
+        session.submit(request("r-1"))
+        session.submit(request("r-2", subject="ca-2"))
+    assert by_watermark.advance(DUE) == []  # at the instant itself: still in time
+    fired = by_watermark.advance("2019-08-15T09:00:00.000001Z")
+    assert [d.as_dict() for d in fired] == \
+        [d.as_dict() for d in by_event.submit(visit("2019-08-15T09:00:00.000001Z")).fired]
+    assert [missed(d.as_dict())[0]["subject"] for d in fired] == ["ca-1", "ca-2"]
+    assert by_watermark.advance("2019-12-31T00:00:00Z") == []
+    with pytest.raises(ValueError):
+        by_watermark.advance("not a time")
