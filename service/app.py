@@ -63,7 +63,8 @@ def create_app(settings: Settings | None = None, *, policy: Policy | None = None
     if settings.enqueue_nats:  # enqueue instead of evaluate (service/enqueue.py)
         from .enqueue import Enqueuer
         app.state.enqueuer = Enqueuer(settings.enqueue_nats, settings.enqueue_stream or "",
-                                      policy)
+                                      policy, watermark_every=settings.watermark_every,
+                                      watermark_interval=settings.watermark_interval)
     # at most as many threads on the store as its connection pool holds connections
     app.state.limiter = anyio.CapacityLimiter(8 if store.dialect == "postgresql" else 4)
     # one session for every request (it holds the policy and the store, nothing of a request)

@@ -10,8 +10,8 @@ a 202 is ``{"status": "queued", "event_id", "event_source", "stream", "seq", "du
 ``seq``: the stream sequence of the message to the event's owner partition, the first of those
 fanned out to every partition that evaluates it). Each message carries the worker's watermark
 (``Clauseline-Watermark``: the latest time of the valid events it published), and every
-``WATERMARK_EVERY`` events or ``WATERMARK_INTERVAL`` of event time a watermark message goes to
-every partition, as ``clauseline publish`` sends them (docs/scale.md, "Deadlines: timers and
+``--enqueue-watermark-every`` events or ``--enqueue-watermark-interval`` of event time (default
+1,000 and 1 day) a watermark message goes to every partition, as ``clauseline publish`` sends them (docs/scale.md, "Deadlines: timers and
 watermarks"); a ``clock.tick`` posted reaches every partition too.
 What is published is the event reduced as the store reduces it (no card, bank or social
 security number in full: :mod:`clauseline.stream.reduction`), and a stream made here keeps
@@ -33,10 +33,11 @@ from ..stream.reduction import stream_redactor
 class Enqueuer:
     """One NATS connection per worker process, opened on first use in the server's loop."""
 
-    def __init__(self, url: str, stream: str, policy, max_age: float | None = None):
+    def __init__(self, url: str, stream: str, policy, max_age: float | None = None,
+                 watermark_every: int = 1000, watermark_interval: float = 86400.0):
         self.url, self.stream, self.policy, self.max_age = url, stream, policy, max_age
         self.redactor = stream_redactor()
-        self.watermark = Watermark(policy)
+        self.watermark = Watermark(policy, watermark_every, watermark_interval)
         self.shown = shown_nats(url)
         self._lock = asyncio.Lock()
         self._nc = self._js = self._router = None

@@ -23,6 +23,11 @@ ENV_MAX_BODY = "CLAUSELINE_MAX_BODY_BYTES"
 ENV_MAX_BATCH = "CLAUSELINE_MAX_BATCH"
 ENV_ENQUEUE_NATS = "CLAUSELINE_ENQUEUE_NATS"
 ENV_ENQUEUE_STREAM = "CLAUSELINE_ENQUEUE_STREAM"
+ENV_WATERMARK_EVERY = "CLAUSELINE_ENQUEUE_WATERMARK_EVERY"
+ENV_WATERMARK_INTERVAL = "CLAUSELINE_ENQUEUE_WATERMARK_INTERVAL"
+#: The rate of the watermark messages an enqueuing worker sends (as ``clauseline publish``'s).
+DEFAULT_WATERMARK_EVERY = 1000
+DEFAULT_WATERMARK_INTERVAL = 86400.0
 
 
 @dataclass(frozen=True)
@@ -41,14 +46,23 @@ class Settings:
     #: to this NATS server's stream ``enqueue_stream`` and answers 202; None: evaluate here.
     enqueue_nats: str | None = None
     enqueue_stream: str | None = None
+    #: With ``enqueue_nats``: a watermark message to every partition after this many events, or
+    #: once the event time moved this many seconds since the last (docs/scale.md).
+    watermark_every: int = DEFAULT_WATERMARK_EVERY
+    watermark_interval: float = DEFAULT_WATERMARK_INTERVAL
 
     def __post_init__(self) -> None:
         # a limit of 0 or below would refuse every request (or, for a batch, accept none): a
         # mistake to stop at start, not a service to run (``serve`` refuses it as wrong usage)
-        for name in ("max_body_bytes", "max_batch"):
+        for name in ("max_body_bytes", "max_batch", "watermark_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a whole number of at least 1, not {quote(value)}")
+        interval = self.watermark_interval
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) \
+                or not 0 < interval < float("inf"):
+            raise ValueError(f"watermark_interval must be a positive number of seconds, not "
+                             f"{quote(interval)}")
 
     def to_env(self) -> dict[str, str]:
         """The environment variables that :meth:`from_env` reads back (for worker processes)."""
@@ -59,6 +73,8 @@ class Settings:
         if self.enqueue_nats:
             env[ENV_ENQUEUE_NATS] = self.enqueue_nats
             env[ENV_ENQUEUE_STREAM] = self.enqueue_stream or ""
+            env[ENV_WATERMARK_EVERY] = str(self.watermark_every)
+            env[ENV_WATERMARK_INTERVAL] = repr(float(self.watermark_interval))
         return env
 
     @classmethod
@@ -70,4 +86,8 @@ class Settings:
                    max_body_bytes=int(os.environ.get(ENV_MAX_BODY) or DEFAULT_MAX_BODY_BYTES),
                    max_batch=int(os.environ.get(ENV_MAX_BATCH) or DEFAULT_MAX_BATCH),
                    enqueue_nats=os.environ.get(ENV_ENQUEUE_NATS) or None,
-                   enqueue_stream=os.environ.get(ENV_ENQUEUE_STREAM) or None)
+                   enqueue_stream=os.environ.get(ENV_ENQUEUE_STREAM) or None,
+                   watermark_every=int(os.environ.get(ENV_WATERMARK_EVERY)
+                                       or DEFAULT_WATERMARK_EVERY),
+                   watermark_interval=float(os.environ.get(ENV_WATERMARK_INTERVAL)
+                                            or DEFAULT_WATERMARK_INTERVAL))

@@ -411,6 +411,9 @@ def _cases() -> list[Case]:
         add(("publish",), f"--watermark-interval {value!r}",  # a positive span of event time
             BASE[("publish",)] + ["--watermark-interval", value], exits=(2,),
             says="--watermark-interval")
+        add(("serve",), f"--enqueue-watermark-interval {value!r}",
+            BASE[("serve",)] + ["--enqueue-watermark-interval", value], exits=(2,),
+            says="--enqueue-watermark-interval")
     add(("publish",), "--stream not a name", ["publish", "LOG", "--nats", NO_NATS, "--stream",
                                               "a b.c"], says="stream.")
     add(("merge",), "--out a folder", BASE[("merge",)] + ["--out", ("hostile", "folder", "")],

@@ -21,7 +21,9 @@ def cmd_serve(args) -> int:
         return 2
     settings = Settings(db=args.db, rules=args.rules, auth=not args.insecure_no_auth,
                         max_body_bytes=args.max_body_bytes, max_batch=args.max_batch,
-                        enqueue_nats=args.enqueue_nats, enqueue_stream=args.enqueue_stream)
+                        enqueue_nats=args.enqueue_nats, enqueue_stream=args.enqueue_stream,
+                        watermark_every=args.enqueue_watermark_every,
+                        watermark_interval=args.enqueue_watermark_interval)
     try:
         return serve(settings, host=args.host, port=args.port, workers=args.workers,
                      log_level=args.log_level)
@@ -36,7 +38,8 @@ def cmd_serve(args) -> int:
 def register(subparsers, parents) -> None:
     """``serve``."""
     from ..events.parsing import MAX_EVENT_BYTES
-    from ..service.settings import DEFAULT_DB, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES
+    from ..service.settings import (DEFAULT_DB, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES,
+                                    DEFAULT_WATERMARK_EVERY, DEFAULT_WATERMARK_INTERVAL)
 
     p = subparsers.add_parser(
         "serve", parents=[parents.rules,
@@ -79,6 +82,15 @@ def register(subparsers, parents) -> None:
     p.add_argument("--enqueue-stream", metavar="NAME",
                    help="the events stream of --enqueue-nats (created when absent, 6 partitions). "
                    "Env CLAUSELINE_ENQUEUE_STREAM")
+    from .stream import event_time_span
+    p.add_argument("--enqueue-watermark-every", metavar="N", type=at_least_one,
+                   default=DEFAULT_WATERMARK_EVERY,
+                   help="with --enqueue-nats: a watermark message to every partition after this "
+                   f"many events (default {DEFAULT_WATERMARK_EVERY}) ...")
+    p.add_argument("--enqueue-watermark-interval", metavar="SPAN", type=event_time_span,
+                   default=DEFAULT_WATERMARK_INTERVAL,
+                   help="... or once the event time moved this far since the last one (default "
+                   "1d): partitions that get no event still see time pass (docs/scale.md)")
     p.add_argument("--log-level", default="info",
                    choices=["critical", "error", "warning", "info", "debug"],
                    help="uvicorn's log level (default info)")

@@ -163,6 +163,41 @@ def test_the_service_enqueues_reduced_events(scale, tmp_path):
     assert _stream_config(scale.stream).max_age == 7 * 86400  # the documented default
 
 
+def test_the_service_sends_watermarks_at_its_configured_rate(scale, tmp_path):
+    """``serve --enqueue-nats`` with ``--enqueue-watermark-every 2``: every message carries the
+    worker's event time, and after every second event a watermark message (no body) reaches
+    every partition, so that an idle partition fires its deadline timers."""
+    from starlette.testclient import TestClient
+
+    from clauseline.service.app import create_app
+    from clauseline.service.settings import Settings
+
+    settings = Settings(db=f"sqlite:///{tmp_path / 'service.db'}", auth=False,
+                        enqueue_nats=scale.nats, enqueue_stream=scale.stream,
+                        watermark_every=2)
+    events = _planted_events()[:5]
+    with TestClient(create_app(settings)) as client:
+        for event in events:
+            answer = client.post("/v1/events", json=event,
+                                 headers={"Content-Type": "application/cloudevents+json"})
+            assert answer.status_code == 202, answer.text
+
+    async def read(jetstream):
+        info = await jetstream.stream_info(scale.stream)
+        return [await jetstream.get_msg(scale.stream, seq)
+                for seq in range(info.state.first_seq, info.state.last_seq + 1)]
+    messages = js(read)
+    latest = max(e["time"] for e in events)
+    marks = [m for m in messages if not m.data]
+    assert len(marks) == 2 * 6  # after the second and the fourth event, to each partition
+    assert sorted(m.subject for m in marks[:6]) == sorted(f"{scale.stream}.p.{k}"
+                                                         for k in range(6))
+    assert all(m.headers["Clauseline-Watermark"] for m in marks)
+    events_seen = [m for m in messages if m.data]
+    assert len(events_seen) == len(events)
+    assert events_seen[-1].headers["Clauseline-Watermark"] == latest
+
+
 @pytest.mark.slow
 def test_max_age_is_the_streams_retention(scale, tmp_path):
     log = tmp_path / "one.jsonl"

@@ -195,3 +195,18 @@ def test_the_cli_refuses_an_integer_past_a_double_as_the_service_does(tmp_path, 
 def test_settings_refuse_a_limit_of_zero_or_below(limit, value):
     with pytest.raises(ValueError, match=limit):
         Settings(**{limit: value})
+
+
+def test_the_enqueue_watermark_rate_reaches_every_worker(monkeypatch):
+    """``serve --workers N --enqueue-nats``: each worker builds its settings from the
+    environment ``serve`` wrote, the watermark rate included; a rate of 0 is refused."""
+    from clauseline.service.settings import Settings
+    given = Settings(enqueue_nats="nats://127.0.0.1:4222", enqueue_stream="EVENTS",
+                     watermark_every=7, watermark_interval=5400.0)
+    for name, value in given.to_env().items():
+        monkeypatch.setenv(name, value)
+    assert Settings.from_env() == given
+    with pytest.raises(ValueError, match="watermark_every"):
+        Settings(watermark_every=0)
+    with pytest.raises(ValueError, match="watermark_interval"):
+        Settings(watermark_interval=float("nan"))
