@@ -767,7 +767,7 @@ h3{font-size:16px;margin:20px 0 6px}.meta{color:#555}
 nav ul{list-style:none;padding:0;margin:8px 0;display:flex;flex-wrap:wrap;gap:6px 16px}
 table{border-collapse:collapse;margin:6px 0 10px}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f2f2f2}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.cards{display:grid;grid-template-columns:max-content minmax(0,1fr) minmax(0,1fr);gap:16px 28px}.cards td:first-child{white-space:nowrap}.cards code{overflow-wrap:anywhere}@media (max-width:900px){.cards{grid-template-columns:minmax(0,1fr)}}
+.cards{display:grid;grid-template-columns:max-content minmax(0,1fr) minmax(0,1fr);gap:16px 28px}.cards td:first-child{white-space:nowrap}.cards code{overflow-wrap:anywhere}.cards .note{width:0;min-width:100%}@media (max-width:900px){.cards{grid-template-columns:minmax(0,1fr)}}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;overflow-wrap:break-word}
 code.data{word-break:break-all}code.long{overflow-wrap:anywhere}.scroll{max-width:100%;overflow-x:auto}
 blockquote{margin:6px 0;padding:4px 12px;border-left:4px solid #9467bd;background:#f7f4fb}

@@ -72,3 +72,17 @@ def test_a_cache_folder_that_cannot_be_made_still_loads(tmp_path, monkeypatch):
     monkeypatch.setattr(reading, "_MEMO", {})
     assert load_policy().latest.rules
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_a_document_with_unquoted_times_is_never_kept(cache, tmp_path):
+    """ruamel.yaml keeps how a timestamp was written on the object, and pickling drops it: a
+    scenario's ``time: 2019-07-01T09:00:00Z`` read a second time must still end in ``Z``."""
+    from clauseline.testing.scenarios import load_scenarios
+    path = tmp_path / "timed.yaml"
+    path.write_text("name: a timed scenario\ndefaults:\n  time: 2019-07-01T09:00:00.123456Z\n"
+                    "events:\n  - tick: P1D\n    expect: {outcomes: []}\n", encoding="utf-8")
+    first = load_scenarios(path)[0].defaults["time"]
+    again = load_scenarios(path)[0].defaults["time"]
+    assert first == again == "2019-07-01T09:00:00.123456Z"
+    assert not cache.exists() or not any(
+        b"timed scenario" in entry.read_bytes() for entry in cache.iterdir())

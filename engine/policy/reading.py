@@ -17,6 +17,7 @@ costs what its text costs). Every refusal is a located :class:`~clauseline.error
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
 import pickle
@@ -363,6 +364,11 @@ def _parsed(text: str) -> Any:
         except Exception:  # noqa: BLE001 - a damaged entry: parsed again, and replaced
             blob = None
     doc = _yaml().load(text)
+    if _holds_a_time(doc):
+        # ruamel.yaml keeps how a timestamp was written (its ``Z``, its digits) on the object,
+        # which pickling drops (datetime pickles its value alone): never kept, so a scenario's
+        # unquoted times read back exactly as written
+        return doc
     try:
         blob = pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:  # noqa: BLE001 - nothing that cannot be kept is kept
@@ -379,6 +385,25 @@ def _parsed(text: str) -> Any:
         except OSError:
             pass  # a read-only home: parsed each time, as before
     return doc
+
+
+def _holds_a_time(doc: Any) -> bool:
+    """Whether a parsed document holds a date or a time (an unquoted YAML timestamp)."""
+    stack, seen = [doc], set()
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (dict, list)):
+            if id(node) in seen:  # an alias: walked already
+                continue
+            seen.add(id(node))
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, (datetime.date, datetime.time)):
+            return True
+    return False
 
 
 def read_yaml(path: Path, display: str, inside: Iterable[str] | None = None) -> tuple[Any, list[Problem]]:
