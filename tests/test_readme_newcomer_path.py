@@ -231,7 +231,9 @@ def test_the_newcomer_path_runs_as_written_on_a_fresh_clone(tmp_path):
                 assert (clone / ".venv" / "bin" / "clauseline").exists()
                 log = (clone / "examples" / "demo-log.jsonl").read_text(encoding="utf-8")
                 made = (clone / "out" / "demo-decisions.jsonl").read_text(encoding="utf-8")
-                assert len(made.splitlines()) == len(log.splitlines())
+                # a decision per line, and one per deadline timer the log fires
+                timers = made.count('"event_source":"urn:clauseline:timer"')
+                assert timers >= 1 and len(made.splitlines()) == len(log.splitlines()) + timers
                 assert (clone / "out" / "demo.db").exists()
             elif ". .venv/bin/activate" in code:
                 where = terminal.run("command -v clauseline; command -v python")
