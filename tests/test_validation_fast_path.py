@@ -108,3 +108,64 @@ def test_the_problems_of_an_event_are_the_same_with_and_without_the_fast_path(sc
         schemas._fast = saved
     assert with_fast == without
     assert sum(1 for p in with_fast if p) > 100 and sum(1 for p in with_fast if not p) > 50
+
+
+def _leaf_paths(node, path=()):
+    """Every path to a member or item of a plain document, the deepest last."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield path + (key,)
+            yield from _leaf_paths(value, path + (key,))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield path + (index,)
+            yield from _leaf_paths(value, path + (index,))
+
+
+def _rule_documents() -> list[tuple[str, object]]:
+    """(schema id, document as read) of every shipped policy file: the rule files, the indexes,
+    the interpretations and the facilities."""
+    from clauseline.policy.loader import FACILITIES, INTERPRETATIONS, POLICY_INDEX, RULE_FILE
+    from clauseline.policy.reading import read_yaml
+    out = []
+    for path in sorted((ROOT / "rules").rglob("*.yaml")):
+        schema_id = ({"policy.yaml": POLICY_INDEX, "facilities.yaml": FACILITIES}.get(path.name)
+                     or (INTERPRETATIONS if path.parent.name == "interpretations" else RULE_FILE))
+        doc, problems = read_yaml(path, path.name)
+        assert problems == [] and doc is not None, path
+        out.append((schema_id, doc))
+    return out
+
+
+def test_both_validators_agree_on_the_policy_files_and_their_mutations(schemas):
+    """A policy file that jsonschema-rs finds valid skips python-jsonschema when a policy loads
+    (:func:`clauseline.policy.reading.schema_problems`): a file that is not valid must never
+    be let through by that shortcut."""
+    from clauseline.policy.reading import _native, plain, schema_problems
+    rng = random.Random(11)
+    documents = _rule_documents()
+    assert len(documents) > 30
+    checked, invalid, disagreements = 0, 0, []
+    for schema_id, doc in documents:
+        corpus = [plain(doc)]
+        paths = list(_leaf_paths(corpus[0]))
+        for where in rng.sample(paths, min(12, len(paths))):
+            changed = copy.deepcopy(corpus[0])
+            parent = changed
+            for step in where[:-1]:
+                parent = parent[step]
+            if isinstance(parent, dict) and rng.random() < 0.3:
+                del parent[where[-1]]
+            else:
+                parent[where[-1]] = rng.choice(BREAKERS)(parent[where[-1]])
+            corpus.append(changed)
+        for instance in corpus:
+            fast = schemas.fast(schema_id).is_valid(_native(instance))
+            slow = not any(True for _ in schemas.validator(schema_id).iter_errors(instance))
+            checked, invalid = checked + 1, invalid + (not slow)
+            if fast != slow:
+                disagreements.append((schema_id.rsplit("/", 1)[-1], fast, slow,
+                                      json.dumps(instance, default=str)[:300]))
+        assert schema_problems(schemas, schema_id, doc, "file.yaml") == []  # as read, with ruamel's types
+    assert disagreements == []
+    assert checked > 300 and invalid > 100  # both kinds are well represented

@@ -454,6 +454,22 @@ def plain(node: Any) -> Any:
     return node
 
 
+def _native(node: Any) -> Any:
+    """A :func:`plain` document with ruamel.yaml's scalar subclasses (a folded string, a float
+    that remembers its digits) as the built-in types they extend, which jsonschema-rs reads."""
+    if isinstance(node, dict):
+        return {k: _native(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_native(v) for v in node]
+    kind = type(node)
+    if kind is str or kind is int or kind is float or kind is bool or node is None:
+        return node
+    for base in (str, float, int):  # bool cannot be subclassed: a bool is caught above
+        if isinstance(node, base):
+            return base(node)
+    return node
+
+
 def line_of(root: Any, path: list, key: str | None = None) -> int | None:
     """The 1-based line of the node at ``path`` (or of ``key`` inside it)."""
     node, line = root, None
@@ -489,9 +505,20 @@ def condition_operators(branches: list) -> list[str]:
 
 
 def schema_problems(schemas: SchemaSet, schema_id: str, doc: Any, display: str) -> list[Problem]:
-    """Every schema error of a document read by :func:`read_yaml`, with file, line and key."""
+    """Every schema error of a document read by :func:`read_yaml`, with file, line and key.
+
+    jsonschema-rs answers first (a valid document, the usual case, in a fraction of the time:
+    about 0.2 s of every policy load before); python-jsonschema lists and explains the errors,
+    and has the last word, as for events (:meth:`SchemaSet.problems`)."""
+    instance = plain(doc)
+    fast = schemas.fast(schema_id)
+    try:
+        if fast is not None and fast.is_valid(_native(instance)):
+            return []
+    except ValueError:  # a value jsonschema-rs cannot read (a date): python-jsonschema judges
+        pass
     out = []
-    for error in schemas.validator(schema_id).iter_errors(plain(doc)):
+    for error in schemas.validator(schema_id).iter_errors(instance):
         out.extend(_explain(error, doc, display))
     out.sort(key=lambda p: (p.line or 0, p.key or "", p.code))
     return out
