@@ -88,12 +88,15 @@ def _instant_key(text: str) -> str:
     return parse_time(text).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _apply(node: dict, entry: list, owned: set[int] | None = None) -> None:
-    """Apply one journal entry to ``node`` in place, its value copied. With ``owned`` (the ids
-    of the containers the caller made), copy-on-write instead: a dict or list on the entry's
-    path that is not the caller's is copied (shallow) before it changes, and values are shared,
-    not copied, so the entries and values folded (:func:`compact`) are never changed."""
+def _apply(node: dict, entry: list, owned: set[int] | None = None, share: bool = False) -> None:
+    """Apply one journal entry to ``node`` in place, its value copied (or, with ``share``, the
+    entry's own value itself: see :func:`write`). With ``owned`` (the ids of the containers the
+    caller made), copy-on-write instead: a dict or list on the entry's path that is not the
+    caller's is copied (shallow) before it changes, and values are shared, not copied, so the
+    entries and values folded (:func:`compact`) are never changed."""
     at, _, verb, path, value = entry
+    if owned is not None:
+        share = True
     for step in path[:-1]:
         child = node.get(step)
         if not isinstance(child, dict):
@@ -108,7 +111,7 @@ def _apply(node: dict, entry: list, owned: set[int] | None = None) -> None:
         node = child
     last = path[-1]
     if verb == "set" or (verb == "default" and last not in node):
-        node[last] = copy.deepcopy(value) if owned is None else value
+        node[last] = value if share else copy.deepcopy(value)
     elif verb == "append":
         values = node.get(last)
         if not isinstance(values, list):
@@ -118,7 +121,7 @@ def _apply(node: dict, entry: list, owned: set[int] | None = None) -> None:
         elif owned is not None and id(values) not in owned:
             values = node[last] = list(values)
             owned.add(id(values))
-        values.append(copy.deepcopy(value) if owned is None else value)
+        values.append(value if share else copy.deepcopy(value))
     elif verb == "delete":
         node.pop(last, None)
     elif verb == "miss":
@@ -185,12 +188,18 @@ def write(record: dict, at: str, verb: str, path: list[str], value: Any = None) 
     """Add one change at instant ``at`` to a record whose journal list and whose value at
     ``path[0]`` the caller owns, and bring its current values up to date (replaying the
     journal when the change is earlier than its last one); then fold what is past the
-    journal's horizon (:func:`compact`)."""
+    journal's horizon (:func:`compact`).
+
+    The entry keeps its own copy of ``value``, and an in-order change puts that very copy in
+    the current values: values are never changed in place, only the containers above them,
+    which the caller copies first (:class:`clauseline.evaluation.state.StateChanges`), so the
+    journal, its folded base values and the current values share what they hold in common
+    (one copy of a remembered list's items, not two)."""
     journal = record[JOURNAL]
     entry = [at, len(journal), verb, list(path), copy.deepcopy(value)]
     if not journal or journal[-1][0] <= at:
         journal.append(entry)
-        _apply(record, entry)
+        _apply(record, entry, share=True)
     else:
         journal.insert(bisect.bisect_right(journal, at, key=_instant), entry)
         for key in [k for k in record if k not in ENGINE_KEYS]:

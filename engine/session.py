@@ -410,18 +410,21 @@ class Session:
             return rejected(event, problems)
         if not keep:  # a dry run: the timers' changes are seen, not recorded
             return self._dry_run(tx, event)[0]
-        fired = self.fire(tx, event)
-        decision, after, _ = self._evaluate(tx, event)
+        state = tx.state(event)
+        fired = self.fire(tx, event, state)
+        decision, after, _ = self._evaluate(tx, event, None if fired else state)
         if decision.status == "accepted":
             tx.record(event, decision, after, self.policy_hashes.get(decision.policy_version))
         return replace(decision, fired=fired) if fired else decision
 
-    def fire(self, tx: Transaction, event: dict) -> tuple[Decision, ...]:
+    def fire(self, tx: Transaction, event: dict, state: dict | None = None
+             ) -> tuple[Decision, ...]:
         """Fire, record and return the timers due before the valid ``event``'s time: each an
         obligation still owed at its due instant, decided by a tick of its own at that instant
-        (:mod:`clauseline.timers`), in the order (due instant, subject, ref)."""
+        (:mod:`clauseline.timers`), in the order (due instant, subject, ref). ``state``: what
+        ``tx.state(event)`` gave, when the caller has it already."""
         fired = []
-        for tick in due_ticks(tx.state(event), event):
+        for tick in due_ticks(tx.state(event) if state is None else state, event):
             decision, after, _ = self._evaluate(tx, tick)
             if decision.status == "accepted":
                 tx.record(tick, decision, after, self.policy_hashes.get(decision.policy_version))
@@ -442,12 +445,15 @@ class Session:
                 return decision, state
             wanted |= more
 
-    def _evaluate(self, tx: Transaction, event: dict) -> tuple[Decision, dict, dict]:
+    def _evaluate(self, tx: Transaction, event: dict, state: dict | None = None
+                  ) -> tuple[Decision, dict, dict]:
         """(decision, changes, the state evaluated against) of a validated event: evaluated
         again, with more loaded, while an evaluation reads a record its transaction had not
-        loaded (see :class:`~clauseline.records.Records`)."""
+        loaded (see :class:`~clauseline.records.Records`). ``state``: ``tx.state(event)``, when
+        the caller has it already and nothing was recorded since."""
         wanted: set[str] = set()
-        state = tx.state(event)
+        if state is None:
+            state = tx.state(event)
         while True:
             decision, after = evaluate(self.policy, state, event, fold=True, checked=True)
             more = unloaded(state) - wanted

@@ -239,14 +239,26 @@ def pointer(path: tuple) -> str:
 
 
 def resolve_pointer(document: Any, text: str) -> tuple[bool, Any]:
-    """``(found, value)`` of a JSON Pointer in a document."""
+    """``(found, value)`` of a JSON Pointer in a document. A step the engine masked
+    (``[redacted name of N characters]``: a member name holding a long number, or a very long
+    one; docs/errors.md) resolves to the one member of that length it can stand for."""
     if text == "":
         return True, document
     if not text.startswith("/"):
         return False, None
+    from clauseline.events.parsing import shown_name
     node = document
-    for raw in text[1:].split("/"):
+    steps = text[1:].split("/")
+    for index, raw in enumerate(steps):
         token = raw.replace("~1", "/").replace("~0", "~")
+        if token.startswith("[redacted name of ") and isinstance(node, dict) and token not in node:
+            rest = "".join("/" + step for step in steps[index + 1:])
+            for name in node:  # each member the mask may stand for
+                if shown_name(name) == token:
+                    found, value = resolve_pointer(node[name], rest)
+                    if found:
+                        return found, value
+            return False, None
         if isinstance(node, dict) and token in node:
             node = node[token]
         elif isinstance(node, list) and re.fullmatch(r"0|[1-9][0-9]*", token) and int(token) < len(node):
