@@ -5,8 +5,8 @@
 agree exactly: the same rules, the same fact indexes, as often (a rule whose ``$or`` holds in two
 ways fires twice), and the same facts refused. durable_rules answers both ways each time: every
 fact asserted afresh, and from what the matcher remembers of the projections it has seen (a
-cache keyed by the projected fact's JSON, see :mod:`clauseline.policy.matcher`). The facts come
-from
+cache keyed by what the projected fact's JSON would be, see :mod:`clauseline.policy.matcher`;
+``tests/test_projection_key.py`` holds the key to the text). The facts come from
 
 1. every golden scenario under ``tests/scenarios/`` and the demo log ``examples/demo-log.jsonl``,
    replayed through the real evaluator with a :class:`Differential` in place of each version's

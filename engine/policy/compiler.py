@@ -94,6 +94,67 @@ def project(fact: dict, paths: tuple[tuple[str, tuple[str, ...]], ...]) -> dict:
     return out
 
 
+#: :func:`projection_key`'s marks for a path that is absent, and for an object or array value
+#: (shown to durable_rules as an empty one)
+_ABSENT, _OBJECT, _ARRAY = object(), object(), object()
+
+
+def projection_key(fact: dict, paths: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple:
+    """A hashable stand-in for :func:`project`'s result: two facts with the same key have the
+    same projection, and so the same JSON text (a value with its type: ``1``, ``1.0`` and
+    ``True`` are told apart; a float by its ``repr``). Made without building the projection
+    or its text, which the matcher needs only for a fact it has not seen. Raises TypeError for
+    a value that cannot be hashed (not one of JSON's own)."""
+    out = []
+    for _, steps in paths:
+        node = fact
+        for step in steps:
+            if type(node) is not dict or step not in node:
+                out.append(_ABSENT)
+                break
+            node = node[step]
+        else:
+            kind = type(node)
+            if kind is str:
+                out.append(node)
+            elif kind is dict:
+                out.append(_OBJECT)
+            elif kind is list:
+                out.append(_ARRAY)
+            else:
+                out.append((kind, repr(node) if kind is float else node))
+    return tuple(out)
+
+
+def key_function(paths: tuple[tuple[str, tuple[str, ...]], ...]):
+    """:func:`projection_key` for these paths, compiled into one function: each prefix the
+    paths share is looked up once, and no loop runs per fact (the matcher makes a key for every
+    fact it is given). The paths are rule paths, written into the code as string literals."""
+    lines = ["def key(fact):"]
+    names: dict[tuple[str, ...], str] = {(): "fact"}
+
+    def node(prefix: tuple[str, ...]) -> str:
+        if prefix not in names:
+            parent = node(prefix[:-1])
+            name = names[prefix] = f"n{len(names)}"
+            lines.append(f"    {name} = {parent}.get({prefix[-1]!r}, ABSENT) "
+                         f"if type({parent}) is dict else ABSENT")
+        return names[prefix]
+
+    leaves = []
+    for _, steps in paths:
+        value, leaf = node(steps), f"k{len(leaves)}"
+        lines += [f"    kind = type({value})",
+                  f"    {leaf} = {value} if kind is str or {value} is ABSENT else OBJECT if kind "
+                  f"is dict else ARRAY if kind is list else (kind, repr({value}) if kind is "
+                  f"float else {value})"]
+        leaves.append(leaf)
+    lines.append(f"    return ({''.join(leaf + ', ' for leaf in leaves)})")
+    scope = {"ABSENT": _ABSENT, "OBJECT": _OBJECT, "ARRAY": _ARRAY}
+    exec(compile("\n".join(lines), f"<projection key of {len(paths)} paths>", "exec"), scope)
+    return scope["key"]
+
+
 def split_paths(paths) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """Dotted paths as :func:`project` takes them, sorted."""
     return tuple((p, tuple(p.split("."))) for p in sorted(paths))
@@ -221,6 +282,16 @@ class CompiledRules:
                        for kind, ids in self.groups.items()}
         #: the same, as :func:`project` takes them
         self.paths = {kind: split_paths(tested) for kind, tested in self.tested.items()}
+        #: event type -> its facts' :func:`projection_key`, compiled (:func:`key_function`)
+        #: when a fact of the type first comes (:meth:`key_of`)
+        self.keys: dict = {}
+
+    def key_of(self, kind: str):
+        """The compiled :func:`projection_key` of the facts of ``kind`` (a key of ``groups``)."""
+        found = self.keys.get(kind)
+        if found is None:
+            found = self.keys[kind] = key_function(self.paths[kind])
+        return found
 
     def group_of(self, fact: dict) -> str | None:
         """The key of ``groups`` a fact meets (None: no rule can match it)."""

@@ -20,9 +20,11 @@ refused when the policy loads.
 
 What fires on a fact depends on nothing but the projected fact's JSON text (the rulesets keep no
 state between cycles: every fact is retracted at once, and its ``id`` is tested by no rule), so
-the matcher remembers the rules that fired for the last :data:`REMEMBERED` texts it asserted
-and answers a text it has seen from there: most facts of a log project alike (the same type,
-the same flags), and the round trip to durable_rules was the larger part of matching.
+the matcher remembers the rules that fired for the last :data:`REMEMBERED` projections it
+asserted, keyed by :func:`~clauseline.policy.compiler.projection_key` (compiled per type: it
+stands for the text without writing it), and answers a projection it has seen from there: most
+facts of a log project alike (the same type, the same flags), and the round trip to
+durable_rules was the larger part of matching.
 ``tests/test_differential.py`` holds both ways, remembered and asserted, to the reference.
 """
 
@@ -36,6 +38,7 @@ import secrets
 import threading
 from decimal import Decimal
 from json.encoder import c_make_encoder, encode_basestring
+from typing import Any
 
 import durable_rules_engine
 from durable import engine as durable_engine
@@ -51,7 +54,7 @@ MAX_RULES_PER_RULESET = 64
 MAX_PATHS = 252
 
 
-#: How many projected facts (their JSON text) the matcher remembers what fired for.
+#: How many projected facts the matcher remembers what fired for.
 REMEMBERED = 4096
 
 
@@ -160,9 +163,10 @@ class Matcher(CompiledRules):
                 raise ValueError(f"durable_rules refused the compiled rules ({error})") from None
         #: ruleset name -> the C core's handle
         self._handles = {name: self._host.get_ruleset(name)._handle for name in bodies}
-        #: (group, projected fact's JSON text) -> the ids of the rules that fired on it, in the
-        #: order durable_rules named them; the least recently used are forgotten first
-        self._fired: dict[tuple[str, str], tuple[str, ...]] = {}
+        #: (group, projection key or, for a value JSON does not have, the projected fact's JSON
+        #: text) -> the ids of the rules that fired on it, in the order durable_rules named
+        #: them; the least recently used are forgotten first
+        self._fired: dict[tuple[str, Any], tuple[str, ...]] = {}
 
     def _chunks(self, ids: list[str]) -> list[list[str]]:
         """The rules of one group cut, in order, into rulesets of at most
@@ -196,10 +200,17 @@ class Matcher(CompiledRules):
                 kind = self.group_of(fact)
                 if kind is None:
                     continue
-                shown = fact_json(project(fact, self.paths[kind]))
-                key = (kind, shown)
-                hits = known.pop(key, None) if remembered else None
+                paths = self.paths[kind]
+                try:
+                    key = (kind, self.key_of(kind)(fact))
+                    hits = known.pop(key, None)
+                except TypeError:  # a value that is not JSON's own: keyed by its text
+                    key = (kind, fact_json(project(fact, paths)))
+                    hits = known.pop(key, None)
+                if not remembered:
+                    hits = None
                 if hits is None:  # the fact with its id and sid last, as durable_rules reads it
+                    shown = fact_json(project(fact, paths))
                     text = (shown[:-1] + ", " if shown != "{}" else "{") \
                         + f'"id": "f{index}", "sid": "{_SID}"}}'
                     fired: list[str] = []
