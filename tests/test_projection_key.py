@@ -81,3 +81,15 @@ def test_values_that_python_finds_equal_are_told_apart():
              projection_key({"x": []}, paths), projection_key({"x": "1"}, paths)}
     assert len(keys) == 12
     assert projection_key({"x": {"deep": 1}}, paths) == projection_key({"x": {}}, paths)
+
+
+def test_any_path_text_is_a_literal_of_the_compiled_key():
+    """Rule files are data: a path is written into the compiled key as a string literal,
+    whatever it holds (quotes, backslashes, a line break, a lone surrogate, code)."""
+    from clauseline.policy.compiler import key_function, split_paths
+    names = ["a'b", 'a"b', "a\\b", "a\nb", "\ud800", "x'); import os; os._exit(3); ('", "é"]
+    paths = split_paths([f"{n}.{m}" for n in names for m in names[:2]] + names)
+    fact = {n: {m: i for i, m in enumerate(names)} for n in names[:3]}
+    fact.update({names[3]: 1.5, names[4]: [], names[5]: "v"})
+    assert key_function(paths)(fact) == projection_key(fact, paths)
+    assert projection_key(fact, paths).count(projection_key({}, (("x", ("x",)),))[0]) > 0
