@@ -241,7 +241,7 @@ def pointer(path: tuple) -> str:
 def resolve_pointer(document: Any, text: str) -> tuple[bool, Any]:
     """``(found, value)`` of a JSON Pointer in a document. A step the engine masked
     (``[redacted name of N characters]``: a member name holding a long number, or a very long
-    one; docs/errors.md) resolves to the one member of that length it can stand for."""
+    one; docs/errors.md) resolves through each member it may stand for."""
     if text == "":
         return True, document
     if not text.startswith("/"):
