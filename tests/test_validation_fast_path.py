@@ -141,7 +141,7 @@ def test_both_validators_agree_on_the_policy_files_and_their_mutations(schemas):
     """A policy file that jsonschema-rs finds valid skips python-jsonschema when a policy loads
     (:func:`clauseline.policy.reading.schema_problems`): a file that is not valid must never
     be let through by that shortcut."""
-    from clauseline.policy.reading import _native, plain, schema_problems
+    from clauseline.policy.reading import native, plain, schema_problems
     rng = random.Random(11)
     documents = _rule_documents()
     assert len(documents) > 30
@@ -160,7 +160,7 @@ def test_both_validators_agree_on_the_policy_files_and_their_mutations(schemas):
                 parent[where[-1]] = rng.choice(BREAKERS)(parent[where[-1]])
             corpus.append(changed)
         for instance in corpus:
-            fast = schemas.fast(schema_id).is_valid(_native(instance))
+            fast = schemas.fast(schema_id).is_valid(native(instance))
             slow = not any(True for _ in schemas.validator(schema_id).iter_errors(instance))
             checked, invalid = checked + 1, invalid + (not slow)
             if fast != slow:
@@ -169,3 +169,45 @@ def test_both_validators_agree_on_the_policy_files_and_their_mutations(schemas):
         assert schema_problems(schemas, schema_id, doc, "file.yaml") == []  # as read, with ruamel's types
     assert disagreements == []
     assert checked > 300 and invalid > 100  # both kinds are well represented
+
+
+def test_both_validators_agree_on_each_constant_a_rule_gives(schemas):
+    """A rule's clause letter, id and each constant its ``emit`` gives a checked field are
+    checked one by one when a policy loads (``_schema_says``: jsonschema-rs's quick yes, then
+    python-jsonschema's reason): every such value of the shipped rules, and near misses of
+    each, gets the same verdict from both."""
+    from clauseline.policy.loader import DECISION, EMIT_CONSTANTS, OUTCOME, _VersionLoader
+    refs = [OUTCOME + "#/properties/clause", OUTCOME + "#/properties/rule",
+            DECISION + "#/properties/trace/items"]
+    refs += [OUTCOME + "#/properties/" + name for name in EMIT_CONSTANTS]
+    values = {"A", "W", "Z", "a", "", "AB", None, 7, "x" * 300, "u.erase-on-request",
+              "U.erase", "u.erase on request", "u.erase-on-request\n"}
+    for version in load_policy().versions:
+        for rule in version.rules:
+            values.update({rule.id, rule.clause, rule.id.upper(), rule.id + " ", rule.id + "\u2028"})
+            for outcome in rule.emit:
+                for name in EMIT_CONSTANTS:
+                    given = outcome.get(name) if isinstance(outcome, dict) else None
+                    for item in given if isinstance(given, list) else [given]:
+                        if isinstance(item, str):
+                            values.update({item, item + "x", item.upper(), item[:-1]})
+    disagreements, invalid, checked = [], 0, 0
+    for ref in refs:
+        fast = schemas.fast_ref(ref)
+        assert fast is not None, ref  # every ref resolves in jsonschema-rs too
+        from jsonschema import Draft202012Validator
+        slow = Draft202012Validator({"$ref": ref}, registry=schemas.registry)
+        for value in values:
+            for instance in (value, [value]):
+                a, b = fast.is_valid(instance), slow.is_valid(instance)
+                checked, invalid = checked + 1, invalid + (not b)
+                if a != b:
+                    disagreements.append((ref.rsplit("/", 1)[-1], instance, a, b))
+    assert disagreements == []
+    assert checked > 2000 and invalid > 1000 and checked - invalid > 100
+    # a rule file's bad constant is still reported, with python-jsonschema's reason
+    loader = _VersionLoader.__new__(_VersionLoader)
+    loader.schemas = schemas
+    assert loader._schema_says("not-a-purpose", OUTCOME + "#/properties/purpose")
+    assert loader._schema_says("w", OUTCOME + "#/properties/clause")
+    assert loader._schema_says("W", OUTCOME + "#/properties/clause") is None

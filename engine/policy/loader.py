@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import math
 import os
 import re
@@ -25,8 +26,8 @@ from ..eventtime import parse_time
 from ..resources import rules_dir
 from .model import (COMPUTED_OPS, DERIVED_OPS, Clause, Condition, Derivation, Facility, Interpretation,
                     Override, Policy, PolicyVersion, ProfileChange, Rule)
-from .reading import (MAX_TEXT_BYTES, dotted_key, leaves, line_of, plain, read_bytes, read_checked,
-                      read_text, real_folders)
+from .reading import (MAX_TEXT_BYTES, dotted_key, leaves, line_of, native, plain, read_bytes,
+                      read_checked, read_text, real_folders)
 from .templates import parse_placeholder, placeholders, split_path
 
 RULE_FILE = BASE + "rule-file.schema.json"
@@ -647,7 +648,21 @@ class _VersionLoader:
                         "policy.yaml `derived` derives none of that name", "when", *key)
 
     def _schema_says(self, value, ref: str) -> str | None:
-        """Why ``value`` fails the schema at ``ref`` (None when it passes)."""
+        """Why ``value`` fails the schema at ``ref`` (None when it passes). The answers are
+        remembered: rules repeat their clause letters and constants many times over."""
+        answers = self.__dict__.setdefault("_answers", {})
+        key = (ref, json.dumps(value, sort_keys=True, default=repr))
+        if key not in answers:
+            answers[key] = self._schema_check(value, ref)
+        return answers[key]
+
+    def _schema_check(self, value, ref: str) -> str | None:
+        fast = self.schemas.fast_ref(ref)
+        try:
+            if fast is not None and fast.is_valid(native(value)):
+                return None  # jsonschema-rs's quick yes; python-jsonschema says why not
+        except ValueError:
+            pass
         cache = self.__dict__.setdefault("_refs", {})
         if ref not in cache:
             try:

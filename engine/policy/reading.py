@@ -454,13 +454,13 @@ def plain(node: Any) -> Any:
     return node
 
 
-def _native(node: Any) -> Any:
+def native(node: Any) -> Any:
     """A :func:`plain` document with ruamel.yaml's scalar subclasses (a folded string, a float
     that remembers its digits) as the built-in types they extend, which jsonschema-rs reads."""
     if isinstance(node, dict):
-        return {k: _native(v) for k, v in node.items()}
+        return {k: native(v) for k, v in node.items()}
     if isinstance(node, list):
-        return [_native(v) for v in node]
+        return [native(v) for v in node]
     kind = type(node)
     if kind is str or kind is int or kind is float or kind is bool or node is None:
         return node
@@ -513,7 +513,7 @@ def schema_problems(schemas: SchemaSet, schema_id: str, doc: Any, display: str) 
     instance = plain(doc)
     fast = schemas.fast(schema_id)
     try:
-        if fast is not None and fast.is_valid(_native(instance)):
+        if fast is not None and fast.is_valid(native(instance)):
             return []
     except ValueError:  # a value jsonschema-rs cannot read (a date): python-jsonschema judges
         pass
