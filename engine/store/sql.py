@@ -39,6 +39,7 @@ unanswered is recognised, on the next attempt, by the chain hash it wrote.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import json
 import logging
@@ -350,16 +351,40 @@ _DELETE_OBLIGATIONS = obligations.delete().where(obligations.c.subject_id == _P(
 _DELETE_OBLIGATIONS_OF = obligations.delete().where(
     obligations.c.subject_id.in_(_P("ids", expanding=True)))
 # reads ahead of a batch, and its writes
-_DECISIONS_FOR = (sa.select(events.c.source, events.c.event_id, decisions.c.decision)
-                  .select_from(events.join(decisions, decisions.c.seq == events.c.seq))
-                  .where(sa.tuple_(events.c.source, events.c.event_id)
-                         .in_(_P("keys", expanding=True))))
 _INSERT_EVENT_SEQ = events.insert()
 _LAST_SEQ = sa.select(sa.func.max(events.c.seq))
 _RESERVE_SEQS = sa.text("select nextval(pg_get_serial_sequence('events', 'seq')) "
                         "from generate_series(1, :n)")
 _INSERT_OBLIGATIONS = obligations.insert()
 _NEXT_DUE = sa.select(sa.func.min(obligations.c.due_at)).where(obligations.c.missed.is_(False))
+
+
+_DECISIONS_FOR = (sa.select(events.c.source, events.c.event_id, decisions.c.decision)
+                  .select_from(events.join(decisions, decisions.c.seq == events.c.seq))
+                  .where(sa.tuple_(events.c.source, events.c.event_id)
+                         .in_(_P("keys", expanding=True))))
+
+
+@functools.lru_cache(maxsize=None)
+def _sqlite_decisions_for(n: int) -> sa.TextClause:
+    """SQLite's form of ``_DECISIONS_FOR`` for ``n`` keys (parameters ``s0``, ``e0``, ...): the
+    keys are a table of their own, joined to ``events`` through its unique (source, event_id)
+    index, one index search per key. SQLite plans ``(source, event_id) IN ((...), ...)`` as a
+    scan of that whole index, a cost that grew with the store (2.3 ms a batch of 7 keys at
+    10,000 events, against 0.03 ms). PostgreSQL plans the IN list as index searches
+    (BitmapOr), and the joined VALUES as a hash join over a scan of ``events``: each its own."""
+    keys = ", ".join(f"(:s{i}, :e{i})" for i in range(n))
+    return sa.text(f"with k(source, event_id) as (values {keys}) "
+                   "select e.source, e.event_id, d.decision from k "
+                   "join events e on e.source = k.source and e.event_id = k.event_id "
+                   "join decisions d on d.seq = e.seq")
+
+
+def _key_parameters(keys: list[tuple[str, str]]) -> dict[str, str]:
+    out = {}
+    for i, (source, event_id) in enumerate(keys):
+        out[f"s{i}"], out[f"e{i}"] = source, event_id
+    return out
 
 
 def storable(text: Any) -> bool:
@@ -587,7 +612,11 @@ class SqlTransaction:
         for key in keys:
             kept.decided[key] = None
         for i in range(0, len(keys), 400):
-            for source, event_id, text in conn.execute(_DECISIONS_FOR, {"keys": keys[i:i + 400]}):
+            chunk = keys[i:i + 400]
+            query, parameters = (_DECISIONS_FOR, {"keys": chunk}) \
+                if self.store.dialect == "postgresql" else \
+                (_sqlite_decisions_for(len(chunk)), _key_parameters(chunk))
+            for source, event_id, text in conn.execute(query, parameters):
                 kept.decided[(source, event_id)] = text
         limits = []
         for event in self.events:

@@ -662,3 +662,39 @@ def test_a_store_at_the_newest_revision_opens_without_loading_alembic(tmp_path):
         conn.execute(sa.text("update alembic_version set version_num = '0007'"))
     again = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
     assert again.returncode == 0 and again.stdout.strip() == "True", again.stderr
+
+
+def test_what_a_batch_reads_from_a_sqlite_store_is_found_by_index_not_by_a_scan(policy, tmp_path):
+    """A batch (a replay's, a group commit of the service's) reads the stored decisions of its
+    events, the obligations due before it and the records it names. Each read must search an
+    index: a scan costs in proportion to the store, so every event of a large store would cost
+    more than one of a small store. (SQLite planned the decisions' ``(source, id) IN (...)``
+    as a scan of the whole events index; the batch now joins its keys to it.)"""
+    url = f"sqlite:///{tmp_path / 'plans.db'}"
+    store = open_store(url)
+    session = Session(policy, store)
+    session.submit_many([json.loads(line) for line in mixed_log(400, seed=3)])
+    statements = []
+
+    @sa.event.listens_for(store.engine, "before_cursor_execute")
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().lower().startswith(("select", "with")):
+            statements.append((statement, parameters))
+
+    batch = [json.loads(line) for line in mixed_log(12, seed=4)]
+    for i, event in enumerate(batch):
+        event["id"] = f"plan-{i}"
+    batch.append(json.loads(mixed_log(400, seed=3)[5]))  # one already stored: a duplicate
+    session.submit_many(batch)
+    store.close()
+    assert any("events" in s for s, _ in statements)
+    import sqlite3
+    with sqlite3.connect(tmp_path / "plans.db") as conn:
+        for statement, parameters in statements:
+            plan = [row[3] for row in conn.execute("explain query plan " + statement, parameters)]
+            scans = [step for step in plan if step.startswith("SCAN") and "CONSTANT ROWS" not in
+                     step and step != "SCAN k"]
+            # the newest decision (the hash chain's last link) is read in rowid order, one row
+            scans = [step for step in scans if not (step == "SCAN decisions"
+                                                    and "LIMIT" in statement.upper())]
+            assert scans == [], (statement, plan)
