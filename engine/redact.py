@@ -75,6 +75,7 @@ import hashlib
 import hmac
 import json
 import math
+import operator
 import re
 import unicodedata
 from typing import Any
@@ -600,7 +601,7 @@ class Redactor:
         (:func:`secrets_of` of the event it comes from) are reduced wherever they appear."""
         return self._walk(value, None, known)
 
-    def kept(self, value: Any, clean: dict[int, Any]) -> Any:
+    def kept(self, value: Any, clean: dict[int, Any], before: dict | None = None) -> Any:
         """:meth:`scrub` of a JSON value (without ``known`` numbers) in the form its canonical
         JSON reads back as: keys sorted, JSON's own types only. ``clean`` (id -> object) holds
         values already in that form that a scrub leaves as they are: those are returned as they
@@ -611,8 +612,42 @@ class Redactor:
         record it was given (copy-on-write), which is this method's result for the event before,
         so only what the event changed is walked and reduced. Raises ValueError for a value that
         JSON would not read back as it is (a key that is not a string, a tuple, an infinite
-        float): the store then reduces, serialises and parses it the long way."""
-        return self._kept(value, clean)[0]
+        float): the store then reduces, serialises and parses it the long way.
+
+        ``before``: the record (a dict) this method returned for the event before, or read back
+        clean. A list of ``value`` that starts with the very items of a clean list under the
+        same key there (a list appended to: a copy with items more) reduces its new items only:
+        its old ones are those of the list before, already in this form. A remembered list that
+        grows with the log (the shared record's deleted recordings) then costs a write what the
+        write added, not what the list holds."""
+        if before is None or type(value) is not dict:
+            return self._kept(value, clean)[0]
+        if any(type(k) is not str for k in value):
+            raise ValueError("a key that is not a string")
+        out, same = {}, True
+        for k in sorted(value):
+            item, old, sub = value[k], before.get(k), kind_of_key(k)
+            if sub:
+                out[k], ok = _json_form(self.reduce(sub, item)), False
+            elif type(item) is list and type(old) is list and len(item) >= len(old) \
+                    and clean.get(id(old)) is old and all(map(operator.is_, item, old)):
+                out[k], ok = self._appended(item, old, clean)
+            else:
+                out[k], ok = self._kept(item, clean)
+            same = same and ok
+        if same:
+            clean[id(out)] = out
+        return out
+
+    def _appended(self, value: list, old: list, clean: dict[int, Any]) -> tuple[list, bool]:
+        """:meth:`_kept` of a list whose first ``len(old)`` items are those of the clean ``old``."""
+        tail = [self._kept(v, clean) for v in value[len(old):]]
+        out = old + [v for v, _ in tail]
+        same = all(ok for _, ok in tail)
+        if same:
+            clean[id(out)] = out
+            clean.update((id(v), v) for v, _ in tail if type(v) is str)
+        return out, same
 
     def _kept(self, value: Any, clean: dict[int, Any]) -> tuple[Any, bool]:
         """(:meth:`kept` of ``value``, whether it is clean: a scrub leaves it as it is)."""
@@ -647,6 +682,10 @@ class Redactor:
             raise ValueError(f"a {type(value).__name__} is not one of JSON's own values")
         if same:
             clean[id(out)] = out
+            if type(out) is list:
+                # the texts of a clean list are clean too: a list appended to (a copy, with an
+                # item more) is walked again, and its old items are then looked up, not scrubbed
+                clean.update((id(v), v) for v in out if type(v) is str)
         return out, same
 
     def event(self, event: dict, known: dict[str, str] | None = None) -> dict:

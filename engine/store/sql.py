@@ -467,17 +467,18 @@ class _Kept:
                     self.clean[id(value)] = value
                     if isinstance(value, list):
                         self.clean.update((id(v), v) for v in value
-                                          if isinstance(v, (dict, list)))
+                                          if isinstance(v, (dict, list, str)))
         return record
 
     def write(self, sid: str, record: dict, known: dict[str, str], redactor: Redactor) -> None:
         """An event changed the subject's record to ``record``: keep it reduced, as stored."""
         self.versions.setdefault(sid, 0)
         self.fresh.pop(sid, None)
-        if not known and any(self.clean.get(id(v)) is v for v in record.values()):
+        if not known and self._shares(record):
             # it shares parts with what the batch already reduced: walk the rest only
             try:
-                self.records[sid], self.texts[sid] = redactor.kept(record, self.clean), None
+                self.records[sid], self.texts[sid] = redactor.kept(
+                    record, self.clean, self.records.get(sid)), None
                 return
             except ValueError:
                 pass  # not JSON's own values: the long way
@@ -487,6 +488,17 @@ class _Kept:
         self.records.pop(sid, None)
         if not known:
             self.fresh[sid] = record
+
+    def _shares(self, record: dict) -> bool:
+        """Whether the record shares parts with what the batch reduced already: a value, or
+        the first item of a list (a list appended to is a copy whose old items are shared)."""
+        clean = self.clean
+        for value in record.values():
+            if clean.get(id(value)) is value:
+                return True
+            if type(value) is list and value and clean.get(id(value[0])) is value[0]:
+                return True
+        return False
 
     def text(self, sid: str) -> str:
         """The text to store of a record the batch wrote (serialised once)."""

@@ -698,3 +698,49 @@ def test_what_a_batch_reads_from_a_sqlite_store_is_found_by_index_not_by_a_scan(
             scans = [step for step in scans if not (step == "SCAN decisions"
                                                     and "LIMIT" in statement.upper())]
             assert scans == [], (statement, plan)
+
+
+def test_records_kept_by_sharing_within_a_batch_are_stored_as_if_reduced_in_full(policy, tmp_path):
+    """Within a batch, a SQL store keeps a record an event wrote in its reduced form, reducing
+    only what the event changed (the rest is shared with the record before: a list appended to
+    keeps its old items). What it stores must be exactly what reducing the whole record gives:
+    compared with a store made to reduce every record in full, on a log whose shared record
+    (``*``, the recordings deleted for exempt parties) grows all along."""
+    import importlib.util
+
+    from clauseline.store import sql
+    spec = importlib.util.spec_from_file_location(
+        "bench_logs", Path(__file__).resolve().parents[2] / "bench" / "logs.py")
+    logs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(logs)
+    log = tmp_path / "log.jsonl"
+    logs.make_log(log, 3000, 200, 5)
+    lines = log.read_bytes().splitlines()
+
+    def stored(name: str) -> tuple[list, list]:
+        url = f"sqlite:///{tmp_path / name}"
+        store = open_store(url)
+        try:
+            for _ in Session(policy, store).replay(lines, batch=250):
+                pass
+        finally:
+            store.close()
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            records = conn.execute(sa.text("select subject_id, record from subjects "
+                                           "order by subject_id")).all()
+            decisions = conn.execute(sa.text("select decision from decisions order by seq")).all()
+        engine.dispose()
+        return records, decisions
+
+    shared, shared_decisions = stored("shared.db")
+    original = sql._Kept._shares
+    sql._Kept._shares = lambda self, record: False  # every write reduced and serialised whole
+    try:
+        whole, whole_decisions = stored("whole.db")
+    finally:
+        sql._Kept._shares = original
+    assert shared_decisions == whole_decisions
+    assert shared == whole
+    remembered = json.loads(dict(shared)["*"])["deleted_recordings"]
+    assert len(remembered) > 40  # the shared record did grow, batch after batch
