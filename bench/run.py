@@ -390,6 +390,17 @@ def make_log_file(folder: Path, events: int, subjects: int, seed: int) -> Path:
     return path
 
 
+def compile_bytecode(tree: Path) -> None:
+    """Write the bytecode of ``tree``'s Python modules (``engine/``, ``service/``), as installing
+    a wheel does: without it, a process started with ``PYTHONDONTWRITEBYTECODE`` set (this kind
+    of machine sets it) compiles clauseline's 50-odd modules again at every start, about 0.14 s
+    of CPU that a deployed consumer never pays, and that counts once in every process measured."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    folders = [str(tree / name) for name in ("engine", "service") if (tree / name).is_dir()]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *folders], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+
+
 def timed_cli(args: list[str]) -> tuple[float, float]:
     """Run `clauseline ARGS`; its wall time and its CPU time (user + system, from the rusage
     of the children this process has waited for, one at a time)."""
@@ -945,6 +956,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(tempfile.mkdtemp(prefix="clauseline-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     say(NOISE)
+    compile_bytecode(ROOT)
     results: dict = {"machine": machine(), "options": {
         "stages": sorted(stages), "sizes": sizes, "memory_rows": rss_rows,
         "subjects": args.subjects, "seed": args.seed, "store_events": store_events,
