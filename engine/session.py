@@ -42,7 +42,7 @@ from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 from .decision import Decision, rejected
 from .errors import Problem
-from .evaluation import evaluate
+from .evaluation import apply_writes, evaluate
 from .events import Oversized, parse_event
 from .policy.model import Policy
 from .records import (DueAfter, Records, changed_records, empty_state, fold_due, instant_key,
@@ -331,14 +331,18 @@ class Session:
         return self.submit_many([event])[0]
 
     def submit_many(self, events: Sequence[Any],
-                    request_ids: Sequence[str | None] | None = None) -> list[Decision]:
+                    request_ids: Sequence[str | None] | None = None,
+                    shared: Sequence[list | None] | None = None) -> list[Decision]:
         """Evaluate parsed events in order and record the accepted ones in one transaction:
         each is decided exactly as if it had been committed alone, and when this returns every
         accepted one is durable (group commit). If the store gives up, none of the batch is
         stored and its error says so; decisions are returned only once committed, so a caller
         that reports a decision reports a stored one. A batch of several events takes the SQL
         stores' whole write lock: keep batches to hundreds of events. ``request_ids``: the HTTP
-        request id of each event, in order, which a SQL store keeps with its decision."""
+        request id of each event, in order, which a SQL store keeps with its decision.
+        ``shared``: for each event, None, or its writes to records it does not name (a
+        partition that none of its subjects concerns: :func:`clauseline.evaluation.apply_writes`,
+        docs/scale.md), made and kept without evaluating it."""
         events = list(events)
         if not any(_key(event) for event in events):  # nothing the store could know or keep
             return [self._unkeyed(event) for event in events]
@@ -346,7 +350,11 @@ class Session:
             tx.request_ids = request_ids
             with tx:
                 if tx.committed is None:
-                    tx.commit([self._decide(tx, event) for event in events])
+                    if shared is None:
+                        tx.commit([self._decide(tx, event) for event in events])
+                    else:
+                        tx.commit([self._decide(tx, event, writes=writes)
+                                   for event, writes in zip(events, shared)])
         return tx.committed
 
     def advance(self, time: str) -> list[Decision]:
@@ -393,7 +401,8 @@ class Session:
         """An event without a usable (source, id): rejected by validation, against nothing."""
         return evaluate(self.policy, empty_state(), event)[0]
 
-    def _decide(self, tx: Transaction, event: Any, keep: bool = True) -> Decision:
+    def _decide(self, tx: Transaction, event: Any, keep: bool = True,
+                writes: list | None = None) -> Decision:
         key = _key(event)
         if key is None:
             return self._unkeyed(event)
@@ -410,9 +419,16 @@ class Session:
             return rejected(event, problems)
         if not keep:  # a dry run: the timers' changes are seen, not recorded
             return self._dry_run(tx, event)[0]
-        state = tx.state(event)
-        fired = self.fire(tx, event, state)
-        decision, after, _ = self._evaluate(tx, event, None if fired else state)
+        if writes is not None:  # what it writes outside its subjects, made without evaluating
+            also = {w[0] for w in writes}
+            state = tx.state(event, also=also)
+            fired = self.fire(tx, event, state)
+            decision, after = apply_writes(self.policy, tx.state(event, also=also) if fired
+                                           else state, event, writes, fold=True)
+        else:
+            state = tx.state(event)
+            fired = self.fire(tx, event, state)
+            decision, after, _ = self._evaluate(tx, event, None if fired else state)
         if decision.status == "accepted":
             tx.record(event, decision, after, self.policy_hashes.get(decision.policy_version))
         return replace(decision, fired=fired) if fired else decision

@@ -5,7 +5,7 @@ durable_rules cannot make, ``combining`` turns fired rules into outcomes, ``stat
 their changes copy-on-write, ``templates`` renders outcome templates against a fact.
 """
 
-from .evaluator import evaluate
+from .evaluator import apply_writes, evaluate, writes_outside
 from ..records import empty_state
 
-__all__ = ["empty_state", "evaluate"]
+__all__ = ["apply_writes", "empty_state", "evaluate", "writes_outside"]

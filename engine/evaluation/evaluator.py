@@ -213,3 +213,60 @@ def _out_of_order(latest: str | None, at: str) -> dict | None:
     if latest is None or latest <= at:
         return None
     return {"latest": format_time(parse_time(latest))}
+
+
+#: What a shared write may do (:func:`apply_writes`): a rule's ``remember`` verbs, and
+#: ``default``, which an obligation's tracking writes. ``miss`` is the engine's own (a timer's).
+WRITE_VERBS = ("set", "append", "delete", "default")
+
+
+def writes_outside(state: dict, named: set[str], at: str) -> list[list] | None:
+    """The changes an evaluation from an empty state, at instant ``at``, made to records of
+    subjects not in ``named`` (the shared record ``*`` above all): ``[subject, verb, path,
+    value]`` each, in the order they were made, read from those records' journals. None when
+    they cannot be told from the journals alone (a record folded part of its journal, a verb a
+    shared write may not carry, a subject the engine saw): such an event is evaluated in full
+    wherever it goes."""
+    writes, outside = [], {}
+    for sid, record in (state.get("subjects") or {}).items():
+        if sid in named:
+            continue
+        if memory.SEEN in record:
+            return None
+        outside[sid] = record
+        for _, _, verb, path, value in record.get(memory.JOURNAL) or ():
+            if verb not in WRITE_VERBS:
+                return None
+            writes.append([sid, verb, list(path), value])
+    # the journals hold every change only if nothing was folded: made again, the writes must
+    # give the very records the evaluation left
+    return writes if _made_again({}, writes, at) == outside else None
+
+
+def _made_again(subjects: dict, writes: list[list], at: str) -> dict:
+    """``writes`` made at instant ``at`` over ``subjects`` (not changed): the changed records."""
+    changes = StateChanges(subjects, at, at)
+    for sid, verb, path, value in writes:
+        changes.write(sid, verb, list(path), value)
+    return changes.after
+
+
+def apply_writes(policy: Policy, state: dict, event: dict, writes: list[list],
+                 fold: bool = False) -> tuple[Decision, dict]:
+    """An event's writes to records it does not name, made without evaluating it: what a
+    partition that none of its subjects concerns does with an event that writes the shared
+    record (docs/scale.md, "Events that cross partitions"). ``writes``: what
+    :func:`writes_outside` found of the same event (the producer's evaluation from an empty
+    state, valid because every rule that writes there decides from the event alone). The
+    decision is the envelope with no outcome and no trace: this partition vouches for nothing
+    of the event. The event must be valid (checked by the caller)."""
+    version = policy.version_at(parse_time(event["time"]))
+    if version is None:
+        return evaluate(policy, state, event, fold=fold, checked=True)  # rejected, as anywhere
+    at = instant_key(event["time"])
+    changes = StateChanges(state.get("subjects", {}), at, event["time"])
+    for sid, verb, path, value in writes:
+        changes.write(sid, verb, list(path), value)
+    decision = Decision(event["id"], event["source"], event["type"], event["time"],
+                        version.version, "accepted")
+    return decision, changes.state(state, fold)

@@ -50,7 +50,7 @@ from ..session import Session
 from .jetstream import (RECONNECT_ATTEMPTS, RECONNECT_WAIT, StreamError, check_name, connect,
                         decisions_stream, events_stream, guarded, shown_nats)
 from .merge import partial
-from .partitioning import Router, nats_subject, peek
+from .partitioning import SHARED_WRITES, Router, nats_subject, peek
 from .publish import WATERMARK
 from .stores import applied_seq, open_partition, record_position
 
@@ -75,6 +75,8 @@ class Counters:
     skipped: int = 0
     rejected: int = 0
     duplicates: int = 0
+    #: events none of whose subjects is the partition's, whose shared writes it made
+    shared: int = 0
     reconnects: int = 0
     lag: int = 0
     last_seq: int = 0
@@ -161,8 +163,12 @@ class Partitions:
                 counters.watermarks += 1  # a watermark message: time passes, nothing else
                 continue
             event = peek(body)
-            pending.append(("event", body, self.router.from_header(
-                event, headers.get("Clauseline-Partitions"))))
+            route = self.router.from_header(event, headers.get("Clauseline-Partitions"))
+            # an event none of whose subjects is this partition's, sent for its writes to the
+            # shared record: made without evaluating it, when the producer gave them
+            writes = self.router.writes_from_header(event, headers.get(SHARED_WRITES)) \
+                if not route.concerns(k) else None
+            pending.append((writes, body, route))
             if isinstance(event, dict) and event.get("type") in self.router.obligation_types:
                 creates = True
         self._flush(k, pending, out, counters)
@@ -178,21 +184,30 @@ class Partitions:
         if not items:
             return
         pending.clear()
-        parsed, places = [], []
+        parsed, places, shared = [], [], []
         results: list = [None] * len(items)
-        for i, (_, payload, _) in enumerate(items):
+        for i, (writes, payload, _) in enumerate(items):
             event, problems = parse_event(payload)
             if problems:
                 results[i] = rejected(None, problems)
             else:
                 parsed.append(event)
                 places.append(i)
-        decided = self.sessions[k].submit_many(parsed) if parsed else []
+                shared.append(writes)
+        decided = self.sessions[k].submit_many(
+            parsed, shared=shared if any(w is not None for w in shared) else None) \
+            if parsed else []
         for i, decision in zip(places, decided):
             results[i] = decision
-        for (_, _, route), decision in zip(items, results):
+        for (writes, _, route), decision in zip(items, results):
             for timer in decision.fired:  # deadlines of this partition's subjects
                 self._timer(k, timer, out, counters)
+            if writes is not None and decision.status != "rejected":
+                if decision.status == "duplicate":
+                    counters.duplicates += 1
+                else:
+                    counters.shared += 1  # this partition vouches for nothing of it
+                continue
             self._publishable(k, route, decision, out, counters)
         self.due[k] = self.stores[k].next_due()
 
@@ -493,7 +508,8 @@ def run_consume(policy, args) -> int:
     elapsed = time.monotonic() - c.started
     print(f"clauseline consume: {c.messages} message(s) read in {elapsed:.1f} s "
           f"({c.rate():,.0f}/s): {c.evaluated} decided, {c.watermarks} watermark(s), "
-          f"{c.timers} deadline timer(s) fired, {c.duplicates} already stored, {c.rejected} rejected; "
+          f"{c.timers} deadline timer(s) fired, {c.shared} shared write(s) made, "
+          f"{c.duplicates} already stored, {c.rejected} rejected; "
           + (f"stream sequence {c.last_seq}" if c.last_seq else "nothing applied yet")
           + f", lag {c.lag}"
           + (f"; resumed after {c.reconnects} lost connection(s)" if c.reconnects else ""),

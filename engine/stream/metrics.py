@@ -19,14 +19,16 @@ class ConsumeMetrics:
         self.messages = Counter("clauseline_consume_messages", "Messages read from the events "
                                 "stream, by what this consumer did with them", ["action"],
                                 registry=self.registry)
-        self._seen = {"decided": 0, "watermark": 0, "duplicate": 0, "rejected": 0}
+        self._seen = {"decided": 0, "shared_write": 0, "watermark": 0, "duplicate": 0,
+                      "rejected": 0}
         start_http_server(port, addr=host, registry=self.registry)
 
     def update(self, c) -> None:
         self.lag.set(c.lag)
         self.seq.set(c.last_seq)
         self.rate.set(c.rate())
-        for action, value in (("decided", c.evaluated), ("watermark", c.watermarks),
+        for action, value in (("decided", c.evaluated), ("shared_write", c.shared),
+                              ("watermark", c.watermarks),
                               ("duplicate", c.duplicates), ("rejected", c.rejected)):
             if value > self._seen[action]:
                 self.messages.labels(action).inc(value - self._seen[action])

@@ -20,7 +20,10 @@ So a :class:`Route` names, besides the owner (the partition of the CloudEvents `
 every partition that evaluates the event in full: those of every subject it names, or all of
 them for a subject-less event (``clock.tick``, ``policy.changed``) and for an event that writes
 the shared record or a subject it does not name (the producer finds out, where the rules allow,
-by evaluating it against an empty state; else every event of such a type). The producer
+by evaluating it against an empty state; else every event of such a type). Where the rules
+allow, a partition that none of the event's subjects concerns receives only the writes the
+event makes there (``Route.writes``, the ``Clauseline-Shared-Writes`` header) and makes them
+without evaluating it. The producer
 publishes the event once on the subject of each of those partitions (:meth:`Router.targets`,
 ``NAME.p.K``), and each partition's consumer reads its own subject only. Each partition keeps,
 of its decision, the outcomes about its own subjects (:mod:`clauseline.stream.merge`).
@@ -38,11 +41,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..decision import GLOBAL
-from ..records import named_subjects
+from ..records import ENGINE_KEYS, instant_key, named_subjects
 
 #: The subjects of a stream: ``NAME.p.K``, what partition K must see (its own events, those
 #: fanned out to it, the broadcasts and the watermarks), read by partition K's consumer alone.
 PARTITION_TOKEN = "p"
+#: The header of an event's copy sent to a partition that none of its subjects concerns: the
+#: writes it makes to the shared record, as JSON (:meth:`Router.writes_from_header`).
+SHARED_WRITES = "Clauseline-Shared-Writes"
 #: Most partitions a stream may have.
 MAX_PARTITIONS = 1024
 _ITEM_SUBJECT = re.compile(r"^\{item\.subject\}$")
@@ -63,6 +69,11 @@ class Route:
 
     owner: int | None
     partitions: frozenset[int] | None
+    #: the event's writes to records it does not name (the shared record ``*``), found by the
+    #: producer (:func:`clauseline.evaluation.writes_outside`): every partition outside
+    #: ``partitions`` receives them (``Clauseline-Shared-Writes``) and makes them without
+    #: evaluating the event. None: no partition outside ``partitions`` receives the event.
+    writes: tuple | None = None
 
     def concerns(self, partition: int) -> bool:
         """Whether ``partition`` evaluates the event in full."""
@@ -116,20 +127,61 @@ class Router:
         owner = self.partition(subject)
         kind = event.get("type")
         named = named_subjects(event)
+        concerned = frozenset(self.partition(s) for s in named)
         if "*" in self.everywhere or (isinstance(kind, str) and kind in self.everywhere):
-            if not (exact and "*" not in self.stateful and kind not in self.stateful
-                    and not self._writes_elsewhere(event, named)):
+            if not (exact and self.decides_alone(kind)):
                 return Route(owner, None)
-        return Route(owner, frozenset(self.partition(s) for s in named))
+            writes = self.writes_elsewhere(event, named)
+            if writes is None:
+                return Route(owner, None)
+            if writes:
+                return Route(owner, concerned, tuple(writes))
+        return Route(owner, concerned)
 
-    def _writes_elsewhere(self, event: dict, named: set[str]) -> bool:
-        """Whether the event, evaluated against an empty state, writes a record other than those
-        of the subjects it names (the shared record ``*``, above all)."""
-        from ..evaluation import empty_state, evaluate
+    def decides_alone(self, kind: Any) -> bool:
+        """Whether every rule of events of type ``kind`` that writes outside the subjects an
+        event names decides from the event alone (no ``memory.`` or ``profile.``): what such an
+        event writes there is then what it writes against an empty state."""
+        return "*" not in self.stateful and kind not in self.stateful
+
+    def writes_elsewhere(self, event: dict, named: set[str]) -> list | None:
+        """What the event, evaluated against an empty state, writes to records other than those
+        of the subjects it names (the shared record ``*``, above all): ``[]`` for nothing, None
+        when that cannot be told from the changes (it then goes everywhere)."""
+        from ..evaluation import empty_state, evaluate, writes_outside
         decision, state = evaluate(self.policy, empty_state(), event)
         if decision.status != "accepted":
-            return False  # rejected everywhere: it writes nothing
-        return any(sid not in named for sid in (state.get("subjects") or {}))
+            return []  # rejected everywhere: it writes nothing
+        if not any(sid not in named for sid in (state.get("subjects") or {})):
+            return []
+        return writes_outside(state, named, instant_key(event["time"]))
+
+    def writes_from_header(self, event: Any, header: str | None) -> list | None:
+        """A consumer's reading of ``Clauseline-Shared-Writes`` on an event that reached a
+        partition none of its subjects concerns: the writes to make without evaluating it, or
+        None (the event is then evaluated in full, as a producer that sets no such header
+        asks). Taken only for an event of a type whose writes there depend on the event alone,
+        and only writes of rule verbs to records the event does not name."""
+        from ..evaluation.evaluator import WRITE_VERBS
+        kind = event.get("type") if isinstance(event, dict) else None
+        if not header or not isinstance(kind, str) or not self.decides_alone(kind) \
+                or not ("*" in self.everywhere or kind in self.everywhere):
+            return None
+        try:
+            writes = json.loads(header)
+        except (ValueError, RecursionError):
+            return None
+        named = named_subjects(event)
+        if not isinstance(writes, list) or not writes:
+            return None
+        for write in writes:
+            if not (isinstance(write, list) and len(write) == 4 and isinstance(write[0], str)
+                    and write[0] not in named and write[1] in WRITE_VERBS
+                    and isinstance(write[2], list) and write[2]
+                    and all(isinstance(step, str) for step in write[2])
+                    and write[2][0] not in ENGINE_KEYS):
+                return None
+        return writes
 
     def from_header(self, event: Any, header: str | None) -> Route:
         """The route of an event as a consumer takes it: the producer's exact route when its
@@ -157,7 +209,10 @@ class Router:
             first = [route.owner] if route.owner is not None else []
             return first + [k for k in range(self.partitions) if k != route.owner]
         rest = sorted(route.partitions - {route.owner})
-        return ([route.owner] if route.owner is not None else []) + rest
+        first = ([route.owner] if route.owner is not None else []) + rest
+        if route.writes is None:
+            return first
+        return first + [k for k in range(self.partitions) if k not in route.partitions]
 
 
 def nats_subject(stream: str, partition: int) -> str:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -42,10 +43,10 @@ from typing import Any, Iterable
 
 from ..events import Oversized
 from ..eventtime import parse_time
-from ..records import instant_key
+from ..records import instant_key, named_subjects
 from ..timers import is_timer
 from .jetstream import StreamError, check_name, connect, events_stream, guarded, shown_nats
-from .partitioning import Router, nats_subject
+from .partitioning import SHARED_WRITES, Route, Router, nats_subject
 from .reduction import StreamRedactor, reduced, stream_redactor
 
 #: Messages published before their acknowledgements are awaited (bounded memory).
@@ -150,8 +151,17 @@ def messages_for(router: Router, stream: str, body: bytes, redactor: StreamRedac
     # a line that is no event with a source and an id (it will be decided rejected) is known
     # by its published bytes, so publishing the same log again does not append it again
     key = dedup_id(event) or "line-" + hashlib.sha256(data).hexdigest()[:40]
+    if route.writes is not None:
+        # what the consumers decide is the reduced event: its writes are what they would make
+        published = json.loads(data)
+        writes = router.writes_elsewhere(published, named_subjects(published))
+        route = Route(route.owner, None) if writes is None else \
+            Route(route.owner, route.partitions, tuple(writes) if writes else None)
     common = {"Clauseline-Partitions": route.header(), **watermark.headers()}
-    return [(nats_subject(stream, k), dict(common, **{"Nats-Msg-Id": f"{key}-{k}"}), data)
+    shared = {SHARED_WRITES: json.dumps(route.writes, ensure_ascii=True,
+                                        separators=(",", ":"))} if route.writes else {}
+    return [(nats_subject(stream, k), dict(common, **{"Nats-Msg-Id": f"{key}-{k}"},
+                                           **({} if route.concerns(k) else shared)), data)
             for k in router.targets(route)], route
 
 

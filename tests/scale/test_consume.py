@@ -79,14 +79,24 @@ def test_consumers_over_six_partitions_store_the_serial_decisions(scale, which, 
                                   stderr=subprocess.PIPE, text=True)
                  for mine in SPLITS[consumers]]
     serial = scale.replay_serial(log)  # meanwhile
+    made = 0
     for p in consumers:
         _, err = p.communicate(timeout=150)
         assert p.returncode == 0, err
         assert "Traceback" not in err and "lag 0" in err
+        made += int(re.search(r"(\d+) shared write\(s\) made", err).group(1))
     policy = load_policy()
     merged = merged_decisions(scale.base, PARTITIONS, policy)
     assert len(serial) > (400 if which == "demo" else 2400)
     assert _differences(serial, merged) == []
+
+    # a call or an SVV session with an exempt party deletes its recording in the shared
+    # record: the partitions that none of its subjects concerns made that write without
+    # evaluating it, and every partition's shared record is the serial store's
+    assert made > (0 if which == "demo" else 100)
+    shared = _shared_record(scale.serial)
+    assert shared["deleted_recordings"]
+    assert all(_shared_record(partition_url(scale.base, k)) == shared for k in range(PARTITIONS))
 
     # subject-less events reached every partition, and their union is the serial decision
     ticks = [k for k, d in serial.items() if d["event_type"] in ("clock.tick", "policy.changed")
@@ -146,6 +156,15 @@ def test_consumers_over_six_partitions_store_the_serial_decisions(scale, which, 
         assert ": 0 of " in compared.stderr
         rejected = [d for parts in by_event.values() for d, _ in parts if d["status"] == "rejected"]
         assert len(rejected) == 3  # the demo log's three bad lines, each reported once
+
+
+def _shared_record(url: str) -> dict:
+    """The shared record ``*`` a store holds."""
+    store = open_store(url, create=False)
+    try:
+        return store.state()["subjects"]["*"]
+    finally:
+        store.close()
 
 
 @pytest.mark.slow  # about 40 s: make test-slow (and .ci/run)
@@ -256,6 +275,39 @@ def test_a_log_published_again_appends_nothing_and_an_idle_consumer_says_so(scal
     # with them their copies and the watermarks
     assert f"{len(lines)} dropped as repeats" in again.stderr, again.stderr
     assert f"last sequence {held}," in again.stderr
+
+
+def test_a_log_published_again_past_the_duplicate_window_makes_no_shared_write_twice(scale):
+    """JetStream forgets a message id after its two-minute window: the same log published
+    later is delivered again. The partitions that evaluate an event answer ``duplicate``, and so
+    do those that only made its shared writes: the shared record stays as it was."""
+    from clauseline.stream.partitioning import Router
+    from clauseline.stream.publish import Watermark, messages_for
+    from clauseline.stream.reduction import stream_redactor
+
+    scale.publish(DEMO, PARTITIONS)
+    first = _run_consumers(scale, [list(range(PARTITIONS))])
+    assert first[0][0] == 0, first[0][1]
+    assert int(re.search(r"(\d+) shared write\(s\) made", first[0][1]).group(1)) > 0
+    before = [_shared_record(partition_url(scale.base, k)) for k in range(PARTITIONS)]
+
+    # the same events again, as a producer of its own sends them, under new message ids
+    policy = load_policy()
+    router, redactor, mark = Router(policy, PARTITIONS), stream_redactor(), Watermark(policy)
+    again = [message for line in DEMO.read_bytes().splitlines() if line.strip()
+             for message in messages_for(router, scale.stream, line, redactor, mark)[0]]
+    assert any("Clauseline-Shared-Writes" in headers for _, headers, _ in again)
+
+    async def publish(jetstream):
+        for subject, headers, data in again:
+            await jetstream.publish(subject, data, headers=dict(
+                headers, **{"Nats-Msg-Id": headers["Nats-Msg-Id"] + "-later"}))
+    js(publish)
+    second = _run_consumers(scale, [list(range(PARTITIONS))])
+    assert second[0][0] == 0, second[0][1]
+    assert "0 shared write(s) made" in second[0][1]
+    assert int(re.search(r"(\d+) already stored", second[0][1]).group(1)) > 0
+    assert [_shared_record(partition_url(scale.base, k)) for k in range(PARTITIONS)] == before
 
 
 def test_consume_refuses_a_stream_partitioned_otherwise_and_a_missing_stream(scale):

@@ -3,6 +3,8 @@ partitions, partition store URLs, and the merge of partial decisions."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from clauseline.stream.merge import merge, partial, partials_of
@@ -107,7 +109,8 @@ def test_a_subject_less_event_is_the_union_of_every_partition():
     assert merged["trace"] == ["U.ccpa-deadline-missed"]
 
 
-def test_the_producer_sends_a_call_everywhere_only_when_it_writes_the_shared_record(policy, event):
+def test_a_call_that_writes_the_shared_record_reaches_the_other_partitions_as_its_writes(
+        policy, event):
     router = Router(policy, 6)
     subjects = [f"s-{i}" for i in range(60)]
     caller = subjects[0]
@@ -123,7 +126,26 @@ def test_the_producer_sends_a_call_everywhere_only_when_it_writes_the_shared_rec
     plain, exempt = call("family"), call("attorney")  # a facility exempts attorneys by default
     both = {partition_of(caller, 6), partition_of(callee, 6)}
     assert router.route(plain, exact=True).partitions == both
-    assert router.route(exempt, exact=True).partitions is None  # deleted_recordings on "*"
+    # a call with an exempt party (deleted_recordings on "*"): its parties' partitions
+    # evaluate it, every other partition receives only what it writes to the shared record
+    route = router.route(exempt, exact=True)
+    assert route.partitions == both
+    assert route.writes == (["*", "append", ["deleted_recordings"], "rec-1"],)
+    assert router.targets(route)[:2] == [partition_of(caller, 6), *(both - {route.owner})]
+    assert sorted(router.targets(route)) == list(range(6))
+    # a consumer outside those partitions takes the writes, checked against the event
+    header = json.dumps(list(route.writes))
+    assert router.writes_from_header(exempt, header) == list(route.writes)
+    assert router.writes_from_header(exempt, None) is None  # none given: evaluated in full
+    for hostile in ("", "[]", "{", "[[\"*\"]]", '[["*","miss",["obligations","r"],"t"]]',
+                    '[["*","set",["_journal"],[]]]', '[["*","set",[],1]]',
+                    '[["*","append",["deleted_recordings", 3],"x"]]', "[" * 5000,
+                    json.dumps([[caller, "set", ["profile"], {}]]),  # a subject it names
+                    json.dumps([[callee, "append", ["x"], 1]])):
+        assert router.writes_from_header(exempt, hostile) is None, hostile
+    # only for a type whose shared writes depend on the event alone
+    visit = event("disclosure.requested", {}, subject=caller)
+    assert router.writes_from_header(visit, header) is None
     # a consumer takes the producer's route when the header agrees with the event
     header = router.route(plain, exact=True).header()
     assert router.from_header(plain, header).partitions == both
