@@ -173,6 +173,8 @@ def migrate(engine: sa.Engine, shown: str | None = None) -> None:
     """
     if _at_head(engine):
         return  # nothing to migrate: Alembic (a tenth of a second to import) is not loaded
+    if _made_at_head(engine):
+        return  # a new store: its tables made as the migrations leave them, without Alembic
     from alembic import command
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
@@ -181,11 +183,7 @@ def migrate(engine: sa.Engine, shown: str | None = None) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # one lock per schema: stores in other schemas of the database migrate on their own
-            schema = conn.execute(sa.select(sa.func.current_schema())).scalar() or ""
-            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(
-                lock_key(f"migrations:{schema}"))))
+        _lock_migrations(conn)
         tables = set(sa.inspect(conn).get_table_names())
         if "alembic_version" not in tables and (
                 tables & OWN_TABLES if conn.dialect.name == "postgresql" else tables):
@@ -193,6 +191,39 @@ def migrate(engine: sa.Engine, shown: str | None = None) -> None:
         check_revisions(MigrationContext.configure(conn).get_current_heads(), shown)
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
+
+
+def _lock_migrations(conn) -> None:
+    """PostgreSQL: the transaction-scoped advisory lock of the connection's schema, one per
+    schema (stores in other schemas of the database migrate on their own). SQLite's BEGIN
+    IMMEDIATE is its lock already."""
+    if conn.dialect.name == "postgresql":
+        schema = conn.execute(sa.select(sa.func.current_schema())).scalar() or ""
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key(f"migrations:{schema}"))))
+
+
+#: Alembic's own table, as ``alembic upgrade`` makes it (the name of its key included).
+_VERSION_TABLE = sa.Table("alembic_version", sa.MetaData(),
+                          sa.Column("version_num", sa.String(32), nullable=False),
+                          sa.PrimaryKeyConstraint("version_num", name="alembic_version_pkc"))
+
+
+def _made_at_head(engine: sa.Engine) -> bool:
+    """Make the tables of a store that has none (a new SQLite file, a new PostgreSQL schema)
+    as the migrations leave them, and record :data:`HEAD_REVISION`, in one transaction and under
+    the migrations' lock: Alembic's way to start a database ("create_all, then stamp head"),
+    without importing Alembic. False, changing nothing, when the store has a table already (the
+    migrations then bring it up, or refuse it). ``tests/store`` holds the tables made this way
+    to those the migrations make, column for column and index for index."""
+    from .tables import metadata
+    with engine.begin() as conn:
+        _lock_migrations(conn)
+        if sa.inspect(conn).get_table_names():
+            return False
+        metadata.create_all(conn)
+        _VERSION_TABLE.create(conn)
+        conn.execute(_VERSION_TABLE.insert().values(version_num=HEAD_REVISION))
+    return True
 
 
 def _at_head(engine: sa.Engine) -> bool:
