@@ -211,3 +211,69 @@ def test_both_validators_agree_on_each_constant_a_rule_gives(schemas):
     assert loader._schema_says("not-a-purpose", OUTCOME + "#/properties/purpose")
     assert loader._schema_says("w", OUTCOME + "#/properties/clause")
     assert loader._schema_says("W", OUTCOME + "#/properties/clause") is None
+
+
+# --------------------------------------------------------------------------------------------
+# python-jsonschema is imported only when first needed
+
+TIMES = ["2019-05-04T10:00:00Z", "2019-05-04T10:00:00.123456Z", "2019-05-04t10:00:00z",
+         "2019-05-04T10:00:00+02:00", "2019-05-04T10:00:00-07:30", "2019-05-04T10:00:00.5+00:00",
+         "2019-05-04 10:00:00Z", "2019-05-04T10:00:00", "2019-05-04T10:00Z", "2019-05-04",
+         "2019-02-29T10:00:00Z", "2020-02-29T10:00:00Z", "2019-05-04T24:00:00Z",
+         "2019-05-04T23:59:60Z", "2019-05-04T10:00:00.1234567Z", "0000-01-01T00:00:00Z",
+         "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z", "2019-05-04T10:00:00+24:00",
+         "2019-05-04T10:00:00+02", "２０１９-05-04T10:00:00Z", "2019-05-04T10:00:00Z\n", " ", ""]
+
+
+@pytest.mark.parametrize("value", TIMES)
+def test_the_fast_date_time_check_answers_as_python_jsonschema_does(value):
+    from clauseline.events.validation import _date_time_ok, format_checker
+
+    assert _date_time_ok(value) is format_checker().conforms(value, "date-time")
+
+
+def test_a_schema_or_a_part_of_one_is_found_as_the_registry_finds_it(schemas):
+    uris = []
+    for schema_id in schemas.ids:
+        uris.append(schema_id)
+        document = schemas.contents(schema_id)
+        uris += [f"{schema_id}#/$defs/{name}" for name in document.get("$defs", {})]
+        uris += [f"{schema_id}#/properties/{name}" for name in document.get("properties", {})]
+    assert len(uris) > 2 * len(schemas.ids)
+    for uri in uris:
+        assert schemas.contents(uri) == schemas.registry.resolver().lookup(uri).contents, uri
+    for uri in [BASE + "nothing.schema.json", ENVELOPE + "#/properties/nothing",
+                ENVELOPE + "#/required/99", ENVELOPE + "#/required/x", ENVELOPE + "#nowhere"]:
+        with pytest.raises(LookupError):  # the registry itself raised a ValueError for "x"
+            schemas.contents(uri)
+
+
+def test_loading_the_policy_and_deciding_valid_events_never_imports_python_jsonschema(
+        schemas, tmp_path):
+    """A consumer, a worker or a replay of a clean log does not pay python-jsonschema's import
+    (about a sixth of a command's start-up); a refused event still gets its located errors."""
+    import subprocess
+    import sys
+
+    valid = [e for e in logged_events() if not schemas.event_problems(e)]
+    for k, event in enumerate(valid[:20]):  # times not in plain UTC too (another check)
+        valid.append(dict(event, id=f"offset-{k}", time=event["time"][:19] + "+02:00"))
+    log = tmp_path / "valid.jsonl"
+    log.write_text("".join(json.dumps(e) + "\n" for e in valid))
+    program = f"""
+import sys
+from clauseline import Session, load_policy
+policy = load_policy()
+decided = [d.status for _, d in Session(policy).replay(open({str(log)!r}, "rb"))]
+assert decided.count("accepted") > 100, decided
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("jsonschema", "referencing"))
+print("loaded before a refusal:", loaded)
+problems = policy.schemas.event_problems({{"specversion": "1.0", "id": "x", "source": "/s",
+    "type": "payment.made", "time": "2019-05-04T10:00:00+02:00", "subject": "c", "data": {{}}}})
+print("refused:", [p.path for p in problems])
+"""
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "loaded before a refusal: []" in done.stdout
+    assert "refused: ['/data/amount'" in done.stdout

@@ -1,8 +1,8 @@
 """JSON Schema registry and validation with located, complete error lists.
 
-All schemas in ``schemas/`` (installed as ``clauseline.schemas``) are loaded into one
-``referencing`` registry by their ``$id``. There is no process-wide instance: a loaded policy
-owns the set it was checked with (``Policy.schemas``). An event is checked against the
+All schemas in ``schemas/`` (installed as ``clauseline.schemas``) are loaded by their ``$id``
+(into one ``referencing`` registry when python-jsonschema is first needed). There is no
+process-wide instance: a loaded policy owns the set it was checked with (``Policy.schemas``). An event is checked against the
 CloudEvents envelope, then its ``data`` against the schema of its ``type`` (dispatching on type
 gives clearer errors than one ``oneOf`` over every type).
 
@@ -10,8 +10,11 @@ Two validators per schema: jsonschema-rs answers first and quickly for the commo
 instance (about 20 times faster); python-jsonschema lists the errors of an instance jsonschema-rs
 finds invalid, with paths and words, and has the last word. ``tests/test_validation_fast_path.py``
 checks that the two agree on every logged event, the hostile corpus and mutations of each member.
+python-jsonschema (with ``referencing``, ``attrs`` and its format checkers) is imported only when
+it is first needed: a process that meets only valid events and policy files (a consumer, a
+worker, a replay of a clean log) does not pay its import, about a sixth of a command's start-up.
 
-Every validator checks formats with :data:`FORMAT_CHECKER`: the standard checks of draft
+Every validator checks formats with :func:`format_checker`: the standard checks of draft
 2020-12, except that a ``date-time`` must also be one :func:`clauseline.eventtime.parse_time`
 reads exactly. That is the one check of every date-time (the envelope's ``time`` and each
 ``format: date-time`` field of the data schemas): a time finer than a microsecond is refused,
@@ -27,15 +30,19 @@ import re
 from functools import cached_property
 from pathlib import Path
 
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import FormatError, ValidationError
-from referencing import Registry, Resource
+from typing import TYPE_CHECKING
+
+from rfc3339_validator import validate_rfc3339
 
 from ..errors import Problem
 from .parsing import lone_surrogate, lone_surrogate_problem, pointer
 from ..eventtime import TimePrecisionError, parse_time
 from ..redact import mask_numbers, quote
 from ..resources import schemas_dir
+
+if TYPE_CHECKING:  # imported when first needed (the module's docstring)
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 BASE = "https://clauseline.dev/schemas/"
 _REQUIRED = re.compile(r"^('.*'|\".*\") is a required property$")
@@ -48,27 +55,37 @@ _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", 
                list: "array", type(None): "null"}
 
 
-class _ClauselineFormats(FormatChecker):
-    """Draft 2020-12's format checks; a ``date-time`` must also be exactly representable."""
+@functools.cache
+def format_checker():
+    """The format checker of every python-jsonschema validator a :class:`SchemaSet` builds:
+    draft 2020-12's checks; a ``date-time`` must also be exactly representable. Made (and
+    python-jsonschema imported) at the first call."""
+    from jsonschema import Draft202012Validator, FormatChecker
+    from jsonschema.exceptions import FormatError
 
-    def check(self, instance, format: str) -> None:
-        super().check(instance, format)  # the standard RFC 3339 check first
-        if format == "date-time" and isinstance(instance, str):
-            try:
-                parse_time(instance)
-            except TimePrecisionError as error:
-                # finer than a microsecond: say so in words (docs/errors.md, schema.format)
-                raise FormatError(str(error), cause=error) from None
-            except ValueError as error:
-                raise FormatError("not a 'date-time'", cause=error) from None
+    class _ClauselineFormats(FormatChecker):
+        def check(self, instance, format: str) -> None:
+            super().check(instance, format)  # the standard RFC 3339 check first
+            if format == "date-time" and isinstance(instance, str):
+                try:
+                    parse_time(instance)
+                except TimePrecisionError as error:
+                    # finer than a microsecond: say so in words (docs/errors.md, schema.format)
+                    raise FormatError(str(error), cause=error) from None
+                except ValueError as error:
+                    raise FormatError("not a 'date-time'", cause=error) from None
+
+    checker = _ClauselineFormats(formats=())
+    checker.checkers = dict(Draft202012Validator.FORMAT_CHECKER.checkers)
+    return checker
 
 
-#: The format checker of every validator a :class:`SchemaSet` builds.
-FORMAT_CHECKER = _ClauselineFormats(formats=())
-FORMAT_CHECKER.checkers = dict(Draft202012Validator.FORMAT_CHECKER.checkers)
+def __getattr__(name: str):
+    if name == "FORMAT_CHECKER":  # the name this module's callers knew it by
+        return format_checker()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-_RFC3339_CHECK, _RFC3339_RAISES = FORMAT_CHECKER.checkers["date-time"]
 #: A time in UTC with ``Z`` and at most microseconds, the shape nearly every event's has: for it
 #: the standard check holds wherever :func:`parse_time` reads it (a real date, hours to 23,
 #: seconds to 59, a year from 1), so that alone decides.
@@ -77,17 +94,13 @@ _PLAIN_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(
 
 @functools.lru_cache(maxsize=4096)  # a pure function of the text; an event's time recurs
 def _date_time_ok(value: str) -> bool:
-    """The ``date-time`` check of :data:`FORMAT_CHECKER`, for jsonschema-rs: what
-    ``FORMAT_CHECKER.conforms(value, "date-time")`` answers, its two checks called directly
+    """The ``date-time`` check of :func:`format_checker`, for jsonschema-rs: what
+    ``format_checker().conforms(value, "date-time")`` answers, its two checks called directly
     (jsonschema-rs calls this for every time of every event, nearly all of them new)."""
     if not isinstance(value, str):
         return True  # the check is of strings only
-    if not _PLAIN_UTC.fullmatch(value):
-        try:
-            if not _RFC3339_CHECK(value):
-                return False
-        except _RFC3339_RAISES:
-            return False
+    if not _PLAIN_UTC.fullmatch(value) and not validate_rfc3339(value.upper()):
+        return False  # python-jsonschema's own date-time check, called as it calls it
     try:
         parse_time(value)
     except ValueError:  # TimePrecisionError among them
@@ -178,37 +191,66 @@ class SchemaSet:
 
     def __init__(self, folder: Path | None = None):
         self.folder = folder or schemas_dir()
-        resources = []
         self.ids: dict[str, Path] = {}
+        self._documents: dict[str, dict] = {}
         for path in sorted(self.folder.rglob("*.schema.json")):
             contents = json.loads(path.read_text(encoding="utf-8"))
-            resource = Resource.from_contents(contents)
             self.ids[contents["$id"]] = path
-            resources.append((contents["$id"], resource))
-        self.registry = Registry().with_resources(resources).crawl()
+            self._documents[contents["$id"]] = contents
         self._validators: dict[str, Draft202012Validator] = {}
         self._fast: dict = {}
+
+    @cached_property
+    def registry(self):
+        """Every schema in one ``referencing`` registry, for python-jsonschema (made when first
+        needed)."""
+        from referencing import Registry, Resource
+        return Registry().with_resources(
+            (i, Resource.from_contents(c)) for i, c in self._documents.items()).crawl()
+
+    def contents(self, uri: str):
+        """The schema (or the part of one) at ``uri``: a schema's ``$id``, optionally with a
+        JSON Pointer fragment (``defs.schema.json#/$defs/data_category``); anything else is
+        resolved by the registry. LookupError where nothing is there."""
+        base, _, fragment = uri.partition("#")
+        found = self._documents.get(base)
+        if found is None or (fragment and (fragment[0] != "/" or "%" in fragment)):
+            from referencing.exceptions import Unresolvable
+            try:
+                return self.registry.resolver().lookup(uri).contents
+            except Unresolvable as error:
+                raise LookupError(uri) from error
+        for token in fragment.split("/")[1:]:
+            token = token.replace("~1", "/").replace("~0", "~")
+            if isinstance(found, list) and token.isdigit():
+                found = found[int(token)]  # IndexError is a LookupError
+            elif isinstance(found, dict):
+                found = found[token]
+            else:
+                raise LookupError(uri)
+        return found
 
     def validator(self, schema_id: str) -> Draft202012Validator:
         """The cached validator for one schema id (format checks on)."""
         found = self._validators.get(schema_id)
         if found is None:
+            from jsonschema import Draft202012Validator
             schema = self.registry.contents(schema_id)
             found = Draft202012Validator(
-                schema, registry=self.registry, format_checker=FORMAT_CHECKER)
+                schema, registry=self.registry, format_checker=format_checker())
             self._validators[schema_id] = found
         return found
 
     def fast(self, schema_id: str):
         """The jsonschema-rs validator of one schema id, or None where jsonschema-rs is not
         installed: a quick yes for valid instances. Its date-time check is the one of
-        :data:`FORMAT_CHECKER`; python-jsonschema stays the judge of what fails and why."""
+        :func:`format_checker`; python-jsonschema stays the judge of what fails and why."""
         found = self._fast.get(schema_id, _UNSET)
         if found is _UNSET:
             found = None
             if _rs is not None:
                 found = _rs.validator_for(
-                    self.registry.contents(schema_id), registry=self._rs_registry,
+                    self.contents(schema_id), registry=self._rs_registry,
                     validate_formats=True, formats={"date-time": _date_time_ok})
             self._fast[schema_id] = found
         return found
@@ -231,7 +273,7 @@ class SchemaSet:
 
     @cached_property
     def _rs_registry(self):
-        return _rs.Registry([(i, self.registry.contents(i)) for i in self.ids])
+        return _rs.Registry(list(self._documents.items()))
 
     def problems(self, instance, schema_id: str, prefix: tuple = ()) -> list[Problem]:
         """All validation errors of ``instance``, ordered by JSON Pointer, one per failure.

@@ -17,9 +17,6 @@ import re
 import stat
 from pathlib import Path
 
-from jsonschema import Draft202012Validator
-from referencing.exceptions import Unresolvable
-
 from ..errors import PolicyLoadError, Problem
 from ..events.validation import BASE, SchemaSet
 from ..eventtime import parse_time
@@ -354,9 +351,9 @@ class _VersionLoader:
     def _profile_fields(self) -> set[str]:
         """The fields a profile may hold: those of the shipped ``profile_patch`` definition."""
         try:
-            found = self.schemas.registry.contents(BASE + "defs.schema.json")["$defs"]["profile_patch"]
+            found = self.schemas.contents(BASE + "defs.schema.json#/$defs/profile_patch")
             return set(found["properties"])
-        except (Unresolvable, KeyError, LookupError, TypeError):
+        except (LookupError, TypeError):
             return set()
 
     def _links_leaving(self, folder: Path) -> None:
@@ -437,8 +434,8 @@ class _VersionLoader:
                 out[str(name)] = tuple(spec)
                 continue
             try:
-                values = self.schemas.registry.resolver().lookup(BASE + spec["schema"]).contents["enum"]
-            except (Unresolvable, KeyError, LookupError, TypeError, AttributeError):
+                values = self.schemas.contents(BASE + spec["schema"])["enum"]
+            except (LookupError, TypeError, AttributeError):
                 values = None
             if not isinstance(values, list):
                 self.problems.append(Problem(
@@ -665,6 +662,8 @@ class _VersionLoader:
             pass
         cache = self.__dict__.setdefault("_refs", {})
         if ref not in cache:
+            from jsonschema import Draft202012Validator  # only for a value jsonschema-rs refused
+            from referencing.exceptions import Unresolvable
             try:
                 cache[ref] = Draft202012Validator({"$ref": ref}, registry=self.schemas.registry)
                 cache[ref].is_valid(None)

@@ -28,7 +28,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from jsonschema.exceptions import ValidationError, best_match
+from typing import TYPE_CHECKING
+
 import ruamel.yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -40,6 +41,9 @@ from ruamel.yaml.nodes import MappingNode, SequenceNode
 
 from ..errors import Problem
 from ..events.validation import SchemaSet
+
+if TYPE_CHECKING:  # python-jsonschema is imported where an error is explained
+    from jsonschema.exceptions import ValidationError
 
 #: The largest YAML file of a policy (a rule file, the index, interpretations, facilities), in
 #: bytes. ruamel.yaml's pure-Python parser reads 100 to 250 KiB a second (and some shapes, such
@@ -548,6 +552,7 @@ def _explain(error: ValidationError, doc: Any, display: str) -> list[Problem]:
                         line=line_of(doc, path), key=dotted_key(path + [k])) for k in missing]
     if error.validator == "oneOf" and error.context:
         in_match = "match" in path or "match_any" in path
+        from jsonschema.exceptions import best_match
         deepest = best_match(error.context)
         if in_match:
             message = ("a condition is a scalar (equality) or an object of one or more operators (all must "
