@@ -180,8 +180,31 @@ def editable(record: dict | None) -> dict:
     out = dict(record)
     if JOURNAL not in record:
         values = sorted((k, v) for k, v in record.items() if k not in ENGINE_KEYS)
-        out[JOURNAL] = [["", i, "set", [k], copy.deepcopy(v)] for i, (k, v) in enumerate(values)]
+        out[JOURNAL] = [["", i, "set", _path((k,)), copy.deepcopy(v)]
+                        for i, (k, v) in enumerate(values)]
     return out
+
+
+#: One list per path of the journals' entries, shared by every entry of that path: a path is
+#: written again and again (a subject's ``svv_recordings``, ``profile``), and its own list in
+#: each entry was about a fifth of what a full journal holds. Entries and their paths are never
+#: changed in place. Cleared when full (paths that name a request or an obligation recur less).
+_PATHS: dict[tuple, list] = {}
+_PATHS_MAX = 4096
+
+
+def _path(path) -> list:
+    """The shared list of ``path`` (a new one for a path that cannot be a key)."""
+    try:
+        key = tuple(path)
+        found = _PATHS.get(key)
+    except TypeError:  # an unhashable step: never written by the rules, kept as it is
+        return list(path)
+    if found is None:
+        if len(_PATHS) >= _PATHS_MAX:
+            _PATHS.clear()
+        found = _PATHS[key] = list(path)
+    return found
 
 
 def write(record: dict, at: str, verb: str, path: list[str], value: Any = None) -> None:
@@ -196,7 +219,7 @@ def write(record: dict, at: str, verb: str, path: list[str], value: Any = None) 
     journal, its folded base values and the current values share what they hold in common
     (one copy of a remembered list's items, not two)."""
     journal = record[JOURNAL]
-    entry = [at, len(journal), verb, list(path), copy.deepcopy(value)]
+    entry = [at, len(journal), verb, _path(path), copy.deepcopy(value)]
     if not journal or journal[-1][0] <= at:
         journal.append(entry)
         _apply(record, entry, share=True)
@@ -246,7 +269,8 @@ def compact(record: dict) -> None:
     owned: set[int] = set()
     for entry in journal[:fold]:
         _apply(values, entry, owned)
-    journal[:fold] = [["", i, "set", [k], v] for i, (k, v) in enumerate(sorted(values.items()))]
+    journal[:fold] = [["", i, "set", _path((k,)), v]
+                      for i, (k, v) in enumerate(sorted(values.items()))]
 
 
 def saw(record: dict, at: str) -> None:

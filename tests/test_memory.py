@@ -327,3 +327,24 @@ def test_membership_in_a_long_remembered_list_answers_as_the_list_does():
     assert computed(one_of, fact) is True
     fact["memory"]["deleted"] = deleted
     assert computed(one_of, fact) is False
+
+
+def test_the_sets_kept_for_long_lists_stay_bounded_as_a_remembered_list_grows():
+    """Each append to a remembered list makes a new list object (records are copied on write);
+    the sets made of its versions must not pile up with the log: at most a bounded number of
+    members beyond the newest set, and the answers stay those of the list."""
+    from clauseline.evaluation import conditions
+    from clauseline.policy.model import Condition
+    one_of = Condition("data.recording_id", "one_of", "{memory.deleted}", "k1")
+    deleted: list = []
+    for version in range(60):  # 60 versions of a list growing to 60,000 recordings
+        deleted = deleted + [f"rec-{version}-{i}" for i in range(1000)]
+        fact = {"data": {"recording_id": f"rec-{version}-999"}, "memory": {"deleted": deleted}}
+        assert conditions.computed(one_of, fact) is True
+        fact["data"]["recording_id"] = f"rec-{version + 1}-0"
+        assert conditions.computed(one_of, fact) is False
+        kept = sum(len(members) for _, _, members in conditions._SETS.values())
+        assert kept == conditions._sets_members
+        assert kept <= max(conditions._SETS_MEMBERS, len(deleted)), version
+        assert len(conditions._SETS) <= conditions._SETS_KEPT
+    assert len(conditions._SETS) == 1  # the newest alone: 60,000 members are over the bound

@@ -207,3 +207,19 @@ def test_compact_is_idempotent_and_leaves_a_short_journal_alone():
     once = copy.deepcopy(record)
     compact(record)
     assert record == once
+
+
+def test_entries_of_one_path_share_its_list_and_the_caller_keeps_its_own(policy):
+    """A path written again and again (a subject's SVV recordings) is held once, not once per
+    entry; the caller's path list is never the one kept, and the record still reads and
+    serialises as before."""
+    record = editable(None)
+    path = ["svv_recordings"]
+    for day in range(20):
+        write(record, _at(day, 1), "append", path, {"id": f"rec-{day}"})
+    path.append("changed by the caller")  # must not reach the journal
+    kept = [entry[3] for entry in record[JOURNAL] if entry[3] == ["svv_recordings"]]
+    assert len(kept) == 20 and len({id(p) for p in kept}) == 1
+    assert kept[0] is not path
+    assert current(record)["svv_recordings"] == [{"id": f"rec-{day}"} for day in range(20)]
+    assert json.loads(json.dumps(record)) == record
