@@ -348,3 +348,28 @@ def test_the_sets_kept_for_long_lists_stay_bounded_as_a_remembered_list_grows():
         assert kept <= max(conditions._SETS_MEMBERS, len(deleted)), version
         assert len(conditions._SETS) <= conditions._SETS_KEPT
     assert len(conditions._SETS) == 1  # the newest alone: 60,000 members are over the bound
+
+
+def test_versions_of_a_growing_list_tested_in_any_order_answer_as_each_list_does():
+    """A list appended to takes over the set of the version it grew from; an older version
+    tested afterwards (a late event reads the record as it was) must not see the newer items,
+    and versions that branch from one another must not share what they do not hold."""
+    import random
+
+    from clauseline.evaluation import conditions
+    from clauseline.policy.model import Condition
+    one_of = Condition("data.recording_id", "one_of", "{memory.deleted}", "k1")
+    rng = random.Random(5)
+    versions = [[f"rec-{i}" for i in range(40)]]
+    for step in range(300):
+        base = rng.choice(versions[-3:]) if rng.random() < 0.8 else rng.choice(versions)
+        extra = [f"rec-{step}-{k}" for k in range(rng.randrange(1, 4))]
+        if rng.random() < 0.05:
+            extra.append({"an": "object"})  # unhashable: scanned from then on
+        versions.append(base + extra)
+        for version in rng.sample(versions, min(4, len(versions))) + [versions[-1]]:
+            asked = rng.choice(rng.choice(versions))
+            fact = {"data": {"recording_id": asked}, "memory": {"deleted": version}}
+            assert conditions.computed(one_of, fact) is (asked in version), (step, asked)
+        kept = sum(length for _, length, _ in conditions._SETS.values())
+        assert kept == conditions._sets_members
