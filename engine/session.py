@@ -98,29 +98,29 @@ class KeptDecisions:
     """The idempotency index of a :class:`MemoryStore`: the decision of every accepted event,
     by its (source, id), so that a repeat answers its first decision byte for byte.
 
-    What stays in memory is 16 bytes a decision: a 64-bit digest of its (source, id) and where
-    its canonical JSON was written, in sorted arrays (:class:`_Digests`). The JSON itself goes
-    to an anonymous temporary file (``tempfile.TemporaryFile``, gone with the process) in
-    blocks of about 128 KiB compressed with zlib (about a tenth of the decisions' size: some 90
-    MB of disk at a million decisions, growing with the log like the output a replay writes).
-    The file is the store's I/O, never the evaluator's; a repeat reads its decision back from
-    there (repeats are rare: a block is decompressed for each, the last one kept). A digest
-    only points at a candidate: the (source, id) written beside the JSON decides, so two pairs
-    whose digests collide are both kept and told apart."""
+    What stays in memory is 12 bytes a decision: a 64-bit digest of its (source, id) and the
+    number of the block its canonical JSON was written in, in sorted arrays (:class:`_Digests`).
+    The JSON itself goes to an anonymous temporary file (``tempfile.TemporaryFile``, gone with
+    the process) in blocks of about 128 KiB compressed with zlib (about a tenth of the
+    decisions' size: some 90 MB of disk at a million decisions, growing with the log like the
+    output a replay writes). The file is the store's I/O, never the evaluator's; a repeat reads
+    its decision back from there (repeats are rare: a block is decompressed for each, the last
+    one kept, and its entries are read until the pair's). A digest only points at a candidate
+    block: the (source, id) written beside the JSON decides, so two pairs whose digests collide
+    are both kept and told apart."""
 
     #: a block is compressed and written once it holds this many bytes
     BLOCK = 1 << 17
-    #: a decision's place: the file offset of its block, shifted past its offset in the block
-    _INNER = 18  # bits for the offset in the block: it starts before the block is full
     _HEAD = struct.Struct("<II")  # a decision's entry: the lengths of its key and of its JSON
     _BLOCK_HEAD = struct.Struct("<I")  # a block in the file: its compressed length
 
     def __init__(self):
-        self._digests = _Digests()
+        self._digests = _Digests("I")  # each digest's value: its block's number
         self._file: Any = None  # made on the first full block
         self._written = 0  # the file's length
-        self._block = bytearray()  # the decisions not yet written (the block at ``_written``)
-        self._read: tuple[int, bytes] | None = None  # the last block read back: (offset, data)
+        self._offsets = array("Q")  # the file offset of each block written, by number
+        self._block = bytearray()  # the decisions not yet written (the block numbered last)
+        self._read: tuple[int, bytes] | None = None  # the last block read back: (number, data)
 
     def __len__(self) -> int:
         return len(self._digests)
@@ -129,7 +129,8 @@ class KeptDecisions:
         """The bytes held in memory (``sys.getsizeof``): the index and the block not yet
         written, not the file."""
         return object.__sizeof__(self) + sys.getsizeof(self._digests) + \
-            sys.getsizeof(self._block) + (len(self._read[1]) if self._read else 0)
+            sys.getsizeof(self._offsets) + sys.getsizeof(self._block) + \
+            (len(self._read[1]) if self._read else 0)
 
     @staticmethod
     def _key(source: str, event_id: str) -> bytes:
@@ -144,25 +145,25 @@ class KeptDecisions:
         """Keep the decision (its canonical JSON) of a pair not kept before."""
         key = self._key(source, event_id)
         data = decision_json.encode("utf-8")
-        place = self._written << self._INNER | len(self._block)
         self._block += self._HEAD.pack(len(key), len(data))
         self._block += key
         self._block += data
-        self._digests.add(self._digest(key), place)
+        self._digests.add(self._digest(key), len(self._offsets))
         if len(self._block) >= self.BLOCK:
             self._flush()
 
     def get(self, source: str, event_id: str) -> str | None:
         """The canonical JSON of the decision kept for this pair, if any."""
         key = self._key(source, event_id)
-        for place in self._digests.find(self._digest(key)):
-            block = self._block_at(place >> self._INNER)
-            at = place & ((1 << self._INNER) - 1)
-            key_length, data_length = self._HEAD.unpack_from(block, at)
-            at += self._HEAD.size
-            if block[at:at + key_length] == key:
-                at += key_length
-                return bytes(block[at:at + data_length]).decode("utf-8")
+        for number in sorted(set(self._digests.find(self._digest(key)))):
+            block, at = self._block_at(number), 0
+            while at < len(block):  # the block's decisions, one after the other
+                key_length, data_length = self._HEAD.unpack_from(block, at)
+                at += self._HEAD.size
+                if key_length == len(key) and block[at:at + key_length] == key:
+                    at += key_length
+                    return bytes(block[at:at + data_length]).decode("utf-8")
+                at += key_length + data_length
         return None
 
     def _flush(self) -> None:
@@ -170,25 +171,27 @@ class KeptDecisions:
             self._file = tempfile.TemporaryFile(prefix="clauseline-decisions-")
         packed = zlib.compress(self._block, 1)
         self._file.write(self._BLOCK_HEAD.pack(len(packed)) + packed)
+        self._offsets.append(self._written)
         self._written += self._BLOCK_HEAD.size + len(packed)
         self._block = bytearray()
 
-    def _block_at(self, offset: int) -> bytes | bytearray:
-        """The decisions of the block written at ``offset`` (the one still in memory when it
-        is the last)."""
-        if offset == self._written:
+    def _block_at(self, number: int) -> bytes | bytearray:
+        """The decisions of the block numbered ``number`` (the one still in memory when it is
+        the last)."""
+        if number == len(self._offsets):
             return self._block
-        if self._read is None or self._read[0] != offset:
-            self._file.seek(offset)
+        if self._read is None or self._read[0] != number:
+            self._file.seek(self._offsets[number])
             length, = self._BLOCK_HEAD.unpack(self._file.read(self._BLOCK_HEAD.size))
-            self._read = offset, zlib.decompress(self._file.read(length))
+            self._read = number, zlib.decompress(self._file.read(length))
             self._file.seek(self._written)
         return self._read[1]
 
 
 class _Digests:
-    """A multiset of 64-bit digests, each with a 64-bit value, in sorted ``array("Q")`` runs:
-    16 bytes an entry where a dict of ints takes about a hundred. The runs are buckets by the
+    """A multiset of 64-bit digests, each with a value (an unsigned integer of the array type
+    ``value_type``: ``"I"``, 32 bits, or ``"Q"``), in sorted ``array`` runs: 12 or 16 bytes an
+    entry where a dict of ints takes about a hundred. The runs are buckets by the
     digests' leading bits (digests are uniform), each kept sorted by ``array.insert`` (a
     ``memmove`` of a few kilobytes); when the buckets average ``BUCKET`` entries, each is split
     in two by its next bit, so a lookup or an insert costs a bisection of one small run at any
@@ -196,10 +199,10 @@ class _Digests:
 
     BUCKET = 1024
 
-    def __init__(self):
+    def __init__(self, value_type: str = "Q"):
         self._bits = 0  # there are 2 ** _bits buckets
         self._keys = [array("Q")]
-        self._values = [array("Q")]
+        self._values = [array(value_type)]
         self._count = 0
 
     def __len__(self) -> int:

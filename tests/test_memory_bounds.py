@@ -59,7 +59,7 @@ def test_a_repeat_answers_its_first_decision_byte_for_byte_after_many_events(pol
     assert len(kept) == len(accepted)  # a repeat adds nothing
 
 
-def test_the_index_keeps_16_bytes_a_decision_in_memory():
+def test_the_index_keeps_12_bytes_a_decision_in_memory():
     kept = KeptDecisions()
     rng = random.Random(1)
     texts = {}
@@ -69,7 +69,7 @@ def test_the_index_keeps_16_bytes_a_decision_in_memory():
         kept.add("/src", f"e-{n}", text)
     assert len(kept) == 30000
     # the sorted digest arrays (and the block not yet written) are all that grows in memory
-    assert sys.getsizeof(kept) < 30000 * 18 + KeptDecisions.BLOCK * 2
+    assert sys.getsizeof(kept) < 30000 * 13.5 + KeptDecisions.BLOCK * 2
     for key in rng.sample(sorted(texts), 200):
         assert kept.get(*key) == texts[key]
     assert kept.get("/src", "e-30000") is None and kept.get("/other", "e-1") is None
