@@ -631,14 +631,15 @@ def scale_module():
 
 
 def scale_stage(sizes: str, partitions: str, seed: int, nats: str, pg: str,
-                out_dir: Path) -> dict:
+                out_dir: Path, rounds: int = 3) -> dict:
     """`bench/scale.py` in a subprocess (its progress passed on): its JSON, or why it was
     skipped (exit 3: NATS or PostgreSQL does not answer) or failed."""
     say(f"scale: bench/scale.py --logs {sizes} --partitions {partitions} (NATS JetStream, "
         f"PostgreSQL)")
     command = [sys.executable, str(HERE / "scale.py"), "--logs", sizes, "--partitions",
-               partitions, "--seed", str(seed), "--nats", nats, "--pg", pg,
-               "--out", str(out_dir / "scale.md"), "--json", str(out_dir / "scale.json")]
+               partitions, "--seed", str(seed), "--nats", nats, "--pg", pg, "--rounds",
+               str(rounds), "--out", str(out_dir / "scale.md"),
+               "--json", str(out_dir / "scale.json")]
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              text=True, env=ENV)
     tail: list[str] = []
@@ -1055,7 +1056,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.scale_logs or ("300" if args.smoke else "2000" if args.quick
                                         else "20000"),
                     args.scale_partitions or ("1,2" if args.smoke else "1,2,4,8"),
-                    args.seed, args.nats, args.pg, out_dir)
+                    args.seed, args.nats, args.pg, out_dir, rounds=1 if small else 3)
     finally:
         if not args.keep_logs:
             shutil.rmtree(work, ignore_errors=True)

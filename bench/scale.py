@@ -2,7 +2,7 @@
 
 Run: `.venv/bin/python bench/scale.py [--logs 20000,100000] [--partitions 1,2,4,8]
 [--events N] [--subjects S] [--seed K] [--nats URL] [--pg URL] [--out FILE] [--json FILE]
-[--rev REV]`. For each log of `bench/logs.py` (`make_log(path, events, subjects, seed)`) and
+[--rev REV] [--rounds R]`. For each log of `bench/logs.py` (`make_log(path, events, subjects, seed)`) and
 each partition count N:
 
 1. the log is published into a fresh NATS JetStream stream of N partitions (`clauseline publish
@@ -12,7 +12,11 @@ each partition count N:
 2. the N consumers are run **one after the other**, as if each had a host of its own:
    `clauseline consume --nats URL --stream NAME --db PGURL --partition K --drain --quiet
    --decisions -` (no decisions published) for K = 0 .. N-1, each one's CPU time (user +
-   system of that process, from `os.wait4`) and wall time measured;
+   system of that process, from `os.wait4`) and wall time measured; `--rounds R` times
+   (default 3), each round into fresh stores with the stream's consumers deleted after it, and
+   each consumer's figures are the median of its rounds (these machines change speed by a fifth
+   within minutes, and a single run of "one", which every ratio divides by, moved the ratios by
+   0.1 and more);
 3. the row: N, the total CPU of the N consumers, the busiest one's CPU, both against "one" (the
    CPU of the single consumer of the same log in a 1-partition stream, the N=1 row, always
    run), the wall time predicted on N hosts (the longest consumer's wall time: the hosts run
@@ -42,6 +46,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -137,6 +142,15 @@ def drop_streams(nats_url: str, names: list[str]) -> None:
         say(f"could not delete the streams {', '.join(names)}: {error}")
 
 
+def drop_consumers(nats_url: str, stream: str) -> None:
+    """Delete every consumer of ``stream``, so that a consumer run again into a fresh store
+    reads the stream from its start (`consume` resumes a durable consumer at its ack floor)."""
+    async def delete(js):
+        for info in await js.consumers_info(stream):
+            await js.delete_consumer(stream, info.name)
+    asyncio.run(asyncio.wait_for(_with_js(nats_url, delete), timeout=60))
+
+
 def stream_messages(nats_url: str, stream: str) -> int | None:
     """The messages the stream holds (None if it cannot be read)."""
     async def count(js):
@@ -227,13 +241,16 @@ def summary_counts(summary: str) -> dict:
 # one log, one partition count
 
 def run_partitions(log: Path, events: int, n: int, command: list[str], nats_url: str,
-                   pg: str, folder: Path) -> dict:
+                   pg: str, folder: Path, rounds: int = 1) -> dict:
     """Publish ``log`` into a fresh stream of ``n`` partitions; drain it with one consumer per
-    partition, one after the other, each timed; remove the stream and the schemas."""
+    partition, one after the other, each timed, ``rounds`` times (each round into fresh
+    stores, its consumers deleted after it); each consumer's figures are the median of its
+    rounds; remove the stream and the schemas."""
     tag = uuid.uuid4().hex[:10]
     stream, prefix = f"cl_bench_scale_{tag}", f"cl_bench_scale_{tag}"
-    base = schema_url(pg, prefix)
-    row: dict = {"partitions": n, "stream": stream, "schema_prefix": prefix, "consumers": []}
+    row: dict = {"partitions": n, "stream": stream, "schema_prefix": prefix, "consumers": [],
+                 "rounds": rounds}
+    runs: dict[int, list[dict]] = {k: [] for k in range(n)}
     try:
         say(f"  {n} partition(s): publish into {stream}")
         row["publish"] = timed([*command, "publish", str(log), "--nats", nats_url, "--stream",
@@ -244,17 +261,30 @@ def run_partitions(log: Path, events: int, n: int, command: list[str], nats_url:
             say(f"    the stream holds {row['stream_messages']:,} messages, fewer than the log's "
                 f"{events:,} events: publish lost some (see its summary: "
                 f"{row['publish']['summary']})")
-        for k in range(n):
-            found = timed([*command, "consume", "--nats", nats_url, "--stream", stream, "--db",
-                           base, "--partition", str(k), "--drain", "--quiet", "--decisions", "-"],
-                          folder / f"consume-{tag}-{k}.err")
-            found.update(partition=k, **summary_counts(found["summary"]))
-            row["consumers"].append(found)
-            say(f"    consumer of partition {k}: {found['cpu_s']:.2f} s CPU, "
-                f"{found['wall_s']:.2f} s wall; {found['summary']}")
+        for r in range(rounds):
+            base = schema_url(pg, f"{prefix}_r{r}")
+            for k in range(n):
+                found = timed([*command, "consume", "--nats", nats_url, "--stream", stream,
+                               "--db", base, "--partition", str(k), "--drain", "--quiet",
+                               "--decisions", "-"], folder / f"consume-{tag}-{r}-{k}.err")
+                found.update(partition=k, **summary_counts(found["summary"]))
+                runs[k].append(found)
+                say(f"    {f'round {r + 1}: ' if rounds > 1 else ''}consumer of partition {k}: "
+                    f"{found['cpu_s']:.2f} s CPU, {found['wall_s']:.2f} s wall; "
+                    f"{found['summary']}")
+            drop_consumers(nats_url, stream)
     finally:
         drop_streams(nats_url, [stream, f"{stream}_DECISIONS"])
-        drop_schemas(pg, prefix, n)
+        for r in range(rounds):
+            drop_schemas(pg, f"{prefix}_r{r}", n)
+    for k in range(n):
+        done = runs[k]
+        if not done:
+            continue
+        middle = sorted(done, key=lambda c: c["cpu_s"])[(len(done) - 1) // 2]
+        row["consumers"].append(dict(middle, cpu_rounds_s=[c["cpu_s"] for c in done],
+                                     decided_rounds=[c.get("decided") for c in done],
+                                     wall_s=statistics.median(c["wall_s"] for c in done)))
     cpus = [c["cpu_s"] for c in row["consumers"]]
     busiest = max(row["consumers"], key=lambda c: c["cpu_s"])
     row.update(total_cpu_s=sum(cpus), busiest_cpu_s=busiest["cpu_s"],
@@ -298,7 +328,7 @@ def judge(row: dict, one: float) -> None:
 
 
 def measure(events: int, subjects: int, seed: int, partitions: list[int], command: list[str],
-            nats_url: str, pg: str, folder: Path) -> dict:
+            nats_url: str, pg: str, folder: Path, rounds: int = 1) -> dict:
     log = folder / f"log-{events}-{subjects}-{seed}.jsonl"
     started = time.perf_counter()
     make_log(log, events, subjects, seed)
@@ -307,7 +337,7 @@ def measure(events: int, subjects: int, seed: int, partitions: list[int], comman
     rows = []
     try:
         for n in partitions:
-            rows.append(run_partitions(log, events, n, command, nats_url, pg, folder))
+            rows.append(run_partitions(log, events, n, command, nats_url, pg, folder, rounds))
     finally:
         log.unlink(missing_ok=True)
     one = next(r for r in rows if r["partitions"] == 1)["total_cpu_s"]
@@ -327,13 +357,16 @@ def header(result: dict) -> str:
     load = m.get("load_average_start") or [0]
     end = m.get("load_average_end") or [0]
     empty = result.get("empty_consumer")
+    count = (result.get("options") or {}).get("rounds") or 1
+    rounds = (f"; each consumer run {count} times, each time into fresh stores, its figures "
+              f"the median of its runs") if count > 1 else ""
     fixed = (f" A consumer draining an empty stream takes {empty['cpu_s']:.2f} s CPU (start-up, "
              f"the policy, the store): part of every consumer's CPU below.") if empty else ""
     return (f"Measured {m.get('date', '?')} on {m.get('cpu_count', '?')} CPUs, Python "
             f"{m.get('python', '?')}, clauseline {m.get('clauseline', '?')} "
             f"({m.get('commit', '?')}{changed}{rev}); load average {load[0]:.2f} at the start, "
             f"{end[0]:.2f} at the end. NATS and PostgreSQL on the same machine; the consumers run "
-            f"one after the other, each its own process (CPU: user + system).{fixed}")
+            f"one after the other, each its own process (CPU: user + system){rounds}.{fixed}")
 
 
 def table(measured: dict) -> str:
@@ -364,14 +397,26 @@ def render(result: dict, with_header: bool = True) -> str:
 
 # --------------------------------------------------------------------------------------------
 
+_WHOLE = re.compile(r"[0-9]+")  # ASCII digits only: int() also reads "٤" and "1_000"
+
+
 def numbers(text: str, name: str) -> list[int]:
-    try:
-        values = [int(v.replace("_", "")) for v in text.split(",") if v.strip()]
-    except ValueError:
+    parts = [v.strip() for v in text.split(",") if v.strip()]
+    if not all(_WHOLE.fullmatch(v) for v in parts):
         raise SystemExit(f"{name}: a comma-separated list of whole numbers, not {text!r}")
+    values = [int(v) for v in parts]
     if not values or min(values) < 1:
         raise SystemExit(f"{name}: whole numbers ≥ 1, not {text!r}")
     return values
+
+
+def whole(least: int):
+    """An argparse type: a whole number of at least ``least``, in ASCII digits."""
+    def parse(text: str) -> int:
+        if not _WHOLE.fullmatch(text.strip()) or int(text) < least:
+            raise argparse.ArgumentTypeError(f"a whole number of {least} or more, not {text!r}")
+        return int(text)
+    return parse
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -379,11 +424,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--child"]:
         return child(Path(argv[1]), argv[2:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=20000, help="events of the log (default "
+    parser.add_argument("--events", type=whole(1), default=20000, help="events of the log (default "
                         "20000; --logs gives several sizes)")
     parser.add_argument("--logs", help="several log sizes, e.g. 20000,100000 (one table each)")
-    parser.add_argument("--subjects", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--subjects", type=whole(1), default=2000)
+    parser.add_argument("--seed", type=whole(0), default=1)
     parser.add_argument("--partitions", default="1,2,4,8", help="partition counts (default "
                         "1,2,4,8; 1 is always run: it is 'one')")
     parser.add_argument("--nats", default=NATS_DEFAULT)
@@ -393,8 +438,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="default: --out with the suffix .json")
     parser.add_argument("--rev", help="run the CLI of this git revision instead of the working "
                         "tree")
+    parser.add_argument("--rounds", type=whole(1), default=3, help="runs of each consumer, each into "
+                        "fresh stores; its figures are the median (default 3: one run of 'one', "
+                        "which every ratio divides by, moved ratios by 0.1 and more)")
     args = parser.parse_args(argv)
-    sizes = numbers(args.logs, "--logs") if args.logs else [args.events]
+    sizes = numbers(args.logs, "--logs") if args.logs is not None else [args.events]
     partitions = sorted(set([1] + numbers(args.partitions, "--partitions")))
 
     reason = unavailable(args.nats, args.pg)
@@ -410,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="clauseline-scale-"))
     result: dict = {"machine": machine(), "options": {
         "logs": sizes, "subjects": args.subjects, "seed": args.seed, "partitions": partitions,
+        "rounds": args.rounds,
         "nats": args.nats, "targets": {str(k): v for k, v in TARGETS.items()}}, "logs": []}
     try:
         tree = None
@@ -426,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"  {result['empty_consumer']['cpu_s']:.2f} s CPU")
         for events in sizes:
             result["logs"].append(measure(events, args.subjects, args.seed, partitions, command,
-                                          args.nats, args.pg, work))
+                                          args.nats, args.pg, work, args.rounds))
     except (RuntimeError, subprocess.CalledProcessError) as error:
         print(f"bench/scale.py: failed: {error}", file=sys.stderr)
         return 1

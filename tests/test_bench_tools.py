@@ -200,7 +200,7 @@ def test_http_stage_posts_each_event_once(tmp_path):
     assert out["single"]["p99_ms"] >= out["single"]["p50_ms"] > 0
 
 
-@pytest.mark.slow  # about 20 s: publish and drain a 300-event log with 1 and 2 partitions
+@pytest.mark.slow  # about 40 s: publish and drain a 300-event log with 1 and 2 partitions, twice
 def test_scale_table_has_a_row_per_partition_count(tmp_path):
     scale = _load("scale")
     # the met column, judged on made-up figures against one = 10 s
@@ -214,7 +214,8 @@ def test_scale_table_has_a_row_per_partition_count(tmp_path):
         pytest.skip(reason)
     out = tmp_path / "scale.md"
     done = subprocess.run([sys.executable, str(BENCH / "scale.py"), "--events", "300",
-                           "--subjects", "100", "--partitions", "1,2", "--out", str(out)],
+                           "--subjects", "100", "--partitions", "1,2", "--rounds", "2",
+                           "--out", str(out)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     table = out.read_text()
@@ -231,4 +232,21 @@ def test_scale_table_has_a_row_per_partition_count(tmp_path):
     assert _row(table, "| 1 |")[3:5] == ["1.00", "1.00"]
     results = json.loads(out.with_suffix(".json").read_text())
     assert [r["partitions"] for r in results["logs"][0]["rows"]] == [1, 2]
+    for row in results["logs"][0]["rows"]:  # each round read the whole stream again
+        decided = [c["decided_rounds"] for c in row["consumers"]]
+        assert all(len(d) == 2 and d[0] == d[1] > 0 for d in decided), decided
+        assert sum(d[0] for d in decided) >= 300
+        assert all(c["cpu_s"] in c["cpu_rounds_s"] for c in row["consumers"])
     assert results["machine"]["cpu_count"] and results["empty_consumer"]["cpu_s"] > 0
+
+
+@pytest.mark.parametrize("option", ["--rounds", "--events", "--subjects", "--logs",
+                                    "--partitions"])
+@pytest.mark.parametrize("value", ["0", "-3", "x", "", "1e3", "\u0661", "1_0", "\uff11"])
+def test_scale_refuses_a_count_that_is_not_a_whole_number_of_one_or_more(option, value):
+    """Refused before anything is published or measured: a number in another script's digits
+    (int() reads "\u0661" as 1) or with a separator is not taken for a count either."""
+    done = subprocess.run([sys.executable, str(BENCH / "scale.py"), option, value],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode in (1, 2), (done.stdout, done.stderr)  # argparse 2, SystemExit 1
+    assert option in done.stderr and "Traceback" not in done.stderr
