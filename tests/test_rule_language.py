@@ -211,3 +211,15 @@ def test_an_unknown_set_and_a_bad_schema_set_are_load_errors(tmp_path):
     assert [p.code for p in found] == ["unknown_set"] and "contacts" in found[0].message
     found = problems(tmp_path, index=INDEX.replace("$defs/data_category", "$defs/nothing_here"))
     assert "bad_set" in [p.code for p in found]
+
+
+@pytest.mark.parametrize("pointer", ["cloudevent.schema.json#/required/x",
+                                     "cloudevent.schema.json#/required/99",
+                                     "defs.schema.json#nowhere", "defs.schema.json#/$defs/%7E",
+                                     "../../etc/passwd", "nothing.schema.json#/$defs/x"])
+def test_a_named_set_pointing_anywhere_but_an_enum_is_a_load_error(tmp_path, pointer):
+    """Each is reported, located, never raised (a list index that is not a number made the
+    schema registry raise a bare ValueError)."""
+    found = problems(tmp_path, index=INDEX.replace("defs.schema.json#/$defs/data_category",
+                                                   pointer))
+    assert "bad_set" in [p.code for p in found], found
