@@ -373,3 +373,41 @@ def test_versions_of_a_growing_list_tested_in_any_order_answer_as_each_list_does
             assert conditions.computed(one_of, fact) is (asked in version), (step, asked)
         kept = sum(length for _, length, _ in conditions._SETS.values())
         assert kept == conditions._sets_members
+
+
+def test_versions_of_a_long_list_tested_from_several_threads_answer_as_each_list_does():
+    """The service evaluates in several threads: a set taken over by a longer list must not
+    answer for the shorter one another thread is testing."""
+    import random
+    import sys
+    import threading
+
+    from clauseline.evaluation import conditions
+    from clauseline.policy.model import Condition
+    one_of = Condition("data.recording_id", "one_of", "{memory.deleted}", "k1")
+    versions = [[f"rec-{i}" for i in range(2000)]]
+    for step in range(200):
+        versions.append(versions[-1] + [f"rec-{step}-new"])
+    wrong: list = []
+
+    def test(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(3000):
+            at = rng.randrange(len(versions))
+            asked = f"rec-{rng.randrange(at + 1)}-new" if rng.random() < 0.5 \
+                else f"rec-{rng.randrange(max(1, at - 5), len(versions))}-new"
+            fact = {"data": {"recording_id": asked}, "memory": {"deleted": versions[at]}}
+            if conditions.computed(one_of, fact) is not (asked in versions[at]):
+                wrong.append((at, asked))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    try:
+        threads = [threading.Thread(target=test, args=(k,)) for k in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not wrong, wrong[:5]

@@ -7,6 +7,7 @@ compiled rule then tests (see :mod:`clauseline.policy.compiler`).
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -31,6 +32,7 @@ _SETS: "OrderedDict[int, tuple[list, int, set]]" = OrderedDict()
 _SETS_KEPT = 16
 _SETS_MEMBERS = 1 << 14
 _sets_members = 0  # the members of the sets in _SETS
+_SETS_LOCK = threading.Lock()
 
 
 def _grown_from(values: list) -> int | None:
@@ -44,12 +46,25 @@ def _grown_from(values: list) -> int | None:
     return None
 
 
-def _members(values: list) -> Any:
-    """Something to test ``in`` against that answers as ``values`` does: the list itself when
-    short (or holding unhashable items), else a set of it made once per list object."""
-    global _sets_members
+def _contains(values: list, item: Any) -> bool:
+    """``item in values``, through a set made once per list object for a long list. Sessions
+    evaluate in several threads (the service's workers), and a set taken over by a longer list
+    changes: it is found, changed and tested under one lock."""
     if len(values) < LONG_LIST:
-        return values
+        return item in values
+    with _SETS_LOCK:
+        members = _members(values)
+        try:
+            return item in members
+        except TypeError:  # an unhashable value (an object) against a set: compared one by one
+            return item in values
+
+
+def _members(values: list) -> Any:
+    """Something to test ``in`` against that answers as ``values`` does (a long list): a set of
+    it made once per list object, or the list itself when it holds unhashable items. The
+    caller holds :data:`_SETS_LOCK` until its test is done."""
+    global _sets_members
     key = id(values)
     kept = _SETS.get(key)
     if kept is not None and kept[0] is values and kept[1] == len(values):
@@ -108,9 +123,6 @@ def computed(condition: Condition, fact: dict) -> bool:
     if left is None:
         return False
     if op in ("one_of", "none_of"):
-        try:
-            found = left in _members(right) if isinstance(right, list) else False
-        except TypeError:  # an unhashable value (an object) against a set: not among its items
-            found = left in right
+        found = _contains(right, left) if isinstance(right, list) else False
         return found if op == "one_of" else not found
     return right is not None and _same(left, right) == (op == "same_as")
