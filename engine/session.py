@@ -98,8 +98,11 @@ class KeptDecisions:
     """The idempotency index of a :class:`MemoryStore`: the decision of every accepted event,
     by its (source, id), so that a repeat answers its first decision byte for byte.
 
-    What stays in memory is 12 bytes a decision: a 64-bit digest of its (source, id) and the
-    number of the block its canonical JSON was written in, in sorted arrays (:class:`_Digests`).
+    What stays in memory is 8 bytes a decision, in sorted arrays (:class:`_Digests`): the
+    leading 48 bits of a 64-bit digest of its (source, id), and the last :data:`TAG_BITS` bits
+    of the number of the block its canonical JSON was written in (a tag names block ``t``,
+    ``t + 65536``, ...: a repeat looks in each, which takes a log of some ten million decisions
+    before it is more than one).
     The JSON itself goes to an anonymous temporary file (``tempfile.TemporaryFile``, gone with
     the process) in blocks of about 128 KiB compressed with zlib (about a tenth of the
     decisions' size: some 90 MB of disk at a million decisions, growing with the log like the
@@ -111,11 +114,13 @@ class KeptDecisions:
 
     #: a block is compressed and written once it holds this many bytes
     BLOCK = 1 << 17
+    #: the bits of a block's number kept with each digest (the digest keeps the 48 others)
+    TAG_BITS = 16
     _HEAD = struct.Struct("<II")  # a decision's entry: the lengths of its key and of its JSON
     _BLOCK_HEAD = struct.Struct("<I")  # a block in the file: its compressed length
 
     def __init__(self):
-        self._digests = _Digests("I")  # each digest's value: its block's number
+        self._digests = _Digests(self.TAG_BITS)  # each digest's tag: its block's number, cut
         self._file: Any = None  # made on the first full block
         self._written = 0  # the file's length
         self._offsets = array("Q")  # the file offset of each block written, by number
@@ -148,14 +153,16 @@ class KeptDecisions:
         self._block += self._HEAD.pack(len(key), len(data))
         self._block += key
         self._block += data
-        self._digests.add(self._digest(key), len(self._offsets))
+        self._digests.add(self._digest(key), len(self._offsets))  # the block being filled
         if len(self._block) >= self.BLOCK:
             self._flush()
 
     def get(self, source: str, event_id: str) -> str | None:
         """The canonical JSON of the decision kept for this pair, if any."""
         key = self._key(source, event_id)
-        for number in sorted(set(self._digests.find(self._digest(key)))):
+        period, blocks = 1 << self.TAG_BITS, len(self._offsets) + 1  # + the one in memory
+        tags = set(self._digests.find(self._digest(key)))
+        for number in sorted(n for tag in tags for n in range(tag, blocks, period)):
             block, at = self._block_at(number), 0
             while at < len(block):  # the block's decisions, one after the other
                 key_length, data_length = self._HEAD.unpack_from(block, at)
@@ -189,58 +196,56 @@ class KeptDecisions:
 
 
 class _Digests:
-    """A multiset of 64-bit digests, each with a value (an unsigned integer of the array type
-    ``value_type``: ``"I"``, 32 bits, or ``"Q"``), in sorted ``array`` runs: 12 or 16 bytes an
-    entry where a dict of ints takes about a hundred. The runs are buckets by the
-    digests' leading bits (digests are uniform), each kept sorted by ``array.insert`` (a
-    ``memmove`` of a few kilobytes); when the buckets average ``BUCKET`` entries, each is split
-    in two by its next bit, so a lookup or an insert costs a bisection of one small run at any
-    size."""
+    """A multiset of 64-bit words, each a digest's leading bits and a ``tag`` in its last
+    ``tag_bits`` bits, in sorted ``array`` runs: 8 bytes an entry where a dict of ints takes
+    about a hundred. The runs are buckets by the words' leading bits (digests are uniform), each
+    kept sorted by ``array.insert`` (a ``memmove`` of a few kilobytes); when the buckets average
+    ``BUCKET`` entries, each is split in two by its next bit, so a lookup or an insert costs a
+    bisection of one small run at any size."""
 
     BUCKET = 1024
 
-    def __init__(self, value_type: str = "Q"):
+    def __init__(self, tag_bits: int = 16):
+        self._tag_bits = tag_bits
         self._bits = 0  # there are 2 ** _bits buckets
-        self._keys = [array("Q")]
-        self._values = [array(value_type)]
+        self._runs = [array("Q")]
         self._count = 0
 
     def __len__(self) -> int:
         return self._count
 
     def __sizeof__(self) -> int:
-        return object.__sizeof__(self) + sum(
-            sys.getsizeof(runs) + sum(sys.getsizeof(run) for run in runs)
-            for runs in (self._keys, self._values))
+        return object.__sizeof__(self) + sys.getsizeof(self._runs) + \
+            sum(sys.getsizeof(run) for run in self._runs)
 
     def find(self, digest: int) -> Iterator[int]:
-        """The values kept with ``digest`` (almost always one or none)."""
-        bucket = digest >> (64 - self._bits)
-        keys = self._keys[bucket]
-        at = bisect.bisect_left(keys, digest)
-        while at < len(keys) and keys[at] == digest:
-            yield self._values[bucket][at]
+        """The tags kept with the leading bits of ``digest`` (almost always one or none)."""
+        shift = self._tag_bits
+        prefix = digest >> shift
+        run = self._runs[digest >> (64 - self._bits)]
+        at = bisect.bisect_left(run, prefix << shift)
+        while at < len(run) and run[at] >> shift == prefix:
+            yield run[at] & ((1 << shift) - 1)
             at += 1
 
-    def add(self, digest: int, value: int) -> None:
-        bucket = digest >> (64 - self._bits)
-        at = bisect.bisect_right(self._keys[bucket], digest)
-        self._keys[bucket].insert(at, digest)
-        self._values[bucket].insert(at, value)
+    def add(self, digest: int, tag: int) -> None:
+        shift = self._tag_bits
+        word = (digest >> shift << shift) | (tag & ((1 << shift) - 1))
+        run = self._runs[word >> (64 - self._bits)]
+        run.insert(bisect.bisect_right(run, word), word)
         self._count += 1
         if self._count > self.BUCKET << self._bits:
             self._split()
 
     def _split(self) -> None:
         shift = 63 - self._bits  # the bit that tells the two halves of a bucket apart
-        keys, values = [], []
-        for bucket in range(len(self._keys)):
-            old_keys, old_values = self._keys[bucket], self._values[bucket]
-            self._keys[bucket] = self._values[bucket] = None  # freed as the loop goes
-            middle = bisect.bisect_left(old_keys, (bucket << 1 | 1) << shift)
-            keys += [old_keys[:middle], old_keys[middle:]]
-            values += [old_values[:middle], old_values[middle:]]
-        self._keys, self._values = keys, values
+        runs = []
+        for bucket in range(len(self._runs)):
+            old = self._runs[bucket]
+            self._runs[bucket] = None  # freed as the loop goes
+            middle = bisect.bisect_left(old, (bucket << 1 | 1) << shift)
+            runs += [old[:middle], old[middle:]]
+        self._runs = runs
         self._bits += 1
 
 

@@ -59,7 +59,7 @@ def test_a_repeat_answers_its_first_decision_byte_for_byte_after_many_events(pol
     assert len(kept) == len(accepted)  # a repeat adds nothing
 
 
-def test_the_index_keeps_12_bytes_a_decision_in_memory():
+def test_the_index_keeps_8_bytes_a_decision_in_memory():
     kept = KeptDecisions()
     rng = random.Random(1)
     texts = {}
@@ -69,10 +69,26 @@ def test_the_index_keeps_12_bytes_a_decision_in_memory():
         kept.add("/src", f"e-{n}", text)
     assert len(kept) == 30000
     # the sorted digest arrays (and the block not yet written) are all that grows in memory
-    assert sys.getsizeof(kept) < 30000 * 13.5 + KeptDecisions.BLOCK * 2
+    assert sys.getsizeof(kept) < 30000 * 9.5 + KeptDecisions.BLOCK * 2
     for key in rng.sample(sorted(texts), 200):
         assert kept.get(*key) == texts[key]
     assert kept.get("/src", "e-30000") is None and kept.get("/other", "e-1") is None
+
+
+def test_a_tag_that_names_several_blocks_finds_the_decision_in_any(monkeypatch):
+    """A digest keeps only the last bits of its block's number: with 2 of them and blocks of a
+    few decisions, each tag names many blocks, and every decision is still found (and a pair
+    never kept is not), repeats of the first and of the last blocks alike."""
+    monkeypatch.setattr(KeptDecisions, "TAG_BITS", 2)
+    monkeypatch.setattr(KeptDecisions, "BLOCK", 256)
+    kept = KeptDecisions()
+    texts = {f"e-{n}": json.dumps({"n": n, "pad": "x" * (n % 50)}) for n in range(3000)}
+    for event_id, text in texts.items():
+        kept.add("/src", event_id, text)
+    assert len(kept._offsets) > 40  # many blocks, each tag naming a tenth of them or more
+    for event_id in ["e-0", "e-1", "e-2999", *random.Random(3).sample(sorted(texts), 300)]:
+        assert kept.get("/src", event_id) == texts[event_id]
+    assert kept.get("/src", "e-3000") is None and kept.get("/other", "e-7") is None
 
 
 def test_pairs_whose_digests_collide_are_told_apart(monkeypatch):
