@@ -33,8 +33,9 @@ runs the CLI of a git revision instead of the working tree (exported with `git a
 imported as bench/identical.py does), to compare before and after a change on the same
 machine. Writes the tables (one per log size, with the machine and commit) to `--out` (default
 bench/results/scale.md) and stdout, every figure to `--json` (default: `--out` with .json).
-Streams and schemas are removed afterwards, also on failure. Exits 3, saying why, when NATS
-with JetStream or PostgreSQL does not answer. The machine has 2 cores shared with other work:
+Streams and schemas are removed afterwards, also on failure and when the run
+is stopped (Ctrl-C; SIGTERM or SIGHUP: exit 128 + the signal, the command being timed
+killed). Exits 3, saying why, when NATS with JetStream or PostgreSQL does not answer. The machine has 2 cores shared with other work:
 CPU time is what sharing moves least; wall times swing more.
 """
 
@@ -46,6 +47,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -419,10 +421,32 @@ def whole(least: int):
     return parse
 
 
+class Stopped(Exception):
+    """SIGTERM or SIGHUP arrived: raised where the run stands, so that the streams and schemas
+    it made are removed on the way out (the ``finally`` of each step), and the consumer or
+    publisher it was timing is killed (:func:`timed`)."""
+
+
+def _stop(signum, frame) -> None:
+    raise Stopped(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child"]:
         return child(Path(argv[1]), argv[2:])
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop)
+    try:
+        return _main(argv)
+    except Stopped as stopped:
+        name = signal.Signals(stopped.args[0]).name
+        print(f"bench/scale.py: stopped by {name}; the streams and schemas it made are removed",
+              file=sys.stderr)
+        return 128 + stopped.args[0]
+
+
+def _main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=whole(1), default=20000, help="events of the log (default "
                         "20000; --logs gives several sizes)")

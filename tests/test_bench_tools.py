@@ -7,12 +7,17 @@ real servers and of a git revision are slow-marked.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
+import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -250,3 +255,54 @@ def test_scale_refuses_a_count_that_is_not_a_whole_number_of_one_or_more(option,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode in (1, 2), (done.stdout, done.stderr)  # argparse 2, SystemExit 1
     assert option in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow  # about 20 s: a run stopped while it drains its first stream
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_scale_stopped_by_a_signal_removes_its_stream_and_schemas(signum):
+    """A bench run killed by a time limit (SIGTERM) or a closed terminal (SIGHUP) leaves no
+    stream in NATS and no schema in PostgreSQL behind, nor a consumer still running."""
+    scale = _load("scale")
+    reason = scale.unavailable(scale.NATS_DEFAULT, scale.PG_DEFAULT)
+    if reason:
+        pytest.skip(reason)
+    run = subprocess.Popen([sys.executable, str(BENCH / "scale.py"), "--events", "3000",
+                            "--subjects", "200", "--partitions", "1,2", "--rounds", "2",
+                            "--out", os.devnull, "--json", os.devnull],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen, stream = [], None
+    try:
+        for line in run.stderr:  # the stream of the first partition count, being published
+            seen.append(line)
+            found = re.search(r"publish into (cl_bench_scale_\w+)", line)
+            if found:
+                stream = found.group(1)
+                break
+        assert stream, "".join(seen)[-2000:]
+        time.sleep(3)  # publishing 3,000 events, or draining them: stopped in either
+        run.send_signal(signum)
+        rest = run.stderr.read()
+        assert run.wait(timeout=120) == 128 + signum, rest[-2000:]
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert f"stopped by {signal.Signals(signum).name}" in rest
+
+    async def names(js):
+        return [info.config.name for info in await js.streams_info()]
+    left = asyncio.run(scale._with_js(scale.NATS_DEFAULT, names))
+    assert not [name for name in left if name.startswith(stream)]
+    import psycopg
+    with psycopg.connect(scale.PG_DEFAULT) as conn:
+        schemas = conn.execute("select schema_name from information_schema.schemata where "
+                               "schema_name like %s", (stream + "%",)).fetchall()
+    assert schemas == []
+    reading = []  # no process left reading it (the consumer being timed is killed)
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if stream.encode() in command:
+            reading.append(command)
+    assert reading == []
