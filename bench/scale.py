@@ -33,10 +33,10 @@ runs the CLI of a git revision instead of the working tree (exported with `git a
 imported as bench/identical.py does), to compare before and after a change on the same
 machine. Writes the tables (one per log size, with the machine and commit) to `--out` (default
 bench/results/scale.md) and stdout, every figure to `--json` (default: `--out` with .json).
-Streams and schemas are removed afterwards, also on failure and when the run
-is stopped (Ctrl-C; SIGTERM or SIGHUP: exit 128 + the signal, the command being timed
-killed). Exits 3, saying why, when NATS with JetStream or PostgreSQL does not answer. The machine has 2 cores shared with other work:
-CPU time is what sharing moves least; wall times swing more.
+Streams and schemas are removed afterwards, also on failure and when the run is stopped
+(Ctrl-C; SIGTERM or SIGHUP: exit 128 + the signal, the command being timed killed). Exits 3,
+saying why, when NATS with JetStream or PostgreSQL does not answer. The machine has 2 cores
+shared with other work: CPU time is what sharing moves least; wall times swing more.
 """
 
 from __future__ import annotations
@@ -421,10 +421,12 @@ def whole(least: int):
     return parse
 
 
-class Stopped(Exception):
+class Stopped(BaseException):
     """SIGTERM or SIGHUP arrived: raised where the run stands, so that the streams and schemas
     it made are removed on the way out (the ``finally`` of each step), and the consumer or
-    publisher it was timing is killed (:func:`timed`)."""
+    publisher it was timing is killed (:func:`timed`). A BaseException, as KeyboardInterrupt
+    is, so that no ``except Exception`` on the way (a figure that could not be read, a stream
+    that could not be deleted) takes the stop for a failure and goes on."""
 
 
 def _stop(signum, frame) -> None:
