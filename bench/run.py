@@ -70,6 +70,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import logs  # noqa: E402  (bench/logs.py, beside this file)
+from counts import numbers, pairs, whole  # noqa: E402  (bench/counts.py)
 
 CLAUSELINE = Path(sys.executable).parent / "clauseline"
 ENV = {**os.environ, "CLAUSELINE_REDACTION_KEY": "bench-key-not-secret"}
@@ -702,12 +703,9 @@ def met(ok: bool | None) -> str:
 
 
 def memory_rows(spec: str) -> list[tuple[int, int]]:
-    """``50000/2000,400000/2000`` as [(events, subjects), ...]."""
-    rows = []
-    for item in spec.split(","):
-        events, _, subjects = item.partition("/")
-        rows.append((int(events), int(subjects or 5000)))
-    return rows
+    """``50000/2000,400000/2000`` as [(events, subjects), ...] (subjects 5,000 where a row
+    gives none); SystemExit, saying why, for anything else."""
+    return pairs(spec, "--memory-rows", 5000)
 
 
 def markdown(results: dict) -> str:
@@ -910,17 +908,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--out", default=str(HERE / "results"), help="folder of latest.json/.md")
-    parser.add_argument("--subjects", type=int, default=5000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--store-events", type=int, default=None,
+    parser.add_argument("--subjects", type=whole(1), default=5000)
+    parser.add_argument("--seed", type=whole(0), default=1)
+    parser.add_argument("--store-events", type=whole(1), default=None,
                         help="events of the SQLite and PostgreSQL replays (default 10000)")
-    parser.add_argument("--http-events", type=int, default=None,
+    parser.add_argument("--http-events", type=whole(1), default=None,
                         help="events posted over HTTP (default 10000, --quick 5000)")
-    parser.add_argument("--http-connections", type=int, default=16,
+    parser.add_argument("--http-connections", type=whole(1), default=16,
                         help="wrk connections of single events (default 16)")
-    parser.add_argument("--http-batch-connections", type=int, default=16,
+    parser.add_argument("--http-batch-connections", type=whole(1), default=16,
                         help="wrk connections of batches of 100 (default 16)")
-    parser.add_argument("--tick-open", type=int, default=None,
+    parser.add_argument("--tick-open", type=whole(1), default=None,
                         help="open obligations of the tick state (default 1000000)")
     parser.add_argument("--pg", default=PG_DEFAULT, help="PostgreSQL database to use a schema of")
     parser.add_argument("--nats", default=NATS_DEFAULT, help="NATS server with JetStream (the "
@@ -932,6 +930,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-logs", help="generate the logs into this folder and keep them")
     args = parser.parse_args(argv)
 
+    for option, given in (("--scale-logs", args.scale_logs),
+                          ("--scale-partitions", args.scale_partitions)):
+        if given is not None:
+            numbers(given, option)  # refused here, not after the other stages have run
     small = args.quick or args.smoke
     stages = set(STAGES)
     if args.only:
@@ -942,10 +944,10 @@ def main(argv: list[str] | None = None) -> int:
         stages.discard("memory")
     if args.skip_http:
         stages.discard("http")
-    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else \
+    sizes = numbers(args.sizes, "--sizes") if args.sizes is not None else \
         ([2000] if args.smoke else [10000] if args.quick else [10000, 100000, 1000000])
-    rss_rows = memory_rows(args.memory_rows or ("600/100,1200/100,900/300" if args.smoke
-                                                else DEFAULT_MEMORY_ROWS))
+    rss_rows = memory_rows(args.memory_rows if args.memory_rows is not None else
+                           "600/100,1200/100,900/300" if args.smoke else DEFAULT_MEMORY_ROWS)
     store_events = args.store_events or (min(sizes[0], 2000) if args.smoke else 10000)
     http_events = args.http_events or (400 if args.smoke else 5000 if args.quick else 10000)
     tick_open = args.tick_open or (20000 if args.smoke else 1000000)

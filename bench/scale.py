@@ -61,6 +61,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+from counts import numbers, whole  # noqa: E402  (bench/counts.py, beside this file)
 from logs import make_log  # noqa: E402  (bench/logs.py, beside this file)
 
 CLAUSELINE = Path(sys.executable).parent / "clauseline"
@@ -398,28 +399,6 @@ def render(result: dict, with_header: bool = True) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-
-_WHOLE = re.compile(r"[0-9]+")  # ASCII digits only: int() also reads "٤" and "1_000"
-
-
-def numbers(text: str, name: str) -> list[int]:
-    parts = [v.strip() for v in text.split(",") if v.strip()]
-    if not all(_WHOLE.fullmatch(v) for v in parts):
-        raise SystemExit(f"{name}: a comma-separated list of whole numbers, not {text!r}")
-    values = [int(v) for v in parts]
-    if not values or min(values) < 1:
-        raise SystemExit(f"{name}: whole numbers ≥ 1, not {text!r}")
-    return values
-
-
-def whole(least: int):
-    """An argparse type: a whole number of at least ``least``, in ASCII digits."""
-    def parse(text: str) -> int:
-        if not _WHOLE.fullmatch(text.strip()) or int(text) < least:
-            raise argparse.ArgumentTypeError(f"a whole number of {least} or more, not {text!r}")
-        return int(text)
-    return parse
-
 
 class Stopped(BaseException):
     """SIGTERM or SIGHUP arrived: raised where the run stands, so that the streams and schemas

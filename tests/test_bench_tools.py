@@ -306,3 +306,34 @@ def test_scale_stopped_by_a_signal_removes_its_stream_and_schemas(signum):
         if stream.encode() in command:
             reading.append(command)
     assert reading == []
+
+
+RUN_COUNTS = ["--sizes", "--memory-rows", "--subjects", "--seed", "--store-events",
+              "--http-events", "--http-connections", "--http-batch-connections", "--tick-open",
+              "--scale-logs", "--scale-partitions"]
+
+
+@pytest.mark.parametrize("option", RUN_COUNTS)
+@pytest.mark.parametrize("value", ["0", "-3", "x", "", "1e3", "\u0661", "1_0", "\uff11",
+                                   "5/", "/5", "1,,x"])
+def test_run_refuses_a_count_that_is_not_a_whole_number(option, value):
+    """bench/run.py's counts as bench/scale.py's: refused before any stage runs, the option
+    named, no traceback (int() read "\u0661" as 1, and "x" in --sizes was a ValueError's
+    traceback; an empty --memory-rows or --scale-logs silently meant the default)."""
+    if option == "--seed" and value == "0":
+        return  # seed 0 is a seed
+    done = subprocess.run([sys.executable, str(BENCH / "run.py"), option, value, "--only",
+                           "tick", "--out", os.devnull], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode in (1, 2), (done.stdout, done.stderr[-2000:])
+    assert option in done.stderr and "Traceback" not in done.stderr
+    assert "[bench" not in done.stderr  # nothing was measured
+
+
+def test_memory_rows_and_counts_read_as_documented():
+    counts = _load("counts")
+    assert counts.pairs("50000/2000,400000/2000", "--memory-rows", 5000) == \
+        [(50000, 2000), (400000, 2000)]
+    assert counts.pairs("1000", "--memory-rows", 5000) == [(1000, 5000)]
+    assert counts.numbers(" 1, 2 ,4", "--partitions") == [1, 2, 4]
+    assert counts.whole(0)("0") == 0 and counts.whole(1)(" 7 ") == 7
