@@ -71,6 +71,7 @@ sys.path.insert(0, str(HERE))
 
 import logs  # noqa: E402  (bench/logs.py, beside this file)
 from counts import numbers, pairs, whole  # noqa: E402  (bench/counts.py)
+from stopping import Stopped, reaped, stop_on_signals, stopped  # noqa: E402
 
 CLAUSELINE = Path(sys.executable).parent / "clauseline"
 ENV = {**os.environ, "CLAUSELINE_REDACTION_KEY": "bench-key-not-secret"}
@@ -368,11 +369,12 @@ def run_child(*args, timeout: float | None = None) -> dict:
     if timer:
         timer.start()
     try:
-        for line in child.stderr:
-            tail = (tail + [line])[-40:]
-            print(f"    {line.rstrip()}", file=sys.stderr, flush=True)
-        out = child.stdout.read()
-        code = child.wait()
+        with reaped(child):
+            for line in child.stderr:
+                tail = (tail + [line])[-40:]
+                print(f"    {line.rstrip()}", file=sys.stderr, flush=True)
+            out = child.stdout.read()
+            code = child.wait()
     finally:
         if timer:
             timer.cancel()
@@ -476,14 +478,15 @@ class Server:
         with errors.open("w") as stderr:
             self.process = subprocess.Popen([part.format(port=self.port) for part in command],
                                             env=ENV, stdout=subprocess.DEVNULL, stderr=stderr)
-        for _ in range(1200):
-            if self.process.poll() is not None:
-                break
-            try:
-                urllib.request.urlopen(self.url + "/healthz", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.1)
+        with reaped(self.process, signal.SIGINT, wait=60):  # stopped while it starts
+            for _ in range(1200):
+                if self.process.poll() is not None:
+                    break
+                try:
+                    urllib.request.urlopen(self.url + "/healthz", timeout=1)
+                    return
+                except OSError:
+                    time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"{' '.join(command[:3])} did not start: {errors.read_text()[-1500:]}")
 
@@ -517,9 +520,10 @@ def wrk_post(server: Server, parts: list[list[str]], content_type: str, folder: 
     cpu = server.cpu_s()
     started = time.perf_counter()
     wrk = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    while not all(path.exists() for path in done) and wrk.poll() is None \
-            and time.perf_counter() - started < deadline_s:
-        time.sleep(0.02)
+    with reaped(wrk):  # a stop leaves no load generator posting for the next hour
+        while not all(path.exists() for path in done) and wrk.poll() is None \
+                and time.perf_counter() - started < deadline_s:
+            time.sleep(0.02)
     elapsed = time.perf_counter() - started
     cpu = server.cpu_s() - cpu
     finished = all(path.exists() for path in done)
@@ -644,10 +648,11 @@ def scale_stage(sizes: str, partitions: str, seed: int, nats: str, pg: str,
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              text=True, env=ENV)
     tail: list[str] = []
-    for line in child.stderr:
-        tail = (tail + [line])[-40:]
-        print(f"    {line.rstrip()}", file=sys.stderr, flush=True)
-    code = child.wait()
+    with reaped(child, signal.SIGTERM):  # stopped, it removes its streams and schemas
+        for line in child.stderr:
+            tail = (tail + [line])[-40:]
+            print(f"    {line.rstrip()}", file=sys.stderr, flush=True)
+        code = child.wait()
     if code == 3:
         reason = tail[-1].strip().removeprefix("bench/scale.py: skipped: ") if tail else "?"
         say(f"  skipped: {reason}")
@@ -893,6 +898,14 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--child"]:
         child_main(argv[1:])
         return 0
+    stop_on_signals()
+    try:
+        return _main(argv)
+    except Stopped as error:
+        return stopped("bench/run.py", error)
+
+
+def _main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="10k events, 5,000 over HTTP, fewer runs, no memory rows")

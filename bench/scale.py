@@ -47,7 +47,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -63,6 +62,7 @@ sys.path.insert(0, str(HERE))
 
 from counts import numbers, whole  # noqa: E402  (bench/counts.py, beside this file)
 from logs import make_log  # noqa: E402  (bench/logs.py, beside this file)
+from stopping import Stopped, stop_on_signals, stopped  # noqa: E402  (bench/stopping.py)
 
 CLAUSELINE = Path(sys.executable).parent / "clauseline"
 ENV = {**os.environ, "CLAUSELINE_REDACTION_KEY": "bench-key-not-secret"}
@@ -400,31 +400,15 @@ def render(result: dict, with_header: bool = True) -> str:
 
 # --------------------------------------------------------------------------------------------
 
-class Stopped(BaseException):
-    """SIGTERM or SIGHUP arrived: raised where the run stands, so that the streams and schemas
-    it made are removed on the way out (the ``finally`` of each step), and the consumer or
-    publisher it was timing is killed (:func:`timed`). A BaseException, as KeyboardInterrupt
-    is, so that no ``except Exception`` on the way (a figure that could not be read, a stream
-    that could not be deleted) takes the stop for a failure and goes on."""
-
-
-def _stop(signum, frame) -> None:
-    raise Stopped(signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child"]:
         return child(Path(argv[1]), argv[2:])
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _stop)
+    stop_on_signals()
     try:
         return _main(argv)
-    except Stopped as stopped:
-        name = signal.Signals(stopped.args[0]).name
-        print(f"bench/scale.py: stopped by {name}; the streams and schemas it made are removed",
-              file=sys.stderr)
-        return 128 + stopped.args[0]
+    except Stopped as error:
+        return stopped("bench/scale.py", error)
 
 
 def _main(argv: list[str]) -> int:

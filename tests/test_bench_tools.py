@@ -337,3 +337,52 @@ def test_memory_rows_and_counts_read_as_documented():
     assert counts.pairs("1000", "--memory-rows", 5000) == [(1000, 5000)]
     assert counts.numbers(" 1, 2 ,4", "--partitions") == [1, 2, 4]
     assert counts.whole(0)("0") == 0 and counts.whole(1)(" 7 ") == 7
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(proc.name))
+    return out
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow  # about 30 s: the HTTP stage stopped while wrk posts to a server
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_run_stopped_during_the_http_stage_leaves_no_server_or_load_generator(tmp_path):
+    run = subprocess.Popen([sys.executable, str(BENCH / "run.py"), "--only", "http",
+                            "--http-events", "3000", "--out", str(tmp_path / "out"),
+                            "--keep-logs", str(tmp_path / "logs")],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen = []
+    try:
+        for line in run.stderr:  # the floor measured: clauseline serve is posted to next
+            seen.append(line)
+            if "HTTP single events" in line:
+                break
+        assert seen and "HTTP single events" in seen[-1], "".join(seen)[-2000:]
+        time.sleep(3)
+        children = _children(run.pid)
+        assert children  # the server, and wrk once it started
+        run.send_signal(signal.SIGTERM)
+        rest = run.stderr.read()
+        assert run.wait(timeout=120) == 128 + signal.SIGTERM, rest[-2000:]
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert "stopped by SIGTERM" in rest and "Traceback" not in rest
+    assert [pid for pid in children if _running(pid)] == []

@@ -1,0 +1,59 @@
+"""A bench run stopped by SIGTERM (a time limit) or SIGHUP (a closed terminal) cleans up as it
+does on Ctrl-C or on a failure: Python's default handling of those two signals ends the
+process at once, running no ``finally``, and left streams in NATS, schemas in PostgreSQL,
+servers and load generators running."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+
+class Stopped(BaseException):
+    """SIGTERM or SIGHUP arrived: raised where the run stands, so that what it made is removed
+    on the way out (each step's ``finally``). A BaseException, as KeyboardInterrupt is, so that
+    no ``except Exception`` on the way (a figure that could not be read, a stream that could
+    not be deleted) takes the stop for a failure and goes on."""
+
+    @property
+    def signal_name(self) -> str:
+        return signal.Signals(self.args[0]).name
+
+
+def _stop(signum, frame) -> None:
+    raise Stopped(signum)
+
+
+def stop_on_signals() -> None:
+    """SIGTERM and SIGHUP raise :class:`Stopped` in the main thread from now on."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop)
+
+
+def stopped(program: str, error: Stopped) -> int:
+    """Say that ``program`` was stopped, and the exit code of that: 128 + the signal."""
+    print(f"{program}: stopped by {error.signal_name}; what it made is removed",
+          file=sys.stderr)
+    return 128 + error.args[0]
+
+
+@contextmanager
+def reaped(process: subprocess.Popen, signum: int = signal.SIGKILL,
+           wait: float = 120.0) -> Iterator[subprocess.Popen]:
+    """Whatever interrupts the block (a stop, a failure) first stops ``process`` with
+    ``signum`` (a bench script given SIGTERM cleans up in turn) and waits for it, killing it
+    after ``wait`` seconds."""
+    try:
+        yield process
+    except BaseException:
+        if process.poll() is None:
+            process.send_signal(signum)
+            try:
+                process.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        raise
