@@ -71,7 +71,7 @@ sys.path.insert(0, str(HERE))
 
 import logs  # noqa: E402  (bench/logs.py, beside this file)
 from counts import numbers, pairs, whole  # noqa: E402  (bench/counts.py)
-from stopping import Stopped, reaped, stop_on_signals, stopped  # noqa: E402
+from stopping import reaped, stoppable  # noqa: E402  (bench/stopping.py)
 
 CLAUSELINE = Path(sys.executable).parent / "clauseline"
 ENV = {**os.environ, "CLAUSELINE_REDACTION_KEY": "bench-key-not-secret"}
@@ -898,11 +898,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--child"]:
         child_main(argv[1:])
         return 0
-    stop_on_signals()
-    try:
-        return _main(argv)
-    except Stopped as error:
-        return stopped("bench/run.py", error)
+    return stoppable("bench/run.py", _main, argv)
 
 
 def _main(argv: list[str]) -> int:

@@ -62,7 +62,7 @@ sys.path.insert(0, str(HERE))
 
 from counts import numbers, whole  # noqa: E402  (bench/counts.py, beside this file)
 from logs import make_log  # noqa: E402  (bench/logs.py, beside this file)
-from stopping import Stopped, stop_on_signals, stopped  # noqa: E402  (bench/stopping.py)
+from stopping import stoppable  # noqa: E402  (bench/stopping.py)
 
 CLAUSELINE = Path(sys.executable).parent / "clauseline"
 ENV = {**os.environ, "CLAUSELINE_REDACTION_KEY": "bench-key-not-secret"}
@@ -404,11 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child"]:
         return child(Path(argv[1]), argv[2:])
-    stop_on_signals()
-    try:
-        return _main(argv)
-    except Stopped as error:
-        return stopped("bench/scale.py", error)
+    return stoppable("bench/scale.py", _main, argv)
 
 
 def _main(argv: list[str]) -> int:

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 class Stopped(BaseException):
@@ -27,17 +27,17 @@ def _stop(signum, frame) -> None:
     raise Stopped(signum)
 
 
-def stop_on_signals() -> None:
-    """SIGTERM and SIGHUP raise :class:`Stopped` in the main thread from now on."""
+def stoppable(program: str, body: Callable[[list[str]], int], argv: list[str]) -> int:
+    """``body(argv)``, SIGTERM and SIGHUP raising :class:`Stopped` meanwhile: then ``program``
+    says it was stopped and exits 128 + the signal, once what it made is removed."""
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _stop)
-
-
-def stopped(program: str, error: Stopped) -> int:
-    """Say that ``program`` was stopped, and the exit code of that: 128 + the signal."""
-    print(f"{program}: stopped by {error.signal_name}; what it made is removed",
-          file=sys.stderr)
-    return 128 + error.args[0]
+    try:
+        return body(argv)
+    except Stopped as error:
+        print(f"{program}: stopped by {error.signal_name}; what it made is removed",
+              file=sys.stderr)
+        return 128 + error.args[0]
 
 
 @contextmanager
