@@ -23,7 +23,16 @@ class Stopped(BaseException):
         return signal.Signals(self.args[0]).name
 
 
+_STOPPING: list[int] = []
+
+
 def _stop(signum, frame) -> None:
+    # once: a second signal (a process group signalled, then each child by its parent) must
+    # not interrupt the cleanup the first one started. Not by setting SIG_IGN: a signal
+    # already pending then raises "ignored due to race condition" wherever the cleanup stands
+    if _STOPPING:
+        return
+    _STOPPING.append(signum)
     raise Stopped(signum)
 
 

@@ -386,3 +386,32 @@ def test_run_stopped_during_the_http_stage_leaves_no_server_or_load_generator(tm
             run.kill()
     assert "stopped by SIGTERM" in rest and "Traceback" not in rest
     assert [pid for pid in children if _running(pid)] == []
+
+
+def test_a_second_signal_does_not_cut_the_cleanup_the_first_started():
+    """A time limit signals the whole process group, and bench/run.py then signals its
+    bench/scale.py again: the cleanup begun on the first signal runs to its end, and the exit
+    code is the first one's. Signals sent by the process to itself, in the order a stopped run
+    meets them (the second and third while its ``finally`` runs)."""
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(BENCH)!r})
+        from stopping import stoppable
+
+        def body(argv):
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                print("not stopped")
+            finally:
+                os.kill(os.getpid(), signal.SIGTERM)  # the parent's, during the cleanup
+                os.kill(os.getpid(), signal.SIGHUP)
+                print("cleaned up to the end")
+            return 0
+
+        sys.exit(stoppable("probe", body, []))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr
+    assert done.stdout.splitlines() == ["cleaned up to the end"]
+    assert "probe: stopped by SIGTERM" in done.stderr and "Traceback" not in done.stderr
