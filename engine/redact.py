@@ -70,6 +70,7 @@ Dictionary keys are not rewritten either (obligation refs are keys).
 
 from __future__ import annotations
 
+import argparse
 import functools
 import hashlib
 import hmac
@@ -858,6 +859,15 @@ def mask_numbers(text: str) -> str:
     """Text with card-like and SSN-like numbers replaced by ``[redacted card ...1111]``; used
     for error messages, which quote the values they refuse."""
     return _MASK.scrub_text(text)
+
+
+class MaskedArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose usage errors show no card or SSN number: argparse quotes the
+    value it refuses (``invalid choice: '4111111111111111'``, ``invalid int value``). Its
+    subparsers are of its class too (``add_subparsers`` takes the parent's)."""
+
+    def error(self, message: str):
+        super().error(mask_numbers(message))
 
 
 # --- URLs in messages -----------------------------------------------------------------------

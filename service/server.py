@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import shlex
 import signal
@@ -14,7 +15,7 @@ from .settings import Settings
 
 #: uvicorn's own logs as plain lines; clauseline's access and error logs are JSON objects, one
 #: per line, already formatted. uvicorn's access log is off: it prints raw paths, which carry
-#: subject ids.
+#: subject ids. :func:`log_config` sets the levels ``serve`` is given.
 LOG_CONFIG = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -28,6 +29,18 @@ LOG_CONFIG = {
                 "uvicorn": {"handlers": ["uvicorn"], "level": "INFO", "propagate": False},
                 "uvicorn.error": {"level": "INFO"}},
 }
+
+
+def log_config(level: str = "info", access_log: bool = True) -> dict:
+    """:data:`LOG_CONFIG` at ``--log-level`` ``level``, for uvicorn's loggers and clauseline's
+    alike (the access lines are INFO: ``warning`` drops them with the rest of INFO);
+    ``access_log=False`` (``--no-access-log``) drops the access lines alone. A line not written
+    is not formatted either (``clauseline.service.observability``)."""
+    config = copy.deepcopy(LOG_CONFIG)
+    config["loggers"]["clauseline"]["level"] = level.upper()
+    if not access_log:
+        config["loggers"]["clauseline.access"] = {"level": "WARNING"}
+    return config
 
 
 class ServeError(Exception):
@@ -80,7 +93,8 @@ def check(settings: Settings, workers: int) -> str:
     return dialect
 
 
-def serve(settings: Settings, *, host: str, port: int, workers: int, log_level: str = "info") -> int:
+def serve(settings: Settings, *, host: str, port: int, workers: int, log_level: str = "info",
+          access_log: bool = True) -> int:
     """Check the settings, open (and migrate) the store once, then run uvicorn until stopped."""
     # SIGTERM stops the start-up at once, wherever it is (uvicorn answers it once it runs)
     signal.signal(signal.SIGTERM, _stop_starting)
@@ -118,7 +132,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, log_level: 
     # problem details like every other error (service/protocol.py), not as text/plain
     from .protocol import ProblemHttpToolsProtocol
     common = dict(host=host, port=port, loop="uvloop", http=ProblemHttpToolsProtocol,
-                  log_config=LOG_CONFIG,
+                  log_config=log_config(log_level, access_log),
                   log_level=log_level, access_log=False, proxy_headers=False,
                   server_header=False)
     if workers == 1:

@@ -414,6 +414,19 @@ def _cases() -> list[Case]:
         add(("serve",), f"--enqueue-watermark-interval {value!r}",
             BASE[("serve",)] + ["--enqueue-watermark-interval", value], exits=(2,),
             says="--enqueue-watermark-interval")
+    # an option of fixed choices given a card number: argparse's "invalid choice" quotes the
+    # value it refuses, which the CLI's parser masks (clauseline.redact.MaskedArgumentParser)
+    for command in sorted(BASE):
+        for action in actions_of(command):
+            if action.choices and action.option_strings \
+                    and not isinstance(action, argparse._SubParsersAction):
+                option = action.option_strings[-1]
+                add(command, f"{option} a card number", BASE[command] + [option, CARD],
+                    exits=(2,), says=f"{option}: invalid choice")
+    add(("serve",), "--no-access-log with a value", BASE[("serve",)] + ["--no-access-log=yes"],
+        exits=(2,), says="--no-access-log")
+    add(("serve",), "--log-level in capitals", BASE[("serve",)] + ["--log-level", "INFO"],
+        exits=(2,), says="--log-level")
     add(("publish",), "--stream not a name", ["publish", "LOG", "--nats", NO_NATS, "--stream",
                                               "a b.c"], says="stream.")
     add(("merge",), "--out a folder", BASE[("merge",)] + ["--out", ("hostile", "folder", "")],

@@ -20,6 +20,7 @@ import argparse
 import sys
 
 from ..errors import ClauselineError, PolicyLoadError
+from ..redact import MaskedArgumentParser
 from . import audit, events, policy, rights, service, store, stream
 from .common import RULES_HELP, Parents, echo
 
@@ -60,8 +61,8 @@ class _Version(argparse.Action):
 def build_parser() -> argparse.ArgumentParser:
     """The ``clauseline`` argument parser: every command of every group, each with its
     handler as ``func``."""
-    parser = argparse.ArgumentParser(prog="clauseline", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = MaskedArgumentParser(prog="clauseline", description=DESCRIPTION, epilog=EPILOG,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     # --rules is accepted before the command and after it (clauseline rules check --rules DIR)
     parser.add_argument("--rules", metavar="DIR", default=None, help=RULES_HELP)
     parser.add_argument("--version", action=_Version,

@@ -26,7 +26,7 @@ def cmd_serve(args) -> int:
                         watermark_interval=args.enqueue_watermark_interval)
     try:
         return serve(settings, host=args.host, port=args.port, workers=args.workers,
-                     log_level=args.log_level)
+                     log_level=args.log_level, access_log=args.access_log)
     except ServeError as error:
         echo(f"clauseline serve: {error}", sys.stderr)
         return 2
@@ -93,5 +93,9 @@ def register(subparsers, parents) -> None:
                    "1d): partitions that get no event still see time pass (docs/scale.md)")
     p.add_argument("--log-level", default="info",
                    choices=["critical", "error", "warning", "info", "debug"],
-                   help="uvicorn's log level (default info)")
+                   help="the level of uvicorn's logs and clauseline's (default info; the access "
+                   "lines are info: warning and above drop them)")
+    p.add_argument("--no-access-log", dest="access_log", action="store_false",
+                   help="no access line per request (errors and warnings are still logged; the "
+                   "latency histogram at /metrics still counts every request)")
     p.set_defaults(func=cmd_serve)

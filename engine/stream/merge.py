@@ -148,15 +148,14 @@ def in_time_order(merged: dict[tuple[str, str], dict]) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     """``python -m clauseline.stream.merge --db URL --partitions N``: what ``clauseline merge``
     prints (the form before the subcommand existed; this stage does not import the CLI)."""
-    import argparse
-
     from ..errors import ClauselineError
     from ..policy import load_policy
+    from ..redact import MaskedArgumentParser
 
-    parser = argparse.ArgumentParser(prog="python -m clauseline.stream.merge",
-                                     description="The decisions of a partitioned stream's "
-                                     "stores, merged into one per event: clauseline merge "
-                                     "(docs/scale.md).")
+    parser = MaskedArgumentParser(prog="python -m clauseline.stream.merge",
+                                  description="The decisions of a partitioned stream's "
+                                  "stores, merged into one per event: clauseline merge "
+                                  "(docs/scale.md).")
     parser.add_argument("--db", metavar="URL", required=True, help="the --db of clauseline consume")
     parser.add_argument("--partitions", metavar="N", type=int, required=True,
                         help="the stream's partition count")

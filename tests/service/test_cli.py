@@ -119,3 +119,27 @@ def test_insecure_no_auth_is_announced_and_takes_no_key(tmp_path):
         status, body = post(server.url, b'{"pad": "' + b"x" * 5000 + b'"}')
         assert status == 413 and body["code"] == "request.too_large"
     assert "NO API KEYS ARE CHECKED" in server.stderr
+
+
+@pytest.mark.parametrize("options, uvicorn_info", [(["--no-access-log"], True),
+                                                   (["--log-level", "warning"], False)])
+def test_a_server_told_so_writes_no_access_line_and_still_counts_each_request(
+        tmp_path, options, uvicorn_info):
+    db = f"sqlite:///{tmp_path / 'quiet.db'}"
+    with Server(CLAUSELINE, "--db", db, "--insecure-no-auth", *options,
+                env={"CLAUSELINE_REDACTION_KEY": "k"}, cwd=tmp_path) as server:
+        assert post(server.url, EVENT)[0] == 201
+        assert post(server.url, b"{not json")[0] == 400
+        with urllib.request.urlopen(server.url + "/metrics", timeout=30) as response:
+            metrics = response.read().decode()
+    assert server.returncode == 0
+    # no JSON line at all: neither the two posts nor the readiness polls were logged
+    assert not [line for line in server.stderr.splitlines() if line.startswith("{")]
+    # --no-access-log drops the access lines alone; --log-level warning all of INFO, uvicorn's too
+    assert ("INFO uvicorn:" in server.stderr) is uvicorn_info
+    # the latency histogram still counts what the log no longer says
+    counted = {line.split('status="')[1][:3] for line in metrics.splitlines()
+               if line.startswith("clauseline_http_request_duration_seconds_count")
+               and 'route="/v1/events"' in line}
+    assert counted == {"201", "400"}
+    assert "Traceback" not in server.stderr
