@@ -16,7 +16,9 @@ each partition count N:
    (default 3), each round into fresh stores with the stream's consumers deleted after it, and
    each consumer's figures are the median of its rounds (these machines change speed by a fifth
    within minutes, and a single run of "one", which every ratio divides by, moved the ratios by
-   0.1 and more);
+   0.1 and more). Every stream is published first, and the rounds are interleaved: round r of
+   every N (1 first) before round r + 1 of any, so that a slow minute weighs on "one" and on
+   the partitions alike, not on one count's rounds only;
 3. the row: N, the total CPU of the N consumers, the busiest one's CPU, both against "one" (the
    CPU of the single consumer of the same log in a 1-partition stream, the N=1 row, always
    run), the wall time predicted on N hosts (the longest consumer's wall time: the hosts run
@@ -243,57 +245,69 @@ def summary_counts(summary: str) -> dict:
 # --------------------------------------------------------------------------------------------
 # one log, one partition count
 
-def run_partitions(log: Path, events: int, n: int, command: list[str], nats_url: str,
-                   pg: str, folder: Path, rounds: int = 1) -> dict:
-    """Publish ``log`` into a fresh stream of ``n`` partitions; drain it with one consumer per
-    partition, one after the other, each timed, ``rounds`` times (each round into fresh
-    stores, its consumers deleted after it); each consumer's figures are the median of its
-    rounds; remove the stream and the schemas."""
-    tag = uuid.uuid4().hex[:10]
-    stream, prefix = f"cl_bench_scale_{tag}", f"cl_bench_scale_{tag}"
-    row: dict = {"partitions": n, "stream": stream, "schema_prefix": prefix, "consumers": [],
-                 "rounds": rounds}
-    runs: dict[int, list[dict]] = {k: [] for k in range(n)}
+def run_partitions(log: Path, events: int, counts: list[int], command: list[str],
+                   nats_url: str, pg: str, folder: Path, rounds: int = 1) -> list[dict]:
+    """Publish ``log`` into a fresh stream for each partition count N of ``counts``; then,
+    ``rounds`` times, drain every stream with one consumer per partition, one after the other
+    (each round into fresh stores, its consumers deleted after it). The rounds are interleaved:
+    round r of every count runs before round r + 1 of any, so that a machine that changes speed
+    within the run weighs on every count alike (each ratio divides one count's CPU by the
+    single consumer's). Each consumer's figures are the median of its rounds. The streams and
+    the schemas are removed at the end, also on failure. One row per count."""
+    rows: dict[int, dict] = {}
+    runs: dict[int, dict[int, list[dict]]] = {n: {k: [] for k in range(n)} for n in counts}
     try:
-        say(f"  {n} partition(s): publish into {stream}")
-        row["publish"] = timed([*command, "publish", str(log), "--nats", nats_url, "--stream",
-                                stream, "--partitions", str(n), "--quiet"],
-                               folder / f"publish-{tag}.err")
-        row["stream_messages"] = stream_messages(nats_url, stream)
-        if row["stream_messages"] is not None and row["stream_messages"] < events:
-            say(f"    the stream holds {row['stream_messages']:,} messages, fewer than the log's "
-                f"{events:,} events: publish lost some (see its summary: "
-                f"{row['publish']['summary']})")
+        for n in counts:
+            tag = uuid.uuid4().hex[:10]
+            stream = prefix = f"cl_bench_scale_{tag}"
+            row = rows[n] = {"partitions": n, "stream": stream, "schema_prefix": prefix,
+                             "consumers": [], "rounds": rounds, "tag": tag}
+            say(f"  {n} partition(s): publish into {stream}")
+            row["publish"] = timed([*command, "publish", str(log), "--nats", nats_url,
+                                    "--stream", stream, "--partitions", str(n), "--quiet"],
+                                   folder / f"publish-{tag}.err")
+            row["stream_messages"] = stream_messages(nats_url, stream)
+            if row["stream_messages"] is not None and row["stream_messages"] < events:
+                say(f"    the stream holds {row['stream_messages']:,} messages, fewer than the "
+                    f"log's {events:,} events: publish lost some (see its summary: "
+                    f"{row['publish']['summary']})")
         for r in range(rounds):
-            base = schema_url(pg, f"{prefix}_r{r}")
-            for k in range(n):
-                found = timed([*command, "consume", "--nats", nats_url, "--stream", stream,
-                               "--db", base, "--partition", str(k), "--drain", "--quiet",
-                               "--decisions", "-"], folder / f"consume-{tag}-{r}-{k}.err")
-                found.update(partition=k, **summary_counts(found["summary"]))
-                runs[k].append(found)
-                say(f"    {f'round {r + 1}: ' if rounds > 1 else ''}consumer of partition {k}: "
-                    f"{found['cpu_s']:.2f} s CPU, {found['wall_s']:.2f} s wall; "
-                    f"{found['summary']}")
-            drop_consumers(nats_url, stream)
+            for n in counts:
+                row = rows[n]
+                base = schema_url(pg, f"{row['schema_prefix']}_r{r}")
+                for k in range(n):
+                    found = timed([*command, "consume", "--nats", nats_url, "--stream",
+                                   row["stream"], "--db", base, "--partition", str(k), "--drain",
+                                   "--quiet", "--decisions", "-"],
+                                  folder / f"consume-{row['tag']}-{r}-{k}.err")
+                    found.update(partition=k, **summary_counts(found["summary"]))
+                    runs[n][k].append(found)
+                    say(f"    {f'round {r + 1}: ' if rounds > 1 else ''}{n} partition(s), "
+                        f"consumer of partition {k}: {found['cpu_s']:.2f} s CPU, "
+                        f"{found['wall_s']:.2f} s wall; {found['summary']}")
+                drop_consumers(nats_url, row["stream"])
     finally:
-        drop_streams(nats_url, [stream, f"{stream}_DECISIONS"])
-        for r in range(rounds):
-            drop_schemas(pg, f"{prefix}_r{r}", n)
-    for k in range(n):
-        done = runs[k]
-        if not done:
-            continue
-        middle = sorted(done, key=lambda c: c["cpu_s"])[(len(done) - 1) // 2]
-        row["consumers"].append(dict(middle, cpu_rounds_s=[c["cpu_s"] for c in done],
-                                     decided_rounds=[c.get("decided") for c in done],
-                                     wall_s=statistics.median(c["wall_s"] for c in done)))
-    cpus = [c["cpu_s"] for c in row["consumers"]]
-    busiest = max(row["consumers"], key=lambda c: c["cpu_s"])
-    row.update(total_cpu_s=sum(cpus), busiest_cpu_s=busiest["cpu_s"],
-               busiest_partition=busiest["partition"],
-               predicted_wall_s=max(c["wall_s"] for c in row["consumers"]))
-    return row
+        for row in rows.values():
+            drop_streams(nats_url, [row["stream"], f"{row['stream']}_DECISIONS"])
+            for r in range(rounds):
+                drop_schemas(pg, f"{row['schema_prefix']}_r{r}", row["partitions"])
+    out = []
+    for n in counts:
+        row = rows[n]
+        del row["tag"]
+        for k in range(n):
+            done = runs[n][k]
+            middle = sorted(done, key=lambda c: c["cpu_s"])[(len(done) - 1) // 2]
+            row["consumers"].append(dict(middle, cpu_rounds_s=[c["cpu_s"] for c in done],
+                                         decided_rounds=[c.get("decided") for c in done],
+                                         wall_s=statistics.median(c["wall_s"] for c in done)))
+        cpus = [c["cpu_s"] for c in row["consumers"]]
+        busiest = max(row["consumers"], key=lambda c: c["cpu_s"])
+        row.update(total_cpu_s=sum(cpus), busiest_cpu_s=busiest["cpu_s"],
+                   busiest_partition=busiest["partition"],
+                   predicted_wall_s=max(c["wall_s"] for c in row["consumers"]))
+        out.append(row)
+    return out
 
 
 def empty_consumer(command: list[str], nats_url: str, pg: str, folder: Path) -> dict:
@@ -337,10 +351,8 @@ def measure(events: int, subjects: int, seed: int, partitions: list[int], comman
     make_log(log, events, subjects, seed)
     say(f"log of {events:,} events over {subjects:,} subjects (seed {seed}): "
         f"{time.perf_counter() - started:.1f} s")
-    rows = []
     try:
-        for n in partitions:
-            rows.append(run_partitions(log, events, n, command, nats_url, pg, folder, rounds))
+        rows = run_partitions(log, events, partitions, command, nats_url, pg, folder, rounds)
     finally:
         log.unlink(missing_ok=True)
     one = next(r for r in rows if r["partitions"] == 1)["total_cpu_s"]
