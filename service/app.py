@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import gc
 from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import FastAPI
 
 from ..policy import load_policy
+from ..process import settle
 from ..policy.model import Policy
 from ..session import Session
 from ..store import SqlStore, open_store
@@ -98,23 +98,11 @@ def create_app(settings: Settings | None = None, *, policy: Policy | None = None
 
 def app_from_env() -> FastAPI:
     """The app of one ``clauseline serve`` worker process: settings from the environment; what
-    it made is then kept out of the garbage collector's full collections (:func:`settle`)."""
+    it made is then kept out of the garbage collector's full collections
+    (:func:`clauseline.process.settle`)."""
     app = create_app(Settings.from_env())
     settle()
     return app
 
 
-def settle() -> None:
-    """A server process's start-up is over: what it made (the modules, the policy and its
-    compiled rules, the app) lives as long as the process. It is collected once, then moved to
-    the collector's permanent generation (``gc.freeze()``), so that a full collection walks
-    only what was made since: here such a collection stopped the server for 50 to 63 ms (every
-    request in flight waiting), and takes 3 to 10 ms after this (bench/README.md, "Issue 23,
-    sixth round"). For a server process only (``clauseline serve``, a worker of
-    :func:`app_from_env`): an app embedded elsewhere, or made by a test, is left to its
-    process's own collector settings."""
-    gc.collect()
-    gc.freeze()
-
-
-__all__ = ["app_from_env", "create_app", "settle"]
+__all__ = ["app_from_env", "create_app"]

@@ -125,7 +125,8 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, log_level: 
     print(f"clauseline serve: store {shown}, {workers} worker(s), http://{host}:{port}/v1 "
           f"(OpenAPI at /docs)", file=sys.stderr)
     if workers == 1:
-        from .app import create_app, settle
+        from ..process import settle
+        from .app import create_app
         app = create_app(settings)  # the rules load here, SIGTERM still stopping the start-up
         settle()  # full collections walk only what is made from now on
     _stop_if_stopped()

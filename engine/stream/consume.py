@@ -502,6 +502,8 @@ def run_consume(policy, args) -> int:
         print(f"clauseline consume: {text}", file=sys.stderr, flush=True)
 
     decisions = None if args.decisions == "-" else (args.decisions or f"{args.stream}_DECISIONS")
+    from ..process import settle
+    settle()  # the modules and the policy: full collections walk only what is made from now on
     c = asyncio.run(main())
     if tty:
         print("\r" + " " * 100 + "\r", end="", file=sys.stderr)

@@ -1,9 +1,10 @@
-"""A started server keeps what its start-up made out of the garbage collector's full
-collections: such a collection walked the policy, its compiled rules and the app every time, and
-stopped the server (every request in flight) for 50 to 63 ms on the machine of bench/README.md,
-"Issue 23, sixth round"; frozen, it walks only what was made since. Checked where the server's
-process has started: ``clauseline serve`` (one worker) at the moment uvicorn would run, and a
-worker of ``clauseline serve --workers N`` once its factory returned."""
+"""A long-running process keeps what its start-up made out of the garbage collector's full
+collections (``clauseline.process.settle``): such a collection walked the policy, its compiled
+rules and the app every time, and stopped the server (every request in flight) for 50 to 63 ms
+on the machine of bench/README.md, "Issue 23, sixth round"; frozen, it walks only what was made
+since. Checked where each process has started: ``clauseline serve`` (one worker) at the moment
+uvicorn would run, a worker of ``clauseline serve --workers N`` once its factory returned, and
+``clauseline consume`` when it begins to read."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import sys
 
 import pytest
 
-from .server import free_port
+from service.server import free_port
 
 
 @pytest.fixture
@@ -86,3 +87,22 @@ def test_an_app_made_elsewhere_is_left_to_its_process(tmp_path, unfrozen):
     assert gc.get_freeze_count() == 0
     assert _tracked(app)
     app.state.store.close()
+
+
+def test_consume_freezes_its_start_up_before_it_reads(monkeypatch, unfrozen, policy):
+    import argparse
+
+    from clauseline.stream import consume as consume_module
+
+    seen = {}
+
+    async def instead_of_reading(policy, **options):
+        seen.update(frozen=gc.get_freeze_count(), policy_tracked=_tracked(policy))
+        return consume_module.Counters()
+
+    monkeypatch.setattr(consume_module, "consume", instead_of_reading)
+    args = argparse.Namespace(metrics_port=None, metrics_host=None, quiet=True, nats="nats://x",
+                              stream="S", db="sqlite:///unused.db", partitions=None,
+                              partition=None, drain=True, batch=10, decisions="-", max_age=None)
+    assert consume_module.run_consume(policy, args) == 0
+    assert seen["frozen"] > 10_000 and seen["policy_tracked"] is False
