@@ -8,8 +8,8 @@ import anyio
 from fastapi import FastAPI
 
 from ..policy import load_policy
-from ..process import settle
 from ..policy.model import Policy
+from ..process import settle
 from ..session import Session
 from ..store import SqlStore, open_store
 from . import docs, problems
